@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The one test command, shared by `make test`, pre-commit and CI (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${VENV:-.venv}"
+export MPLBACKEND=Agg WANDB_MODE=offline WANDB_SILENT=true
+"$VENV/bin/ruff" check src tests benchmarks
+"$VENV/bin/pytest" -n 2 "$@"

@@ -1,0 +1,61 @@
+"""The ``simrnn`` command. Thin: parses arguments, calls library functions, prints.
+
+Each family has its own sub-application module (``cli/sequence.py``, ``cli/fields.py``,
+``cli/calibrate.py``); this module assembles them and turns user errors into one line + exit 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from simrnn.errors import UserInputError
+
+app = typer.Typer(
+    name="simrnn",
+    help="Train, evaluate, sweep and deploy recurrent surrogates of materials simulations.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register_subcommands() -> None:
+    from simrnn.cli import sequence
+
+    app.add_typer(sequence.app, name="sequence")
+    for optional in ("fields", "calibrate", "demo"):
+        try:
+            module = __import__(f"simrnn.cli.{optional}", fromlist=["register"])
+        except ModuleNotFoundError as exc:
+            if exc.name != f"simrnn.cli.{optional}":
+                raise
+            continue
+        module.register(app)
+
+
+_register_subcommands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``simrnn`` console script."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except UserInputError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.secho("interrupted", err=True)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors arrive as ClickException subclasses
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        raise

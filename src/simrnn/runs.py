@@ -1,0 +1,91 @@
+"""Run directories: ``runs/<task>/<YYYY-MM-DD_HH-MM-SS>[_N]/``, created fresh, never overwritten.
+
+A finished run holds::
+
+    config.json          every setting: seed, data file + checksum, split, package versions
+    history.json         per epoch: train/val loss and metrics
+    test_results.json    metrics on the test split, computed with checkpoints/best.ckpt
+    training_losses.png  the learning curves
+    checkpoints/best.ckpt, checkpoints/last.ckpt   (self-describing; last.ckpt resumes)
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from simrnn.errors import UserInputError
+from simrnn.files import read_json, write_json_atomic
+
+CONFIG_FILE = "config.json"
+HISTORY_FILE = "history.json"
+TEST_RESULTS_FILE = "test_results.json"
+LOSS_FIGURE = "training_losses.png"
+CHECKPOINT_DIR = "checkpoints"
+BEST_CHECKPOINT = "best.ckpt"
+LAST_CHECKPOINT = "last.ckpt"
+
+_TRACKED_PACKAGES = ("simrnn", "torch", "lightning", "numpy", "h5py", "optuna", "grainlearning")
+
+
+def create_run_dir(root: str | Path, task: str, now: _dt.datetime | None = None) -> Path:
+    """Create and return ``root/task/<timestamp>``; a clash gets ``_1``, ``_2``, ... appended."""
+    stamp = (now or _dt.datetime.now()).strftime("%Y-%m-%d_%H-%M-%S")
+    parent = Path(root) / task
+    parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(10_000):
+        candidate = parent / (stamp if attempt == 0 else f"{stamp}_{attempt}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        (candidate / CHECKPOINT_DIR).mkdir()
+        return candidate
+    raise RuntimeError(f"could not create a fresh run directory under {parent}")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages that determine a run's numbers."""
+    found = {"python": platform.python_version()}
+    for name in _TRACKED_PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def require_run_dir(path: str | Path) -> Path:
+    """Return ``path`` if it is a run directory (has config.json), else raise a one-line error."""
+    path = Path(path)
+    if not (path / CONFIG_FILE).is_file():
+        raise UserInputError(f"{path}: not a simrnn run directory (no {CONFIG_FILE}).")
+    return path
+
+
+def write_artifact(run_dir: Path, name: str, obj: Any) -> Path:
+    """Write a JSON artefact into the run directory atomically."""
+    return write_json_atomic(Path(run_dir) / name, obj)
+
+
+def read_artifact(run_dir: Path, name: str) -> Any:
+    """Read a JSON artefact of a run directory."""
+    return read_json(Path(run_dir) / name)
+
+
+def checkpoint_path(run_dir: Path, which: str = "best") -> Path:
+    """Path of ``best`` or ``last`` checkpoint; a one-line error if it does not exist."""
+    path = Path(run_dir) / CHECKPOINT_DIR / (BEST_CHECKPOINT if which == "best" else LAST_CHECKPOINT)
+    if not path.is_file():
+        raise UserInputError(f"{path}: checkpoint not found; was the run trained to the end?")
+    return path
+
+
+def list_runs(root: str | Path, task: str | None = None) -> list[Path]:
+    """All run directories under ``root`` (optionally of one task), oldest first."""
+    root = Path(root)
+    tasks = [root / task] if task else sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    return sorted(p for t in tasks if t.is_dir() for p in t.iterdir() if (p / CONFIG_FILE).is_file())

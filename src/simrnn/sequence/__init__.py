@@ -1,0 +1,1 @@
+"""Sequence surrogates of granular simulations (GrainLearning-style parameter-conditioned LSTMs)."""
