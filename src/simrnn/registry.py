@@ -10,8 +10,9 @@ The command line choices, the sweep choices and checkpoint loading all derive fr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from simrnn.errors import UserInputError
 

@@ -31,10 +31,10 @@ LAST_CHECKPOINT = "last.ckpt"
 _TRACKED_PACKAGES = ("simrnn", "torch", "lightning", "numpy", "h5py", "optuna", "grainlearning")
 
 
-def create_run_dir(root: str | Path, task: str, now: _dt.datetime | None = None) -> Path:
-    """Create and return ``root/task/<timestamp>``; a clash gets ``_1``, ``_2``, ... appended."""
+def create_timestamped_dir(parent: str | Path, now: _dt.datetime | None = None) -> Path:
+    """Create and return ``parent/<YYYY-MM-DD_HH-MM-SS>``; a clash gets ``_1``, ``_2``, ... appended."""
     stamp = (now or _dt.datetime.now()).strftime("%Y-%m-%d_%H-%M-%S")
-    parent = Path(root) / task
+    parent = Path(parent)
     parent.mkdir(parents=True, exist_ok=True)
     for attempt in range(10_000):
         candidate = parent / (stamp if attempt == 0 else f"{stamp}_{attempt}")
@@ -42,9 +42,15 @@ def create_run_dir(root: str | Path, task: str, now: _dt.datetime | None = None)
             candidate.mkdir()
         except FileExistsError:
             continue
-        (candidate / CHECKPOINT_DIR).mkdir()
         return candidate
-    raise RuntimeError(f"could not create a fresh run directory under {parent}")
+    raise RuntimeError(f"could not create a fresh directory under {parent}")
+
+
+def create_run_dir(root: str | Path, task: str, now: _dt.datetime | None = None) -> Path:
+    """Create ``root/task/<timestamp>`` with an empty ``checkpoints/`` folder (never reused)."""
+    run_dir = create_timestamped_dir(Path(root) / task, now)
+    (run_dir / CHECKPOINT_DIR).mkdir()
+    return run_dir
 
 
 def package_versions() -> dict[str, str]:

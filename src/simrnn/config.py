@@ -1,0 +1,163 @@
+"""Typed configurations: load JSON/YAML (incl. Weights & Biases ``{desc, value}`` files), apply
+``--key value`` overrides, validate with one-sentence errors, save.
+
+A config class is a dataclass; its field defaults are the single place where defaults live.
+Values are coerced to the field's declared type, so ``--epochs 5`` from the command line and
+``epochs: 5`` from YAML give the same config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+import warnings
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from simrnn.errors import UserInputError
+
+C = TypeVar("C")
+
+
+class UnknownConfigKeyWarning(UserWarning):
+    """Config keys that simrnn does not use (named in the message); they are ignored."""
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON mapping; unwrap W&B-style ``{desc, value}`` entries and drop ``_wandb``."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"{path}: config file not found.")
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise UserInputError(f"{path}: cannot parse config ({str(exc).splitlines()[0]}).") from None
+    if not isinstance(raw, dict):
+        raise UserInputError(f"{path}: expected a mapping of config keys at the top level.")
+    return unwrap_wandb(raw)
+
+
+def unwrap_wandb(raw: dict[str, Any]) -> dict[str, Any]:
+    """Turn ``{key: {desc: ..., value: v}}`` (W&B config.yaml) into ``{key: v}``; drop W&B internals."""
+    out = {}
+    for key, value in raw.items():
+        if key in ("wandb_version", "_wandb"):
+            continue
+        if isinstance(value, dict) and "value" in value and set(value) <= {"desc", "value"}:
+            value = value["value"]
+        out[key] = value
+    return out
+
+
+def parse_overrides(args: list[str]) -> dict[str, Any]:
+    """Parse ``["--key", "value", "--flag=true", ...]`` into a dict (values parsed as YAML scalars)."""
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if not token.startswith("--") or token == "--":
+            raise UserInputError(f"unexpected argument {token!r}; overrides look like --key value.")
+        key, eq, value = token[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(args) or args[i + 1].startswith("--"):
+                raise UserInputError(f"override --{key} needs a value (e.g. --{key} 10).")
+            value = args[i + 1]
+            i += 1
+        out[key.replace("-", "_")] = yaml.safe_load(value) if value != "" else ""
+        i += 1
+    return out
+
+
+def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, key, source)
+            except UserInputError as exc:
+                errors.append(str(exc))
+        raise UserInputError(errors[0] if errors else f"{source}: invalid value for {key!r}.")
+    if origin is typing.Literal:
+        allowed = typing.get_args(annotation)
+        if value not in allowed:
+            raise UserInputError(
+                f"{source}: {key!r} is {value!r}; expected one of {', '.join(map(repr, allowed))}."
+            )
+        return value
+    if origin in (list, tuple):
+        (item_type, *_) = typing.get_args(annotation) or (Any,)
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise UserInputError(f"{source}: {key!r} should be a list, got {value!r}.")
+        items = [_coerce(v, item_type, key, source) for v in value]
+        return tuple(items) if origin is tuple else items
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise UserInputError(f"{source}: {key!r} should be true or false, got {value!r}.")
+    if annotation is int:
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+            try:
+                if isinstance(value, str) and float(value).is_integer():
+                    return int(float(value))
+            except ValueError:
+                pass
+            raise UserInputError(f"{source}: {key!r} should be an integer, got {value!r}.")
+        return int(value)
+    if annotation is float:
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        except (TypeError, ValueError):
+            raise UserInputError(f"{source}: {key!r} should be a number, got {value!r}.") from None
+    if annotation is str:
+        if isinstance(value, (dict, list)):
+            raise UserInputError(f"{source}: {key!r} should be text, got {value!r}.")
+        return str(value)
+    return value
+
+
+def build_config(cls: type[C], values: dict[str, Any], *, source: str = "config",
+                 ignored: frozenset[str] = frozenset()) -> C:
+    """Build dataclass ``cls`` from ``values``: coerce types, warn once about unknown keys.
+
+    ``ignored`` names keys accepted for compatibility (e.g. GrainLearning's) without a warning.
+    """
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names - ignored)
+    if unknown:
+        warnings.warn(
+            f"{source}: ignoring unknown config keys {', '.join(unknown)}.", UnknownConfigKeyWarning, stacklevel=3
+        )
+    kwargs = {k: _coerce(v, hints[k], k, source) for k, v in values.items() if k in names}
+    try:
+        config = cls(**kwargs)
+    except TypeError as exc:
+        raise UserInputError(f"{source}: {exc}.") from None
+    validate = getattr(config, "validate", None)
+    if validate is not None:
+        validate(source)
+    return config
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A dataclass config as a plain JSON-ready dict."""
+    return dataclasses.asdict(config)

@@ -1,0 +1,73 @@
+"""Predict a data file with a run and write predictions, metrics and a figure.
+
+Output directory (fresh, never overwritten): ``RUN/predictions/<timestamp>/`` holding
+``predictions.npz`` (``predictions [N,K,L]``, ``steps [K]`` original step of each element,
+``sequence_index [N]`` into the file's selection, ``output_labels``), ``metrics.json`` and
+``prediction_curves.png``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simrnn.errors import UserInputError
+from simrnn.files import atomic_path, sha256_file
+from simrnn.runs import create_timestamped_dir, write_artifact
+from simrnn.sequence.evaluate import evaluate_sequences
+from simrnn.sequence.figures import plot_prediction_curves
+from simrnn.sequence.hdf5 import read_triaxial_hdf5
+from simrnn.sequence.predict import SequenceRun, predict
+from simrnn.sequence.preprocess import build_params
+
+
+def _sequences_to_predict(run: SequenceRun, data_file: Path, split: str, n_sequences: int) -> np.ndarray:
+    """Indices of the sequences to predict: the run's test split when the file is its training file."""
+    if split == "all":
+        return np.arange(n_sequences)
+    data_cfg = run.config.get("data", {})
+    if data_cfg.get("sha256") != sha256_file(data_file):
+        raise UserInputError(
+            f"{data_file}: --split {split} needs the run's own training file (checksum differs); use --split all."
+        )
+    return np.asarray(data_cfg["split"][split], dtype=int)
+
+
+def predict_file(run: SequenceRun, data_file: str | Path, *, split: str = "test", n_plot: int = 3,
+                 out: str | Path | None = None) -> dict[str, Any]:
+    """Predict the sequences of ``data_file`` (the run's selection of pressure/experiment type).
+
+    Returns a summary with the output directory, the metrics and the figure path.
+    """
+    if split not in ("train", "val", "test", "all"):
+        raise UserInputError(f"--split is {split!r}; expected train, val, test or all.")
+    data_file = Path(data_file)
+    meta = run.meta
+    data = read_triaxial_hdf5(data_file, pressure=meta.get("pressure", "All"),
+                              experiment_type=meta.get("experiment_type", "All"))
+    index = _sequences_to_predict(run, data_file, split, len(data.inputs))
+    params = build_params(data, meta.get("add_pressure", False), meta.get("add_experiment_type", False),
+                          meta.get("add_e0", False))[index]
+    inputs, truth = data.inputs[index], data.outputs[index]
+    predictions = predict(run, inputs, params)
+    steps = np.arange(predictions.shape[1]) + run.first_predicted_step()
+    metrics = evaluate_sequences(run, inputs, params, truth)
+    if out is None:
+        out_dir = create_timestamped_dir(Path(run.path or ".") / "predictions")
+    else:
+        out_dir = Path(out)
+        if out_dir.exists():
+            raise UserInputError(f"{out_dir}: output directory exists already; choose a new --out.")
+        out_dir.mkdir(parents=True)
+    with atomic_path(out_dir / "predictions.npz") as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, predictions=predictions, steps=steps, sequence_index=index,
+                 output_labels=np.array(run.output_labels))
+    write_artifact(out_dir, "metrics.json", {"data_file": str(data_file.resolve()), "split": split,
+                                             "n_sequences": int(len(index)), **metrics})
+    shown = slice(0, min(n_plot, len(index)))
+    valid = steps >= 0
+    figure = plot_prediction_curves(steps[valid], truth[shown], predictions[shown][:, valid], run.output_labels,
+                                    out_dir / "prediction_curves.png", sequence_ids=index[shown].tolist())
+    return {"out_dir": out_dir, "metrics": metrics, "figure": figure, "n_sequences": int(len(index))}
