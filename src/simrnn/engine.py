@@ -12,8 +12,11 @@ It adds, for a run directory:
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,16 @@ from simrnn.runs import BEST_CHECKPOINT, CHECKPOINT_DIR, HISTORY_FILE
 
 LOGGERS = ("csv", "tensorboard", "wandb")
 
+
+class _DropAdvertisements(logging.Filter):
+    """Hide Lightning's advertisement for its cloud logger; keep every other message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdvertisements())
+# Lightning 2.6 calls a torch pytree API that torch 2.13 deprecates; nothing for users to act on.
 
 @dataclass
 class EngineSettings:
@@ -90,15 +103,15 @@ class DivergenceCallback(Callback):
             )
 
 
-def _loggers(run_dir: Path, name: str) -> list:
+def _loggers(run_dir: Path, name: str, version: str) -> list:
     from lightning.pytorch.loggers import CSVLogger
 
-    loggers: list = [CSVLogger(save_dir=str(run_dir), name="logs", version="")]
+    loggers: list = [CSVLogger(save_dir=str(run_dir), name="logs", version=version)]
     if name == "tensorboard":
         try:
             from lightning.pytorch.loggers import TensorBoardLogger
 
-            loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""))
+            loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=version))
         except ModuleNotFoundError:
             raise UserInputError("--logger tensorboard needs the tensorboard package: pip install 'simrnn[tensorboard]'.") from None
     elif name == "wandb":
@@ -124,8 +137,34 @@ def _devices(value: str) -> Any:
         return value  # e.g. "0,1"
 
 
-def build_trainer(run_dir: Path, settings: EngineSettings) -> L.Trainer:
-    """A Trainer writing checkpoints, history and logs into ``run_dir``."""
+@contextlib.contextmanager
+def lightning_warnings_filtered():
+    """Silence Lightning warnings that need no action from users; every other warning shows."""
+    with warnings.catch_warnings():
+        # Resuming writes into the run's own checkpoint folder on purpose.
+        warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+        # Lightning 2.6 calls a torch pytree API that torch 2.13 deprecates.
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+        # In-memory tensors on the CPU need no DataLoader worker processes.
+        warnings.filterwarnings("ignore", message=r".*does not have many workers")
+        warnings.filterwarnings("ignore", message=r".*The number of training batches .* is smaller than the logging")
+        yield
+
+
+def _log_version(run_dir: Path, resuming: bool) -> str:
+    if not resuming:
+        return "train"
+    n = 1
+    while (run_dir / "logs" / f"resume_{n}").exists():
+        n += 1
+    return f"resume_{n}"
+
+
+def build_trainer(run_dir: Path, settings: EngineSettings, resuming: bool = False) -> L.Trainer:
+    """A Trainer writing checkpoints, history and logs into ``run_dir``.
+
+    Logs of a resumed fit go to a new ``logs/resume_<n>/`` folder, so earlier logs are kept.
+    """
     run_dir = Path(run_dir)
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / CHECKPOINT_DIR,
@@ -152,7 +191,7 @@ def build_trainer(run_dir: Path, settings: EngineSettings) -> L.Trainer:
         precision=settings.precision,
         gradient_clip_val=settings.gradient_clip_val or None,
         callbacks=callbacks,
-        logger=_loggers(run_dir, settings.logger),
+        logger=_loggers(run_dir, settings.logger, _log_version(run_dir, resuming)),
         enable_progress_bar=settings.progress_bar,
         enable_model_summary=False,
         plugins=[AtomicCheckpointIO()],

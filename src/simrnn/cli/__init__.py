@@ -38,8 +38,16 @@ def _register_subcommands() -> None:
 _register_subcommands()
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Print warnings as one line (``warning: ...``) instead of Python's file/line format."""
+    typer.secho(f"warning: {message}", err=True, fg=typer.colors.YELLOW)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``simrnn`` console script."""
+    import warnings
+
+    warnings.showwarning = _show_warning
     try:
         app(args=argv, standalone_mode=False)
     except UserInputError as exc:

@@ -16,7 +16,7 @@ import lightning as L
 import numpy as np
 
 from simrnn.config import build_config, config_to_dict
-from simrnn.engine import EngineSettings, build_trainer
+from simrnn.engine import EngineSettings, build_trainer, lightning_warnings_filtered
 from simrnn.errors import UserInputError
 from simrnn.files import sha256_file
 from simrnn.plots import plot_training_losses
@@ -128,8 +128,9 @@ def train(config: dict[str, Any] | SequenceConfig | None = None, *, resume: str 
         model_name=cfg.model, model_args=model_args, data_meta=prepared.meta,
         optim={"learning_rate": cfg.learning_rate, "beta_1": cfg.beta_1, "beta_2": cfg.beta_2, "epsilon": cfg.epsilon},
     )
-    trainer = build_trainer(run_dir, _engine_settings(cfg))
-    trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
+    trainer = build_trainer(run_dir, _engine_settings(cfg), resuming=ckpt_path is not None)
+    with lightning_warnings_filtered():
+        trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
 
     history = read_artifact(run_dir, HISTORY_FILE)
     plot_training_losses(history, run_dir / LOSS_FIGURE)

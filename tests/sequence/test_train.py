@@ -1,0 +1,90 @@
+"""Training through the library API: artefacts, best-checkpoint evaluation, resume, divergence."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from simrnn.errors import TrainingDivergedError, UserInputError
+from simrnn.sequence import load_run, predict, train
+from simrnn.sequence.hdf5 import read_triaxial_hdf5
+
+SMALL = {"window_size": 5, "pad_length": 4, "lstm_units": 16, "dense_units": 16, "batch_size": 64,
+         "learning_rate": 1e-2, "progress_bar": False, "seed": 0}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, learnable_h5_writer):
+    tmp = tmp_path_factory.mktemp("train")
+    data = learnable_h5_writer(tmp / "data.h5", n_per_group=40, groups=("0.2e6",))
+    run_dir = train(dict(SMALL, raw_data=str(data), runs_root=str(tmp / "runs"), epochs=4, patience=10))
+    return data, run_dir
+
+
+def test_run_directory_holds_every_artefact(trained):
+    data, run_dir = trained
+    assert run_dir.parent.name == "sequence"
+    for name in ("config.json", "history.json", "test_results.json", "training_losses.png",
+                 "checkpoints/best.ckpt", "checkpoints/last.ckpt"):
+        assert (run_dir / name).is_file(), name
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["settings"]["seed"] == 0 and config["settings"]["window_size"] == 5
+    assert config["data"]["sha256"] and config["data"]["n_sequences"] == 40
+    assert sorted(sum(config["data"]["split"].values(), [])) == list(range(40))
+    assert {"torch", "lightning", "simrnn"} <= set(config["versions"])
+    history = json.loads((run_dir / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [0, 1, 2, 3]
+    assert all({"train_loss", "val_loss", "train_mae", "val_mae"} <= set(h) for h in history)
+    assert (run_dir / "training_losses.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_test_results_come_from_the_best_checkpoint_and_beat_the_mean(trained):
+    data, run_dir = trained
+    results = json.loads((run_dir / "test_results.json").read_text())
+    history = json.loads((run_dir / "history.json").read_text())
+    assert results["best_epoch"] == min(history, key=lambda h: h["val_loss"])["epoch"]
+    assert results["mse"] < results["baseline_mse"]
+    best = torch.load(run_dir / "checkpoints/best.ckpt", weights_only=True)
+    assert best["epoch"] == results["best_epoch"]
+    assert best["hyper_parameters"]["model_name"] == "lstm"
+
+
+def test_prediction_covers_every_step_with_padding(trained):
+    data, run_dir = trained
+    run = load_run(run_dir)
+    d = read_triaxial_hdf5(data)
+    params = np.concatenate([d.contact_params, np.full((40, 1), 0.2), np.ones((40, 1))], axis=1)
+    out = predict(run, d.inputs[:3], params[:3])
+    assert out.shape == (3, 30, 7)  # S - W + 1 + pad = 30 - 5 + 1 + 4
+    assert run.first_predicted_step() == 0
+
+
+def test_resume_continues_the_same_run(trained):
+    data, run_dir = trained
+    train({"epochs": 6}, resume=run_dir)
+    history = json.loads((run_dir / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [0, 1, 2, 3, 4, 5]
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["settings"]["epochs"] == 6 and config["resumed"][0]["overrides"] == {"epochs": 6}
+
+
+def test_resume_refuses_to_change_the_data_settings(trained):
+    _, run_dir = trained
+    with pytest.raises(UserInputError, match="cannot change window_size when resuming"):
+        train({"window_size": 3}, resume=run_dir)
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_run(trained, tmp_path):
+    data, _ = trained
+    with pytest.raises(TrainingDivergedError, match="the training loss became nan at epoch 0, batch"):
+        train(dict(SMALL, raw_data=str(data), runs_root=str(tmp_path), epochs=2, learning_rate=1e30,
+                   epsilon=0.0, beta_1=0.0, beta_2=0.0))
+    assert len(list((tmp_path / "sequence").iterdir())) == 1
+
+
+def test_runs_are_never_overwritten(trained, tmp_path):
+    data, _ = trained
+    cfg = dict(SMALL, raw_data=str(data), runs_root=str(tmp_path), epochs=1)
+    first, second = train(cfg), train(cfg)
+    assert first != second and first.parent == second.parent
