@@ -32,7 +32,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise UserInputError(f"{path}: checkpoint not found.")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is a user error here
+    except Exception as exc:
         raise UserInputError(f"{path}: not a readable simrnn checkpoint ({type(exc).__name__}).") from None
     hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
     if not isinstance(hp, dict) or "model_name" not in hp or "model_args" not in hp:
