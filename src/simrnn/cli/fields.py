@@ -1,0 +1,105 @@
+"""``simrnn fields ...``: synthesise LASERNet-format CSVs and convert CSVs into the gridded cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+fields_app = typer.Typer(
+    help="Field surrogates (LASERNet-style melt-pool microstructure data).", no_args_is_help=True
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``fields`` sub-command group to the main ``simrnn`` application."""
+    app.add_typer(fields_app, name="fields")
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=False,
+    )
+
+
+@fields_app.command()
+def synth(
+    out_dir: Annotated[
+        Path, typer.Argument(help="Folder for the Alldata_withpoints_<k>.csv files (none there yet).")
+    ],
+    grid: Annotated[
+        str, typer.Option(help="Grid nodes XxYxZ; 930x188x94 is the real data's size.")
+    ] = "96x24x16",
+    steps: Annotated[
+        int, typer.Option(help="Time steps (files); step 0 is the all-ambient initial state.")
+    ] = 24,
+    seed: Annotated[int, typer.Option(help="Random seed of the grains and their orientations.")] = 0,
+) -> None:
+    """Write synthetic LASERNet-format CSVs: a moving melt pool over Voronoi grains with epitaxial regrowth."""
+    from simrnn.fields.synthetic import check_out_dir, parse_grid, synthesise
+
+    shape = parse_grid(grid)
+    check_out_dir(out_dir)
+    with _progress() as progress:
+        task = progress.add_task("synthesising", total=steps)
+        files = synthesise(
+            out_dir,
+            grid=shape,
+            steps=steps,
+            seed=seed,
+            on_file=lambda path: progress.update(task, advance=1, description=path.name),
+        )
+    typer.echo(f"wrote {len(files)} CSV files of {shape[0] * shape[1] * shape[2]} points to {out_dir}")
+
+
+@fields_app.command()
+def convert(
+    csv_dir: Annotated[Path, typer.Argument(help="Folder of Alldata_withpoints_<k>.csv files.")],
+    cache: Annotated[Path, typer.Argument(help="HDF5 cache to create (never overwritten).")],
+    downsample: Annotated[
+        int, typer.Option(help="Keep every n-th node per axis (2: 930x188x94 -> 465x94x47).")
+    ] = 1,
+    tolerance: Annotated[
+        float, typer.Option(help="Largest distance of a point from its node, in spacings.")
+    ] = 0.05,
+    workers: Annotated[int, typer.Option(help="Files read and gridded at the same time.")] = 2,
+) -> None:
+    """Convert CSV point clouds into one chunked HDF5 cache; rerun after an interruption to resume."""
+    from simrnn.fields.cache import check_target
+    from simrnn.fields.cache import convert as convert_csvs
+    from simrnn.fields.pointcloud import find_step_files
+
+    check_target(cache)
+    n_files = len(find_step_files(csv_dir))
+    with _progress() as progress:
+        task = progress.add_task("converting", total=n_files)
+        path = convert_csvs(
+            csv_dir,
+            cache,
+            downsample=downsample,
+            tolerance=tolerance,
+            workers=workers,
+            on_step=lambda source: progress.update(task, advance=1, description=source["name"]),
+        )
+    typer.echo(f"wrote {path}")
+
+
+@fields_app.command()
+def info(cache: Annotated[Path, typer.Argument(help="HDF5 cache made by `simrnn fields convert`.")]) -> None:
+    """Print a cache's grid, time steps, temperature range and provenance."""
+    from simrnn.fields.cache import open_cache
+
+    c = open_cache(cache)
+    typer.echo(f"{c.path}: {c.shape[0]} steps ({int(c.steps[0])}..{int(c.steps[-1])}) on {c.grid.describe()}")
+    typer.echo(
+        f"temperature {float(c.t_min.min()):.1f}..{float(c.t_max.max()):.1f} K; "
+        f"downsample {int(c.attrs['downsample'])}; simrnn {c.attrs['simrnn_version']}; "
+        f"{len(c.sources)} source files from {c.attrs['source_dir']}"
+    )

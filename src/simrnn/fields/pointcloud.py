@@ -1,0 +1,300 @@
+"""LASERNet CSV point clouds: find the per-step files, read them fast, snap the points to a grid.
+
+One CSV per time step, ``Alldata_withpoints_<k>.csv`` (ordered by the trailing integer ``k``),
+with the columns ``Points:0..2`` (x, y, z in metres), ``T`` (kelvin), the nine IPF colour
+components ``ipf_x:0..2, ipf_y:0..2, ipf_z:0..2`` (RGB in [0, 1]) and ``ori_inds`` (an integer
+grain-orientation label). Extra columns are ignored and rows may come in any order.
+
+Reading uses pyarrow's multi-threaded CSV parser (only the needed columns are converted).
+Gridding infers each regular axis from the unique coordinates (median spacing of the distinct
+values, so a few stray points cannot change it), snaps every point to the nearest grid index and
+refuses points farther than ``tolerance`` (a fraction of the spacing) from a grid node.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from simrnn.errors import UserInputError
+
+COORD_COLUMNS = ("Points:0", "Points:1", "Points:2")
+IPF_COLUMNS = tuple(f"ipf_{axis}:{c}" for axis in "xyz" for c in range(3))
+REQUIRED_COLUMNS = (*COORD_COLUMNS, "T", *IPF_COLUMNS, "ori_inds")
+FILE_PATTERN = "Alldata_withpoints_*.csv"
+_TRAILING_INT = re.compile(r"(\d+)\.csv$", re.IGNORECASE)
+_SAMPLE_ROWS = 1_000_000
+
+
+@dataclass(frozen=True)
+class PointCloud:
+    """One time step as read from a CSV (N points, in file order).
+
+    ``coords [N, 3]`` float64 metres; ``temperature [N]`` float32 kelvin; ``ipf [9][N]`` float32
+    (one array per IPF column, LASERNet column order); ``ori_inds [N]`` int32.
+    """
+
+    path: Path
+    coords: np.ndarray
+    temperature: np.ndarray
+    ipf: tuple[np.ndarray, ...]
+    ori_inds: np.ndarray
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A regular grid: ``x [X], y [Y], z [Z]`` node coordinates in metres."""
+
+    x: np.ndarray
+    y: np.ndarray
+    z: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (len(self.x), len(self.y), len(self.z))
+
+    def describe(self) -> str:
+        spacing = [float(a[1] - a[0]) if len(a) > 1 else 0.0 for a in (self.x, self.y, self.z)]
+        return (
+            f"{'x'.join(map(str, self.shape))} nodes from ({self.x[0]:.6g}, {self.y[0]:.6g}, "
+            f"{self.z[0]:.6g}) m with spacing ({spacing[0]:.4g}, {spacing[1]:.4g}, {spacing[2]:.4g}) m"
+        )
+
+    def matches(self, other: Grid, tolerance: float) -> bool:
+        """True if both grids have the same node counts and nodes within ``tolerance`` spacings."""
+        if self.shape != other.shape:
+            return False
+        for a, b in zip((self.x, self.y, self.z), (other.x, other.y, other.z), strict=True):
+            step = (a[-1] - a[0]) / (len(a) - 1) if len(a) > 1 else 1.0
+            if np.max(np.abs(a - b)) > tolerance * abs(step):
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class GriddedStep:
+    """One time step on its grid (``X, Y, Z`` after downsampling).
+
+    ``temperature [X, Y, Z]`` float32 K (0 where missing), ``ipf [X, Y, Z, 9]`` float16,
+    ``ori_inds [X, Y, Z]`` int32 (-1 where missing), ``mask [X, Y, Z]`` bool (True = point present).
+    """
+
+    grid: Grid
+    temperature: np.ndarray
+    ipf: np.ndarray
+    ori_inds: np.ndarray
+    mask: np.ndarray
+
+
+def find_step_files(csv_dir: str | Path, pattern: str = FILE_PATTERN) -> list[tuple[int, Path]]:
+    """The CSVs of ``csv_dir`` matching ``pattern`` as ``[(k, path)]`` sorted by the trailing integer."""
+    csv_dir = Path(csv_dir)
+    if not csv_dir.is_dir():
+        raise UserInputError(f"{csv_dir}: directory not found; expected a folder of {pattern} files.")
+    found: dict[int, Path] = {}
+    for path in csv_dir.glob(pattern):
+        match = _TRAILING_INT.search(path.name)
+        if match is None:
+            raise UserInputError(
+                f"{path}: expected a file name ending in a time-step number, like {pattern}."
+            )
+        k = int(match.group(1))
+        if k in found:
+            raise UserInputError(
+                f"{found[k].name} and {path.name} in {csv_dir} both have time-step number {k}."
+            )
+        found[k] = path
+    if not found:
+        raise UserInputError(f"{csv_dir}: no CSV found matching {pattern}.")
+    return sorted(found.items())
+
+
+def read_header(path: Path) -> list[str]:
+    """Column names of a CSV's first line."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        return next(csv.reader(handle), [])
+
+
+def read_point_cloud(path: str | Path) -> PointCloud:
+    """Read the LASERNet columns of one CSV with pyarrow's multi-threaded parser.
+
+    Raises :class:`UserInputError` for a missing column, a non-numeric value (file and line),
+    a NaN temperature or coordinate, or a non-integer ``ori_inds``.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    path = Path(path)
+    header = read_header(path)
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise UserInputError(
+            f"{path}: missing column {', '.join(repr(c) for c in missing)}; "
+            f"expected the LASERNet columns {', '.join(REQUIRED_COLUMNS)}."
+        )
+    types = {c: pa.float64() for c in (*COORD_COLUMNS, "ori_inds")}
+    types |= {c: pa.float32() for c in ("T", *IPF_COLUMNS)}
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 24),
+            convert_options=pacsv.ConvertOptions(include_columns=list(REQUIRED_COLUMNS), column_types=types),
+        )
+    except pa.ArrowInvalid as exc:
+        raise _locate_bad_value(path, header, str(exc)) from None
+
+    def column(name: str) -> np.ndarray:
+        values = table.column(name).to_numpy()
+        bad = ~np.isfinite(values)
+        if bad.any():
+            line = int(np.flatnonzero(bad)[0]) + 2
+            what = "NaN temperature" if name == "T" else f"missing or non-finite value in column {name!r}"
+            raise UserInputError(f"{path}, line {line}: {what} ({int(bad.sum())} such rows in the file).")
+        return values
+
+    ori = column("ori_inds")
+    if not np.array_equal(ori, np.rint(ori)):
+        line = int(np.flatnonzero(ori != np.rint(ori))[0]) + 2
+        raise UserInputError(f"{path}, line {line}: ori_inds must be an integer grain label.")
+    return PointCloud(
+        path=path,
+        coords=np.stack([column(c) for c in COORD_COLUMNS], axis=1),
+        temperature=column("T"),
+        ipf=tuple(column(c) for c in IPF_COLUMNS),
+        ori_inds=ori.astype(np.int32),
+    )
+
+
+def _locate_bad_value(path: Path, header: list[str], message: str) -> UserInputError:
+    """Turn pyarrow's conversion error into a sentence naming the file, line, column and value."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    match = re.search(r"column #(\d+)", message)
+    names = [header[int(match.group(1))]] if match and int(match.group(1)) < len(header) else REQUIRED_COLUMNS
+    for name in names:
+        strings = pacsv.read_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(include_columns=[name], column_types={name: pa.string()}),
+        ).column(name)
+        for row, value in enumerate(strings.to_pylist()):
+            if value is None:
+                continue
+            try:
+                float(value)
+            except ValueError:
+                return UserInputError(
+                    f"{path}, line {row + 2}: value {value!r} in column {name!r} is not a number."
+                )
+    return UserInputError(f"{path}: could not read the numeric columns ({message}).")
+
+
+def infer_axis(values: np.ndarray) -> np.ndarray:
+    """A regular axis ``[n]`` spanning ``values`` with the median spacing of their distinct values.
+
+    ``values [N]`` float64. The distinct values come from a deterministic sample (the first rows plus
+    random rows) so that inference stays cheap for 16 M points; every point is checked afterwards.
+    """
+    lo, hi = float(values.min()), float(values.max())
+    if hi - lo <= 1e-12 * max(abs(lo), abs(hi), 1e-300):
+        return np.array([lo])
+    sample = values
+    if len(values) > 2 * _SAMPLE_ROWS:
+        rows = np.random.default_rng(0).integers(0, len(values), _SAMPLE_ROWS)
+        sample = np.concatenate([values[:_SAMPLE_ROWS], values[rows]])
+    distinct = np.diff(np.unique(sample))
+    distinct = distinct[distinct > 1e-6 * (hi - lo)]  # merge round-off duplicates
+    n = int(round((hi - lo) / float(np.median(distinct)))) + 1
+    return np.linspace(lo, hi, n)
+
+
+def snap_to_grid(
+    cloud: PointCloud, tolerance: float = 0.05, downsample: int = 1, grid: Grid | None = None
+) -> GriddedStep:
+    """Place a point cloud on its regular grid, keeping every ``downsample``-th node per axis.
+
+    ``grid`` is inferred from the cloud when not given. Off-grid points (farther than ``tolerance``
+    spacings from a node) and duplicated nodes raise :class:`UserInputError` with counts; nodes
+    without a point are recorded as ``mask == False``.
+    """
+    if grid is None:
+        grid = Grid(*(infer_axis(cloud.coords[:, a]) for a in range(3)))
+    index = []
+    for a, (name, axis) in enumerate(zip("xyz", (grid.x, grid.y, grid.z), strict=True)):
+        values = cloud.coords[:, a]
+        step = (axis[-1] - axis[0]) / (len(axis) - 1) if len(axis) > 1 else 1.0
+        i = np.rint((values - axis[0]) / step)
+        off = (np.abs(values - axis[0] - i * step) > tolerance * abs(step)) | (i < 0) | (i >= len(axis))
+        if off.any():
+            row = int(np.flatnonzero(off)[0])
+            raise UserInputError(
+                f"{cloud.path}: {int(off.sum())} of {len(values)} points lie off the regular grid "
+                f"({grid.describe()}, tolerance {tolerance:g} spacing), first at line {row + 2} "
+                f"with {name} = {values[row]:.9g} m."
+            )
+        index.append(i.astype(np.int64))
+    ix, iy, iz = index
+    full_shape = grid.shape
+    if downsample > 1:
+        keep = (ix % downsample == 0) & (iy % downsample == 0) & (iz % downsample == 0)
+        ix, iy, iz = ix[keep] // downsample, iy[keep] // downsample, iz[keep] // downsample
+        grid = Grid(grid.x[::downsample], grid.y[::downsample], grid.z[::downsample])
+    else:
+        keep = None
+    shape = grid.shape
+    flat = (ix * shape[1] + iy) * shape[2] + iz
+    mask = np.zeros(int(np.prod(shape)), dtype=bool)
+    mask[flat] = True
+    n_present = int(np.count_nonzero(mask))
+    if n_present != len(flat):
+        raise UserInputError(
+            f"{cloud.path}: {len(flat) - n_present} points repeat a grid node already present "
+            f"(grid {'x'.join(map(str, full_shape))}); expected one row per node."
+        )
+    order = _regular_order(flat, shape)
+
+    def place(values: np.ndarray, dtype: type, fill: float) -> np.ndarray:
+        if keep is not None:
+            values = values[keep]
+        if order == "c":
+            return values.astype(dtype, copy=False).reshape(shape)
+        if order == "vtk":  # x fastest: a transpose instead of a scatter
+            return np.ascontiguousarray(values.reshape(shape[::-1]).transpose(2, 1, 0), dtype=dtype)
+        out = np.full(mask.size, fill, dtype=dtype)
+        out[flat] = values
+        return out.reshape(shape)
+
+    ipf = np.empty((*shape, 9), dtype=np.float16)
+    for c, values in enumerate(cloud.ipf):
+        ipf[..., c] = place(values, np.float16, 0.0)
+    return GriddedStep(
+        grid=grid,
+        temperature=place(cloud.temperature, np.float32, 0.0),
+        ipf=ipf,
+        ori_inds=place(cloud.ori_inds, np.int32, -1),
+        mask=mask.reshape(shape),
+    )
+
+
+def _regular_order(flat: np.ndarray, shape: tuple[int, int, int]) -> str | None:
+    """``"c"`` if the rows list every node with z fastest, ``"vtk"`` if x fastest (ParaView), else None.
+
+    ``flat [N]`` are the rows' C-order node indices; a regular order lets gridding use a reshape or a
+    transpose instead of a scatter, which matters for 16 M points.
+    """
+    nx, ny, nz = shape
+    if len(flat) != nx * ny * nz:
+        return None
+    head = flat[: min(len(flat), 4)]
+    if np.array_equal(head, np.arange(len(head))) and np.array_equal(flat, np.arange(len(flat))):
+        return "c"
+    vtk = (np.arange(nx)[None, None, :] * ny + np.arange(ny)[None, :, None]) * nz + np.arange(nz)[
+        :, None, None
+    ]
+    if np.array_equal(head, vtk.ravel()[: len(head)]) and np.array_equal(flat, vtk.ravel()):
+        return "vtk"
+    return None
