@@ -1,0 +1,315 @@
+"""GrainLearning's HDF5 layout for triaxial sequences: read, write, validate.
+
+Layout (as written by GrainLearning's ``parse_data_YADE.py``)::
+
+    /                                   root attributes naming the fields (arrays of strings):
+                                          contact_params        e.g. [E, v, kr, eta, mu]
+                                          inputs_drained        e.g. [e_z]          (or one `inputs`)
+                                          inputs_undrained      e.g. [e_x, e_y, e_z]
+                                          outputs               e.g. [e, p, q, f0, a_c, a_n, a_t]
+                                          unused_keys_sequence, unused_keys_constant  (informative)
+    /<pressure>/<experiment_type>/      one group per confining pressure (name = a number in Pa,
+                                        e.g. ``0.2e6``) and experiment type (``drained``...)
+        contact_params   [N, P]         constant parameters per sequence
+        inputs           [N, S, F]      load path (strains, compression positive)
+        outputs          [N, S, L]      response (p and q in MPa)
+
+The attribute naming a group's inputs is ``inputs_<experiment_type>`` if present, else ``inputs``.
+
+Selections (``pressure`` / ``experiment_type`` = a group name or ``'All'``) follow GrainLearning's
+``PreprocessorTriaxialCompression``: the selected groups are concatenated along N, in file order.
+GrainLearning crashes inside ``np.concatenate`` when a selection mixes groups with different
+numbers of input features (drained F=1 with undrained F=3); here that is a
+:class:`~simrnn.errors.UserInputError` naming the groups and their feature counts, because padding
+would silently invent strain components the simulation never prescribed.
+
+Example::
+
+    data = read_triaxial_hdf5("triaxial.h5", pressure="0.2e6", experiment_type="drained")
+    data.inputs.shape   # (N, S, 1)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from simrnn.errors import UserInputError
+from simrnn.files import atomic_path
+
+DATASETS = ("contact_params", "inputs", "outputs")
+"""The three datasets every ``<pressure>/<experiment_type>`` group holds."""
+
+
+@dataclass
+class TriaxialData:
+    """A selection of triaxial sequences, concatenated over groups.
+
+    Attributes:
+        inputs: ``[N, S, F]`` float32 load path (strains as fractions, compression positive).
+        contact_params: ``[N, 5]`` float32: E (log10 Pa), v, kr, eta, mu (degrees).
+        outputs: ``[N, S, L]`` float32: e, p (MPa), q (MPa), f0, a_c, a_n, a_t.
+        pressure: ``[N]`` float64 confining pressure in Pa (the group name as a number).
+        experiment_type: ``[N]`` str, e.g. ``'drained'`` / ``'undrained'``.
+        input_names, contact_param_names, output_names: names of the last axes.
+        source: path of the file read.
+    """
+
+    inputs: np.ndarray
+    contact_params: np.ndarray
+    outputs: np.ndarray
+    pressure: np.ndarray
+    experiment_type: np.ndarray
+    input_names: list[str]
+    contact_param_names: list[str]
+    output_names: list[str]
+    source: str
+
+
+def pressure_group_name(pressure_pa: float) -> str:
+    """Group name of a confining pressure in Pa, GrainLearning style: ``200000.0 -> '0.2e6'``."""
+    mpa = float(f"{pressure_pa / 1e6:.6g}")
+    return f"{mpa!r}e6"
+
+
+def read_triaxial_hdf5(path: str | os.PathLike, pressure: str = "All", experiment_type: str = "All") -> TriaxialData:
+    """Read (and validate) the groups selected by ``pressure`` and ``experiment_type``.
+
+    Args:
+        path: HDF5 file in the layout above.
+        pressure: a pressure group name such as ``'0.2e6'``, or ``'All'``.
+        experiment_type: an experiment-type group name such as ``'drained'``, or ``'All'``.
+
+    Returns:
+        :class:`TriaxialData` with the selected groups concatenated along N.
+
+    Raises:
+        UserInputError: missing file/group/dataset/attribute, inconsistent shapes, NaN/inf,
+            an empty selection, or a selection mixing different input feature counts.
+    """
+    path = Path(path)
+    with _open(path) as f:
+        names = _root_names(f, path)
+        selected = _select(f, path, pressure, experiment_type)
+        groups = [(key, _read_group(f, path, key, names)) for key in selected]
+    _check_same_shapes(path, groups, axis_names={1: "sequence length S", 2: "input features F"}, dataset="inputs")
+    _check_same_shapes(path, groups, axis_names={1: "sequence length S"}, dataset="outputs")
+    first_type = selected[0].split("/")[1]
+    return TriaxialData(
+        inputs=np.concatenate([g["inputs"] for _, g in groups]),
+        contact_params=np.concatenate([g["contact_params"] for _, g in groups]),
+        outputs=np.concatenate([g["outputs"] for _, g in groups]),
+        pressure=np.concatenate([np.full(len(g["inputs"]), float(k.split("/")[0])) for k, g in groups]),
+        experiment_type=np.concatenate([np.full(len(g["inputs"]), k.split("/")[1]) for k, g in groups]),
+        input_names=names["inputs"].get(first_type, names["inputs"].get("")),
+        contact_param_names=names["contact_params"],
+        output_names=names["outputs"],
+        source=str(path),
+    )
+
+
+def validate_triaxial_hdf5(path: str | os.PathLike) -> None:
+    """Check the whole file: root attributes, every group's datasets, shapes and finiteness.
+
+    All groups must share the sequence length S and the number of outputs L; the number of input
+    features F may differ between experiment types.
+
+    Raises:
+        UserInputError: one sentence naming the file, group/dataset/attribute and the problem.
+    """
+    path = Path(path)
+    with _open(path) as f:
+        names = _root_names(f, path)
+        keys = _group_keys(f, path)
+        if not keys:
+            raise UserInputError(f"{path}: holds no <pressure>/<experiment_type> groups (e.g. '0.2e6/drained').")
+        groups = [(key, _read_group(f, path, key, names)) for key in keys]
+    _check_same_shapes(path, groups, axis_names={1: "sequence length S"}, dataset="inputs")
+    _check_same_shapes(path, groups, axis_names={1: "sequence length S"}, dataset="outputs")
+
+
+def write_triaxial_hdf5(
+    path: str | os.PathLike,
+    groups: dict[tuple[str, str], dict[str, np.ndarray]],
+    *,
+    input_names: list[str] | dict[str, list[str]],
+    contact_param_names: list[str],
+    output_names: list[str],
+    attrs: dict | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``groups`` in the layout above, atomically (temporary file, then rename).
+
+    Args:
+        path: destination ``.h5`` file.
+        groups: ``{(pressure_name, experiment_type): {"contact_params" [N,P], "inputs" [N,S,F],
+            "outputs" [N,S,L]}}``, e.g. ``{("0.2e6", "drained"): {...}}``.
+        input_names: one list for every group (root attribute ``inputs``), or a dict
+            ``{experiment_type: names}`` written as ``inputs_<experiment_type>``.
+        contact_param_names, output_names: names of the last axes (root attributes).
+        attrs: extra root attributes, e.g. ``unused_keys_constant`` (both ``unused_keys_*`` default
+            to empty lists).
+        overwrite: replace an existing file; otherwise an existing ``path`` is an error.
+
+    Returns:
+        ``path``. The written file is validated before it is renamed into place.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise UserInputError(f"{path}: already exists; choose another name or allow overwriting.")
+    if not groups:
+        raise UserInputError(f"{path}: nothing to write; at least one (pressure, experiment_type) group is needed.")
+    root = {"unused_keys_sequence": [], "unused_keys_constant": [], **(attrs or {})}
+    root["contact_params"] = list(contact_param_names)
+    root["outputs"] = list(output_names)
+    if isinstance(input_names, dict):
+        root.update({f"inputs_{kind}": list(names) for kind, names in input_names.items()})
+    else:
+        root["inputs"] = list(input_names)
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            for key, value in root.items():
+                f.attrs[key] = _attr_value(value)
+            for (pressure, kind), arrays in groups.items():
+                group = f.require_group(f"{pressure}/{kind}")
+                for name in DATASETS:
+                    if name not in arrays:
+                        raise UserInputError(f"{path}: group '{pressure}/{kind}' to write has no array '{name}'.")
+                    group.create_dataset(name, data=np.asarray(arrays[name], dtype=np.float32))
+        try:
+            validate_triaxial_hdf5(tmp)
+        except UserInputError as exc:  # name the destination, not the temporary file
+            raise UserInputError(str(exc).replace(str(tmp), str(path))) from None
+    return path
+
+
+def _attr_value(value):
+    """Lists of strings become HDF5 variable-length string arrays (empty lists stay empty)."""
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return np.array(value, dtype=h5py.string_dtype())
+    return value
+
+
+def _open(path: Path) -> h5py.File:
+    if not path.is_file():
+        raise UserInputError(f"{path}: file not found.")
+    try:
+        return h5py.File(path, "r")
+    except OSError:
+        raise UserInputError(f"{path}: not a readable HDF5 file.") from None
+
+
+def _names(f: h5py.File, path: Path, key: str) -> list[str]:
+    if key not in f.attrs:
+        raise UserInputError(f"{path}: missing root attribute '{key}' (the list of {key} field names).")
+    values = np.atleast_1d(f.attrs[key])
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+
+def _root_names(f: h5py.File, path: Path) -> dict:
+    """``{"contact_params": [...], "outputs": [...], "inputs": {experiment_type or "": [...]}}``."""
+    inputs = {key.removeprefix("inputs_"): _names(f, path, key) for key in f.attrs if key.startswith("inputs_")}
+    if "inputs" in f.attrs:
+        inputs[""] = _names(f, path, "inputs")
+    if not inputs:
+        raise UserInputError(
+            f"{path}: missing root attribute 'inputs' (or 'inputs_<experiment_type>') naming the input features."
+        )
+    return {"contact_params": _names(f, path, "contact_params"), "outputs": _names(f, path, "outputs"),
+            "inputs": inputs}
+
+
+def _group_keys(f: h5py.File, path: Path) -> list[str]:
+    """All ``'<pressure>/<experiment_type>'`` keys, in file order."""
+    keys = []
+    for pressure, node in f.items():
+        try:
+            float(pressure)
+        except ValueError:
+            raise UserInputError(
+                f"{path}: top-level entry '{pressure}' is not a pressure group (expected a number in Pa such as '0.2e6')."
+            ) from None
+        if not isinstance(node, h5py.Group):
+            raise UserInputError(f"{path}: '{pressure}' is a dataset, expected a group of experiment types.")
+        keys += [f"{pressure}/{kind}" for kind in node]
+    return keys
+
+
+def _select(f: h5py.File, path: Path, pressure: str, experiment_type: str) -> list[str]:
+    keys = _group_keys(f, path)
+    chosen = [k for k in keys if pressure in ("All", k.split("/")[0]) and experiment_type in ("All", k.split("/")[1])]
+    chosen = [k for k in chosen if not _is_empty_group(f[k])]
+    if not chosen:
+        available = ", ".join(keys) if keys else "none"
+        raise UserInputError(
+            f"{path}: the selection pressure='{pressure}', experiment_type='{experiment_type}' holds no sequences; "
+            f"available groups: {available}."
+        )
+    return chosen
+
+
+def _is_empty_group(node) -> bool:
+    """A group whose ``outputs`` dataset exists and holds zero sequences."""
+    return isinstance(node, h5py.Group) and "outputs" in node and node["outputs"].shape[:1] == (0,)
+
+
+def _read_group(f: h5py.File, path: Path, key: str, names: dict) -> dict[str, np.ndarray]:
+    """Read one group's three datasets as float32 and check their shapes, names and finiteness."""
+    group = f[key]
+    if not isinstance(group, h5py.Group):
+        raise UserInputError(f"{path}: '{key}' is a dataset, expected a group holding {', '.join(DATASETS)}.")
+    arrays = {}
+    for name, ndim in zip(DATASETS, (2, 3, 3), strict=True):
+        if name not in group:
+            raise UserInputError(f"{path}: group '{key}' has no dataset '{name}'.")
+        data = group[name][()]
+        if data.ndim != ndim:
+            raise UserInputError(
+                f"{path}: dataset '{key}/{name}' has shape {data.shape}, expected {ndim} dimensions "
+                f"({'[N, P]' if ndim == 2 else '[N, S, C]'})."
+            )
+        data = data.astype(np.float32)
+        bad = ~np.isfinite(data)
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise UserInputError(
+                f"{path}: dataset '{key}/{name}' holds {int(bad.sum())} NaN/inf values (first at index {first})."
+            )
+        arrays[name] = data
+    kind = key.split("/")[1]
+    input_names = names["inputs"].get(kind, names["inputs"].get(""))
+    if input_names is None:
+        raise UserInputError(f"{path}: missing root attribute 'inputs_{kind}' (or 'inputs') naming the inputs of '{key}'.")
+    n = {name: arrays[name].shape[0] for name in DATASETS}
+    if len(set(n.values())) > 1:
+        raise UserInputError(f"{path}: group '{key}' has different numbers of sequences per dataset: {n}.")
+    if arrays["inputs"].shape[1] != arrays["outputs"].shape[1]:
+        raise UserInputError(
+            f"{path}: group '{key}' has inputs of length {arrays['inputs'].shape[1]} but outputs of length "
+            f"{arrays['outputs'].shape[1]}; both must have the same sequence length S."
+        )
+    for name, expected, attr in (("contact_params", names["contact_params"], "contact_params"),
+                                 ("inputs", input_names, f"inputs_{kind}' or 'inputs"),
+                                 ("outputs", names["outputs"], "outputs")):
+        if arrays[name].shape[-1] != len(expected):
+            raise UserInputError(
+                f"{path}: dataset '{key}/{name}' has {arrays[name].shape[-1]} columns but root attribute "
+                f"'{attr}' names {len(expected)}: {expected}."
+            )
+    return arrays
+
+
+def _check_same_shapes(path: Path, groups: list, axis_names: dict[int, str], dataset: str) -> None:
+    """Groups read together must agree on the given axes of ``dataset``."""
+    for axis, label in axis_names.items():
+        sizes = {key: arrays[dataset].shape[axis] for key, arrays in groups}
+        if len(set(sizes.values())) > 1:
+            listing = ", ".join(f"{key}: {size}" for key, size in sizes.items())
+            raise UserInputError(
+                f"{path}: the groups differ in {label} of '{dataset}' ({listing}); select groups that agree "
+                f"(e.g. one experiment_type)."
+            )
