@@ -1,0 +1,109 @@
+"""``simrnn calibrate``: Bayesian calibration of a surrogate's parameters with GrainLearning."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from simrnn.errors import UserInputError
+
+
+def _split_names(text: str | None) -> list[str] | None:
+    return [n.strip() for n in text.split(",") if n.strip()] if text else None
+
+
+def _number(text: str, option: str, item: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise UserInputError(f"{option} {item!r}: {text!r} is not a number.") from None
+
+
+def parse_assignments(items: list[str], option: str) -> dict[str, float]:
+    """``["pressure=0.2", ...]`` -> ``{"pressure": 0.2}``; one-line errors naming the option."""
+    values = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise UserInputError(f"{option} {item!r}: expected NAME=VALUE, e.g. pressure=0.2.")
+        values[name.strip()] = _number(value, option, item)
+    return values
+
+
+def parse_ranges(items: list[str]) -> dict[str, tuple[float, float]]:
+    """``["E=7:10", ...]`` -> ``{"E": (7.0, 10.0)}``; one-line errors naming the bad item."""
+    ranges = {}
+    for item in items:
+        name, sep, bounds = item.partition("=")
+        low, colon, high = bounds.partition(":")
+        if not sep or not colon or not name.strip():
+            raise UserInputError(f"--param {item!r}: expected NAME=LOW:HIGH, e.g. E=7:10.")
+        ranges[name.strip()] = (_number(low, "--param", item), _number(high, "--param", item))
+    return ranges
+
+
+def calibrate(
+    run: Annotated[Path, typer.Argument(help="A sequence run directory (trained or imported).")],
+    obs: Annotated[Path, typer.Option("--obs", help="Observation table: '# name ...' header, one row per step.")],
+    param: Annotated[list[str], typer.Option("--param", help="NAME=LOW:HIGH to calibrate (repeat).")],
+    obs_names: Annotated[str | None, typer.Option(
+        "--obs-names", help="Comma-separated observed columns to fit (default: all but the control).")] = None,
+    control: Annotated[str | None, typer.Option(
+        help="Comma-separated control column(s), one per model input (default: the first column).")] = None,
+    fixed: Annotated[list[str] | None, typer.Option(
+        "--fixed", help="NAME=VALUE for a run parameter that is not calibrated (repeat).")] = None,
+    samples: Annotated[int, typer.Option(help="Samples per iteration.")] = 50,
+    iterations: Annotated[int, typer.Option(help="Maximum iterations (GrainLearning may stop earlier).")] = 20,
+    ess: Annotated[float, typer.Option(help="Target effective sample size (fraction).")] = 0.3,
+    seed: Annotated[int, typer.Option(help="Random state of the Gaussian-mixture resampling.")] = 0,
+    gmm_n_init: Annotated[int, typer.Option(help="Mixture fits per iteration, best kept (1 is ~5x faster).")] = 10,
+    max_components: Annotated[int, typer.Option(help="Maximum Gaussian-mixture components.")] = 1,
+    prior_weight: Annotated[float | None, typer.Option(
+        help="Dirichlet weight-concentration prior (default: 1/max-components).")] = None,
+    reference: Annotated[list[str] | None, typer.Option(
+        help="NAME=VALUE known parameter value (synthetic tests), compared in the outputs (repeat).")] = None,
+    out: Annotated[Path | None, typer.Option(help="New output directory (default: runs/calibration/<timestamp>).")] = None,
+    runs_root: Annotated[Path, typer.Option(help="Where runs/calibration/<timestamp> is created.")] = Path("runs"),
+) -> None:
+    """Calibrate RUN's parameters against an observed curve with GrainLearning's iterative Bayesian filter.
+
+    Example (GrainLearning's tutorial):
+    simrnn calibrate RUN --obs experimental_test_drained_s3=0.2.dat --param E=7:10 --param v=0:0.5
+    --param kr=0:1 --param eta=0:1 --param mu=0:60 --fixed pressure=0.2 --max-components 5 --prior-weight 0.01
+    """
+    from simrnn.cli.output import console
+    from simrnn.sequence.calibration import calibrate as run_calibration
+
+    def report(stats) -> None:
+        values = ", ".join(f"{m:.4g}+-{s:.2g}" for m, s in zip(stats.mean, stats.std, strict=True))
+        console.print(f"iteration {stats.iteration}: sigma {stats.sigma:.3g}, ESS {stats.ess:.2f}; mean {values}")
+
+    try:
+        result = run_calibration(
+            run, obs, param_ranges=parse_ranges(param), obs_names=_split_names(obs_names),
+            control=_split_names(control), fixed_params=parse_assignments(fixed or [], "--fixed"),
+            samples=samples, iterations=iterations, ess_target=ess, seed=seed, gmm_n_init=gmm_n_init,
+            max_components=max_components, prior_weight=prior_weight,
+            reference=parse_assignments(reference or [], "--reference"), out_dir=out, runs_root=runs_root,
+            progress=report,
+        )
+    except UserInputError as exc:  # SystemExit(2) behaves the same under simrnn.cli.main and CliRunner
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        sys.exit(2)
+    console.print("parameter: most probable | posterior mean +- std")
+    for name in result.param_names:
+        console.print(f"  {name}: {result.most_probable[name]:.5g} | {result.mean[name]:.5g} +- {result.std[name]:.2g}")
+    t = result.timings
+    console.print(
+        f"{len(result.iterations)} iterations in {t['wall_seconds']:.1f} s: surrogate {t['surrogate_seconds']:.2f} s "
+        f"({100 * t['surrogate_fraction']:.1f} %), GrainLearning {t['grainlearning_seconds']:.1f} s"
+    )
+    console.print(f"written to {result.out_dir}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``simrnn calibrate`` to the top-level command."""
+    app.command("calibrate")(calibrate)

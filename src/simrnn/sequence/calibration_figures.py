@@ -1,0 +1,75 @@
+"""Figures of a calibration: final-ensemble curves vs observations, posteriors per iteration."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from simrnn.plots import plt, save_figure
+
+if TYPE_CHECKING:
+    from simrnn.sequence.calibration import IterationStats
+
+
+def plot_final_curves(control: np.ndarray, control_name: str, observed: np.ndarray, simulated: np.ndarray,
+                      weights: np.ndarray, obs_names: Sequence[str], first_step: int, path: str | Path) -> Path:
+    """One panel per observable: every sample of the final ensemble (opacity ~ posterior weight),
+    the weighted mean, the most probable sample and the observation, against the control.
+
+    Args:
+        control: ``[T]``; observed: ``[num_obs, T]``; simulated: ``[N, num_obs, T]``; weights: ``[N]``.
+        first_step: steps before it are not predicted by the surrogate (shaded).
+    """
+    num_obs = observed.shape[0]
+    fig, axes = plt.subplots(1, num_obs, figsize=(3.6 * num_obs, 3.2), squeeze=False,
+                             layout="constrained")
+    alpha = 0.05 + 0.6 * weights / max(weights.max(), 1e-300)
+    best = int(np.argmax(weights))
+    mean = np.einsum("n,not->ot", weights, simulated)
+    for o, ax in enumerate(axes.flat):
+        for i in np.argsort(weights):
+            ax.plot(control, simulated[i, o], color="tab:blue", lw=0.6, alpha=float(alpha[i]))
+        ax.plot(control, mean[o], color="tab:orange", lw=1.5, label="weighted mean")
+        ax.plot(control, simulated[best, o], color="tab:red", lw=1.2, ls="--", label="most probable")
+        ax.plot(control, observed[o], "k.", ms=2.5, label="observed")
+        if first_step > 0:
+            ax.axvspan(control[0], control[first_step - 1], color="0.85", label="not predicted")
+        ax.set_xlabel(control_name)
+        ax.set_title(obs_names[o])
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(f"final ensemble ({len(weights)} samples) vs observation")
+    return save_figure(fig, path)
+
+
+def plot_posteriors(names: Sequence[str], history: Sequence[IterationStats],
+                    param_ranges: Mapping[str, tuple[float, float]], reference: Mapping[str, float],
+                    path: str | Path) -> Path:
+    """One panel per parameter: the samples of each iteration coloured by posterior weight, the
+    posterior mean +- std, and the known value (``reference``) where given."""
+    cols = min(3, len(names))
+    rows = int(np.ceil(len(names) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), squeeze=False,
+                             layout="constrained")
+    for j, ax in enumerate(axes.flat):
+        if j >= len(names):
+            ax.axis("off")
+            continue
+        for it in history:
+            order = np.argsort(it.weights)
+            ax.scatter(np.full(len(order), it.iteration), it.samples[order, j], c=it.weights[order],
+                       cmap="viridis", s=8, vmin=0.0)
+        ax.errorbar([it.iteration for it in history], [it.mean[j] for it in history],
+                    yerr=[it.std[j] for it in history], color="tab:red", capsize=2, lw=1, label="mean +- std")
+        if names[j] in reference:
+            ax.axhline(reference[names[j]], color="k", ls=":", label="reference")
+        ax.set_ylim(*param_ranges[names[j]])
+        ax.set_title(names[j])
+        ax.set_xlabel("iteration")
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle("parameter samples per iteration (colour: posterior weight)")
+    return save_figure(fig, path)
