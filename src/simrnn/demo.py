@@ -20,21 +20,21 @@ from simrnn.runs import create_timestamped_dir
 #: the demo's training settings: small enough for ~1 minute on 2 CPU cores.
 DEMO_TRAINING = {
     "experiment_type": "drained",
-    "window_size": 10,
-    "pad_length": 9,
-    "lstm_units": 64,
-    "dense_units": 64,
-    "batch_size": 128,
-    "epochs": 12,
+    "window_size": 5,
+    "pad_length": 4,
+    "lstm_units": 48,
+    "dense_units": 48,
+    "batch_size": 256,
+    "epochs": 10,
     "patience": 4,
-    "learning_rate": 3e-3,
+    "learning_rate": 5e-3,
     "train_frac": 0.7,
     "val_frac": 0.15,
     "seed": 0,
 }
 
 
-def run_demo(workdir: str | Path = "demo_output", *, samples_per_group: int = 64, epochs: int | None = None,
+def run_demo(workdir: str | Path = "demo_output", *, samples_per_group: int = 48, epochs: int | None = None,
              progress_bar: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run every step in a fresh ``workdir/<timestamp>/`` and return a summary of each step."""
     from simrnn.sequence.predict import load_run
