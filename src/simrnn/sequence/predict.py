@@ -20,6 +20,10 @@ import torch
 from simrnn.checkpoints import model_from_checkpoint, read_checkpoint
 from simrnn.errors import UserInputError
 from simrnn.runs import CONFIG_FILE, checkpoint_path, read_artifact, require_run_dir
+from simrnn.sequence.model import ParamConditionedLSTM
+
+#: Windows per block in :func:`_predict_lstm`: bounds memory (about 20 KB per window for U = 200).
+CHUNK_ROWS = 4096
 
 
 @dataclass
@@ -74,6 +78,17 @@ def _as_float_tensor(array, name: str, ndim: int) -> torch.Tensor:
     return tensor
 
 
+def _pad_start(inputs: torch.Tensor, window_size: int, pad_length: int) -> torch.Tensor:
+    """``[N, S, F] -> [N, S + pad_length, F]`` with copies of step 0 in front; checks the length."""
+    if pad_length > 0:
+        inputs = torch.cat([inputs[:, :1].expand(-1, pad_length, -1), inputs], dim=1)
+    if inputs.shape[1] < window_size:
+        raise UserInputError(
+            f"sequences have {inputs.shape[1]} steps (after padding), fewer than window_size {window_size}."
+        )
+    return inputs
+
+
 def sliding_windows(inputs: torch.Tensor, window_size: int, pad_length: int) -> torch.Tensor:
     """All windows of every sequence, padded at the start with copies of the first step.
 
@@ -84,18 +99,79 @@ def sliding_windows(inputs: torch.Tensor, window_size: int, pad_length: int) -> 
         ``[N, K, W, F]`` with ``K = S + pad_length - W + 1``; window ``k`` ends at padded step
         ``k + W - 1``. A view (no copy) when ``pad_length`` is 0.
     """
-    if pad_length > 0:
-        inputs = torch.cat([inputs[:, :1].expand(-1, pad_length, -1), inputs], dim=1)
-    if inputs.shape[1] < window_size:
-        raise UserInputError(
-            f"sequences have {inputs.shape[1]} steps (after padding), fewer than window_size {window_size}."
-        )
-    return inputs.unfold(1, window_size, 1).permute(0, 1, 3, 2)
+    return _pad_start(inputs, window_size, pad_length).unfold(1, window_size, 1).permute(0, 1, 3, 2)
+
+
+def _gate_weights(lstm: torch.nn.LSTM) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Transposed LSTM weights ``W_ih^T [F, 4U]``, ``W_hh^T [U, 4U]`` and one bias ``[4U]``.
+
+    Gate order i, f, g, o. The g rows are doubled (exact in floating point) so that ONE sigmoid
+    over all gates also yields ``tanh(z) = 2 sigmoid(2z) - 1`` for g; on CPU tanh costs several
+    times a sigmoid.
+    """
+    scale = torch.ones(4 * lstm.hidden_size, device=lstm.weight_hh_l0.device)
+    scale[2 * lstm.hidden_size : 3 * lstm.hidden_size] = 2.0
+    w_ih = (lstm.weight_ih_l0 * scale[:, None]).t().contiguous()
+    w_hh = (lstm.weight_hh_l0 * scale[:, None]).t().contiguous()
+    return w_ih, w_hh, (lstm.bias_ih_l0 + lstm.bias_hh_l0) * scale
+
+
+def _lstm_cell_(gates: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """One LSTM step from pre-activations, in place: ``gates [R, 4U]`` (g doubled), ``c [R, U]``.
+
+    ``c <- sigmoid(f) c + sigmoid(i) tanh(g)``; returns ``h = sigmoid(o) tanh(c)``  ``[R, U]``.
+    """
+    i, f, g, o = torch.sigmoid_(gates).chunk(4, dim=1)
+    c.mul_(f).addcmul_(i, g.mul_(2).sub_(1))
+    return torch.mul(c, 2).sigmoid_().mul_(2).sub_(1).mul_(o)
+
+
+def _predict_lstm(model: ParamConditionedLSTM, x: torch.Tensor, p: torch.Tensor, window_size: int,
+                  chunk_rows: int = CHUNK_ROWS) -> torch.Tensor:
+    """Every window of every sequence through a :class:`ParamConditionedLSTM`, without building windows.
+
+    Equals ``model(windows, params)`` for all windows (to float32 rounding) but shares work:
+    the input projection ``x_t W_ih`` is computed once per time step (not once per window and
+    step), and the first step's ``h0 W_hh`` once per sequence (all its windows start from the
+    same ``h0, c0``). Rows are time-major (``k * N + n``), so the inputs of window step ``j``
+    for window positions ``k0..k1`` are one contiguous block and each recurrent step is one
+    GEMM with the input term as its addend. Blocks of about ``chunk_rows`` windows bound the
+    memory (and keep the element-wise work in cache).
+
+    Args:
+        x: padded load paths ``[N, S, F]``.
+        p: parameters ``[N, P]``.
+
+    Returns:
+        Standardised outputs ``[N, K, L]``, ``K = S - window_size + 1``; window ``k`` ends at step
+        ``k + window_size - 1``.
+    """
+    n, s, f = x.shape
+    units, k_total = model.lstm.hidden_size, s - window_size + 1
+    w_ih, w_hh, bias = _gate_weights(model.lstm)
+    x_proj = torch.addmm(bias, x.transpose(0, 1).reshape(s * n, f), w_ih).view(s, n, 4 * units)
+    first = torch.tanh(model.state_h(p)) @ w_hh  # h0 W_hh  [N, 4U]
+    c0 = torch.tanh(model.state_c(p))
+    out = x.new_empty(k_total, n, model.n_outputs)
+    block = max(1, chunk_rows // n)
+    for k0 in range(0, k_total, block):
+        k1 = min(k_total, k0 + block)
+        rows = (k1 - k0) * n
+        c = c0.repeat(k1 - k0, 1)
+        h = _lstm_cell_(torch.add(x_proj[k0:k1], first).view(rows, 4 * units), c)
+        for j in range(1, window_size):
+            h = _lstm_cell_(torch.addmm(x_proj[k0 + j : k1 + j].view(rows, 4 * units), h, w_hh), c)
+        hidden = torch.relu_(torch.addmm(model.dense.bias, h, model.dense.weight.t()))
+        out[k0:k1] = torch.addmm(model.head.bias, hidden, model.head.weight.t()).view(k1 - k0, n, -1)
+    return out.permute(1, 0, 2)
 
 
 @torch.inference_mode()
 def predict(run: SequenceRun, inputs, params) -> np.ndarray:
-    """Predict whole sequences, un-standardised, in one batched forward pass.
+    """Predict whole sequences, un-standardised, in one batched pass over all windows.
+
+    A :class:`ParamConditionedLSTM` takes the shared-work path :func:`_predict_lstm`; any other
+    model is called once on all windows.
 
     Args:
         run: from :func:`load_run` or :func:`simrnn.sequence.import_keras`.
@@ -119,12 +195,16 @@ def predict(run: SequenceRun, inputs, params) -> np.ndarray:
             f"params must be [N={x.shape[0]}, {model.n_params}] "
             f"({', '.join(run.meta.get('param_names', []))}), got {list(p.shape)}."
         )
-    windows = sliding_windows(x, run.window_size, run.pad_length)
-    n, k = windows.shape[:2]
-    flat = windows.reshape(n * k, run.window_size, x.shape[2])
     device = next(model.parameters()).device
-    out = model(flat.to(device), p.repeat_interleave(k, dim=0).to(device)).cpu().numpy()
-    out = out.reshape(n, k, -1)
+    x, p = x.to(device), p.to(device)
+    if isinstance(model, ParamConditionedLSTM):
+        out = _predict_lstm(model, _pad_start(x, run.window_size, run.pad_length), p, run.window_size)
+    else:
+        windows = sliding_windows(x, run.window_size, run.pad_length)
+        n, k = windows.shape[:2]
+        out = model(windows.reshape(n * k, run.window_size, x.shape[2]), p.repeat_interleave(k, dim=0))
+        out = out.view(n, k, -1)
+    out = out.cpu().numpy()
     if run.meta.get("standardize_outputs", True):
         out = out * np.asarray(run.meta["output_std"], np.float32) + np.asarray(run.meta["output_mean"], np.float32)
     return out
