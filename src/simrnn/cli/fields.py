@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from simrnn.errors import UserInputError
 
 fields_app = typer.Typer(
     help="Field surrogates (LASERNet-style melt-pool microstructure data).", no_args_is_help=True
@@ -15,6 +20,16 @@ fields_app = typer.Typer(
 def register(app: typer.Typer) -> None:
     """Add the ``fields`` sub-command group to the main ``simrnn`` application."""
     app.add_typer(fields_app, name="fields")
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn a :class:`UserInputError` into one red line and exit status 2 (also under CliRunner)."""
+    try:
+        yield
+    except UserInputError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        sys.exit(2)
 
 
 def _progress():
@@ -45,17 +60,16 @@ def synth(
     """Write synthetic LASERNet-format CSVs: a moving melt pool over Voronoi grains with epitaxial regrowth."""
     from simrnn.fields.synthetic import check_out_dir, parse_grid, synthesise
 
-    shape = parse_grid(grid)
-    check_out_dir(out_dir)
-    with _progress() as progress:
-        task = progress.add_task("synthesising", total=steps)
-        files = synthesise(
-            out_dir,
-            grid=shape,
-            steps=steps,
-            seed=seed,
-            on_file=lambda path: progress.update(task, advance=1, description=path.name),
-        )
+    with _user_errors():
+        shape = parse_grid(grid)
+        check_out_dir(out_dir)
+        with _progress() as progress:
+            task = progress.add_task("synthesising", total=steps)
+
+            def advance(path: Path) -> None:
+                progress.update(task, advance=1, description=path.name)
+
+            files = synthesise(out_dir, grid=shape, steps=steps, seed=seed, on_file=advance)
     typer.echo(f"wrote {len(files)} CSV files of {shape[0] * shape[1] * shape[2]} points to {out_dir}")
 
 
@@ -76,18 +90,18 @@ def convert(
     from simrnn.fields.cache import convert as convert_csvs
     from simrnn.fields.pointcloud import find_step_files
 
-    check_target(cache)
-    n_files = len(find_step_files(csv_dir))
-    with _progress() as progress:
-        task = progress.add_task("converting", total=n_files)
-        path = convert_csvs(
-            csv_dir,
-            cache,
-            downsample=downsample,
-            tolerance=tolerance,
-            workers=workers,
-            on_step=lambda source: progress.update(task, advance=1, description=source["name"]),
-        )
+    with _user_errors():
+        check_target(cache)
+        n_files = len(find_step_files(csv_dir))
+        with _progress() as progress:
+            task = progress.add_task("converting", total=n_files)
+
+            def advance(source: dict) -> None:
+                progress.update(task, advance=1, description=source["name"])
+
+            path = convert_csvs(
+                csv_dir, cache, downsample=downsample, tolerance=tolerance, workers=workers, on_step=advance
+            )
     typer.echo(f"wrote {path}")
 
 
@@ -96,7 +110,8 @@ def info(cache: Annotated[Path, typer.Argument(help="HDF5 cache made by `simrnn 
     """Print a cache's grid, time steps, temperature range and provenance."""
     from simrnn.fields.cache import open_cache
 
-    c = open_cache(cache)
+    with _user_errors():
+        c = open_cache(cache)
     typer.echo(f"{c.path}: {c.shape[0]} steps ({int(c.steps[0])}..{int(c.steps[-1])}) on {c.grid.describe()}")
     typer.echo(
         f"temperature {float(c.t_min.min()):.1f}..{float(c.t_max.max()):.1f} K; "

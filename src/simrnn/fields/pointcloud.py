@@ -193,23 +193,30 @@ def _locate_bad_value(path: Path, header: list[str], message: str) -> UserInputE
     return UserInputError(f"{path}: could not read the numeric columns ({message}).")
 
 
-def infer_axis(values: np.ndarray) -> np.ndarray:
-    """A regular axis ``[n]`` spanning ``values`` with the median spacing of their distinct values.
+def infer_axis(values: np.ndarray, tolerance: float = 0.05) -> np.ndarray:
+    """The regular axis ``[n]`` of coordinates ``values [N]`` (float64, metres).
 
-    ``values [N]`` float64. The distinct values come from a deterministic sample (the first rows plus
-    random rows) so that inference stays cheap for 16 M points; every point is checked afterwards.
+    The spacing is the median gap between distinct values of a deterministic sample (the first
+    rows plus random rows, so 16 M points stay cheap); the lattice is anchored at a value whose
+    neighbour lies one spacing away, and spans the extreme values within ``tolerance`` spacings of
+    it. Stray off-grid points therefore cannot move the axis; :func:`snap_to_grid` reports them.
     """
-    lo, hi = float(values.min()), float(values.max())
-    if hi - lo <= 1e-12 * max(abs(lo), abs(hi), 1e-300):
-        return np.array([lo])
     sample = values
     if len(values) > 2 * _SAMPLE_ROWS:
         rows = np.random.default_rng(0).integers(0, len(values), _SAMPLE_ROWS)
         sample = np.concatenate([values[:_SAMPLE_ROWS], values[rows]])
-    distinct = np.diff(np.unique(sample))
-    distinct = distinct[distinct > 1e-6 * (hi - lo)]  # merge round-off duplicates
-    n = int(round((hi - lo) / float(np.median(distinct)))) + 1
-    return np.linspace(lo, hi, n)
+    distinct = np.unique(sample)
+    span = float(distinct[-1] - distinct[0])
+    gaps = np.diff(distinct)
+    keep = gaps > 1e-6 * span  # merge round-off duplicates
+    if span <= 1e-12 * max(float(np.abs(distinct).max()), 1e-300) or not keep.any():
+        return np.array([float(np.median(values))])
+    step = float(np.median(gaps[keep]))
+    anchor = float(distinct[:-1][keep][np.argmin(np.abs(gaps[keep] - step))])
+    phase = (values - anchor) / step
+    on = np.abs(phase - np.rint(phase)) <= tolerance
+    lo, hi = float(values[on].min()), float(values[on].max())
+    return np.linspace(lo, hi, int(round((hi - lo) / step)) + 1)
 
 
 def snap_to_grid(
@@ -222,7 +229,7 @@ def snap_to_grid(
     without a point are recorded as ``mask == False``.
     """
     if grid is None:
-        grid = Grid(*(infer_axis(cloud.coords[:, a]) for a in range(3)))
+        grid = Grid(*(infer_axis(cloud.coords[:, a], tolerance) for a in range(3)))
     index = []
     for a, (name, axis) in enumerate(zip("xyz", (grid.x, grid.y, grid.z), strict=True)):
         values = cloud.coords[:, a]
