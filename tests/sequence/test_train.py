@@ -88,3 +88,24 @@ def test_runs_are_never_overwritten(trained, tmp_path):
     cfg = dict(SMALL, raw_data=str(data), runs_root=str(tmp_path), epochs=1)
     first, second = train(cfg), train(cfg)
     assert first != second and first.parent == second.parent
+
+
+def test_a_grainlearning_config_is_accepted_unchanged(tiny_h5, tmp_path, recwarn):
+    from pathlib import Path
+
+    from simrnn.config import load_config_file
+    from simrnn.sequence.train import load_sequence_config
+
+    config = load_config_file(Path(__file__).parents[1] / "data/grainlearning/rnn_triaxial_drained/config.yml")
+    cfg = load_sequence_config(config)
+    assert not [w for w in recwarn if "unknown config keys" in str(w.message)]
+    assert (cfg.lstm_units, cfg.window_size, cfg.batch_size, cfg.patience) == (200, 4, 256, 25)
+    assert cfg.beta_1 == pytest.approx(0.8759275136104745) and cfg.epsilon == pytest.approx(6.938886685126222e-06)
+
+
+@pytest.mark.parametrize(("logger", "folder"), [("tensorboard", "tensorboard/train"), ("wandb", "wandb")])
+def test_optional_loggers_write_into_the_run(tiny_h5, tmp_path, logger, folder, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    run_dir = train(dict(SMALL, raw_data=str(tiny_h5), runs_root=str(tmp_path), epochs=1, logger=logger))
+    assert any((run_dir / folder).iterdir())
+    assert (run_dir / "logs" / "train" / "metrics.csv").is_file()
