@@ -28,9 +28,12 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 from simrnn.errors import TrainingDivergedError, UserInputError
 from simrnn.files import atomic_path, write_json_atomic
-from simrnn.runs import BEST_CHECKPOINT, CHECKPOINT_DIR, HISTORY_FILE
+from simrnn.runs import BEST_CHECKPOINT, CHECKPOINT_DIR, HISTORY_FILE, create_run_dir
 
 LOGGERS = ("csv", "tensorboard", "wandb")
+#: environment variable through which every DDP process learns the run directory of rank 0.
+RUN_DIR_ENV = "SIMRNN_RUN_DIR"
+_RANK_VARIABLES = ("RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "LOCAL_RANK")
 
 
 class _DropAdvertisements(logging.Filter):
@@ -79,7 +82,8 @@ class HistoryCallback(Callback):
         entry = {"epoch": trainer.current_epoch}
         entry.update({k.removesuffix("_epoch"): v for k, v in sorted(metrics.items())})
         self.history.append(entry)
-        write_json_atomic(self.path, self.history)
+        if trainer.is_global_zero:
+            write_json_atomic(self.path, self.history)
 
     def state_dict(self) -> dict[str, Any]:
         return {"history": self.history}
@@ -135,6 +139,52 @@ def _devices(value: str) -> Any:
         return int(value)
     except ValueError:
         return value  # e.g. "0,1"
+
+
+def global_rank() -> int:
+    """This process's rank in a distributed job (0 when not distributed), from the launcher's variables."""
+    for name in _RANK_VARIABLES:
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 0
+
+
+def claim_run_dir(runs_root: str | Path, task: str) -> tuple[Path, bool]:
+    """The run directory of this (possibly distributed) training and whether this process owns it.
+
+    Rank 0 creates a fresh ``runs_root/task/<timestamp>`` (or the empty directory named by
+    ``$SIMRNN_RUN_DIR``, as an HPC job script may set); :func:`run_dir_exported` then tells the
+    processes that Lightning's DDP launcher starts. Other ranks only read the variable and
+    write nothing.
+    """
+    shared = os.environ.get(RUN_DIR_ENV)
+    if global_rank() != 0:
+        if not shared:
+            raise UserInputError(f"distributed rank {global_rank()} started without ${RUN_DIR_ENV}; "
+                                 "launch through `simrnn` or set it in the job script.")
+        return Path(shared), False
+    if shared:
+        run_dir = Path(shared)
+        if (run_dir / "config.json").exists():
+            raise UserInputError(f"${RUN_DIR_ENV}={run_dir} is an existing run; use --resume or a new directory.")
+        (run_dir / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
+    else:
+        run_dir = create_run_dir(runs_root, task)
+    return run_dir, True
+
+
+@contextlib.contextmanager
+def run_dir_exported(run_dir: Path):
+    """Set ``$SIMRNN_RUN_DIR`` while the block runs (DDP workers started inside inherit it)."""
+    previous = os.environ.get(RUN_DIR_ENV)
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(RUN_DIR_ENV, None)
+        else:
+            os.environ[RUN_DIR_ENV] = previous
 
 
 @contextlib.contextmanager

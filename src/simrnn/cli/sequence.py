@@ -32,6 +32,7 @@ def train(
     Any config key can also be given as --key value (e.g. --window-size 10 --lstm-units 64).
     """
     from simrnn.config import load_config_file, parse_overrides
+    from simrnn.engine import global_rank
     from simrnn.sequence.train import train as train_run
 
     values = load_config_file(config) if config else {}
@@ -44,7 +45,8 @@ def train(
 
         raise UserInputError("no data file: give --raw-data FILE.h5 or raw_data in --config.")
     run_dir = train_run(values if resume is None or values else None, resume=resume)
-    print_run_summary(run_dir)
+    if global_rank() == 0:
+        print_run_summary(run_dir)
 
 
 @app.command()

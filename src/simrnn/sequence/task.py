@@ -43,8 +43,9 @@ class SequenceTask(L.LightningModule):
         loss = torch.nn.functional.mse_loss(pred, targets)
         mae = torch.nn.functional.l1_loss(pred, targets)
         on_step = stage == "train"
-        self.log(f"{stage}_loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=len(targets))
-        self.log(f"{stage}_mae", mae, on_step=False, on_epoch=True, batch_size=len(targets))
+        self.log(f"{stage}_loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=len(targets),
+                 sync_dist=True)
+        self.log(f"{stage}_mae", mae, on_step=False, on_epoch=True, batch_size=len(targets), sync_dist=True)
         return loss
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:

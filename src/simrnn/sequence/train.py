@@ -16,7 +16,13 @@ import lightning as L
 import numpy as np
 
 from simrnn.config import build_config, config_to_dict
-from simrnn.engine import EngineSettings, build_trainer, lightning_warnings_filtered
+from simrnn.engine import (
+    EngineSettings,
+    build_trainer,
+    claim_run_dir,
+    lightning_warnings_filtered,
+    run_dir_exported,
+)
 from simrnn.errors import UserInputError
 from simrnn.files import sha256_file
 from simrnn.plots import plot_training_losses
@@ -26,7 +32,6 @@ from simrnn.runs import (
     LOSS_FIGURE,
     TEST_RESULTS_FILE,
     checkpoint_path,
-    create_run_dir,
     package_versions,
     read_artifact,
     require_run_dir,
@@ -105,8 +110,10 @@ def train(config: dict[str, Any] | SequenceConfig | None = None, *, resume: str 
         "hidden_size": cfg.lstm_units,
         "dense_size": cfg.dense_units,
     }
+    is_owner = True
     if run_dir is None:
-        run_dir = create_run_dir(cfg.runs_root, "sequence")
+        run_dir, is_owner = claim_run_dir(cfg.runs_root, "sequence")
+    if is_owner and ckpt_path is None:
         write_artifact(run_dir, CONFIG_FILE, {
             "task": "sequence",
             "created": _dt.datetime.now().isoformat(timespec="seconds"),
@@ -129,8 +136,10 @@ def train(config: dict[str, Any] | SequenceConfig | None = None, *, resume: str 
         optim={"learning_rate": cfg.learning_rate, "beta_1": cfg.beta_1, "beta_2": cfg.beta_2, "epsilon": cfg.epsilon},
     )
     trainer = build_trainer(run_dir, _engine_settings(cfg), resuming=ckpt_path is not None)
-    with lightning_warnings_filtered():
+    with lightning_warnings_filtered(), run_dir_exported(run_dir):
         trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
+    if not trainer.is_global_zero:
+        return run_dir
 
     history = read_artifact(run_dir, HISTORY_FILE)
     plot_training_losses(history, run_dir / LOSS_FIGURE)
