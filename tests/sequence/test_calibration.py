@@ -21,7 +21,7 @@ from simrnn.cli import app
 from simrnn.errors import UserInputError
 from simrnn.files import write_json_atomic
 from simrnn.sequence import calibration as calibration_module
-from simrnn.sequence.calibration import calibrate, surrogate_callback
+from simrnn.sequence.calibration import calibrate, likelihood_start, surrogate_callback
 from simrnn.sequence.calibration_io import read_observation_table
 from simrnn.sequence.model import ParamConditionedLSTM
 from simrnn.sequence.predict import load_run, predict
@@ -257,11 +257,24 @@ def test_cli_calibrate_bad_input_exits_2(run_dir, obs_file, extra, message):
 
 def test_demo_calibration(run_dir, tmp_path):
     pytest.importorskip("simrnn.sequence.triaxial")
-    from simrnn.sequence.calibration_demo import demo_calibration
+    from simrnn.sequence.calibration import demo_calibration
 
     summary = demo_calibration(run_dir, tmp_path, seed=1, samples=10, iterations=2)
     assert set(summary["truth"]) == set(summary["most_probable"]) == set(RANGES)
     assert all(abs(v) <= 1 for v in summary["error_fraction_of_range"].values())
+    assert set(summary["errors"]) == set(RANGES) and all(Path(f).is_file() for f in summary["figures"])
     assert (tmp_path / "heldout_drained_0.2MPa.dat").is_file()
     settings = json.loads((Path(summary["out_dir"]) / "calibration.json").read_text())["settings"]
     assert settings["control"] == ["e_z"] and settings["fixed_params"] == {"pressure": 0.2}
+
+
+def test_likelihood_starts_after_unpredicted_steps_and_zero_observations():
+    observed = np.array([[0.0, 0.1, 0.2, 0.3, 0.4], [0.5, 0.5, 0.6, 0.7, 0.8]])
+    assert likelihood_start(observed, ["q", "e"], 0, False, "obs.dat") == 1  # q = 0 at step 0
+    assert likelihood_start(observed, ["q", "e"], 3, False, "obs.dat") == 3
+    assert likelihood_start(observed, ["q", "e"], 0, True, "obs.dat") == 0  # covariance from max(obs)
+    observed[0, 3] = 0.0
+    with pytest.raises(UserInputError, match="observation 'q' is 0 at step 3"):
+        likelihood_start(observed, ["q", "e"], 0, False, "obs.dat")
+    with pytest.raises(UserInputError, match="maximum of q, e must be positive"):
+        likelihood_start(-np.abs(observed), ["q", "e"], 0, True, "obs.dat")

@@ -63,6 +63,8 @@ def calibrate(
     max_components: Annotated[int, typer.Option(help="Maximum Gaussian-mixture components.")] = 1,
     prior_weight: Annotated[float | None, typer.Option(
         help="Dirichlet weight-concentration prior (default: 1/max-components).")] = None,
+    scale_cov_with_max: Annotated[bool, typer.Option(
+        help="Likelihood covariance sigma*max(obs)^2 per curve instead of sigma*obs_t^2 per step.")] = False,
     reference: Annotated[list[str] | None, typer.Option(
         help="NAME=VALUE known parameter value (synthetic tests), compared in the outputs (repeat).")] = None,
     out: Annotated[Path | None, typer.Option(help="New output directory (default: runs/calibration/<timestamp>).")] = None,
@@ -86,7 +88,7 @@ def calibrate(
             run, obs, param_ranges=parse_ranges(param), obs_names=_split_names(obs_names),
             control=_split_names(control), fixed_params=parse_assignments(fixed or [], "--fixed"),
             samples=samples, iterations=iterations, ess_target=ess, seed=seed, gmm_n_init=gmm_n_init,
-            max_components=max_components, prior_weight=prior_weight,
+            max_components=max_components, prior_weight=prior_weight, scale_cov_with_max=scale_cov_with_max,
             reference=parse_assignments(reference or [], "--reference"), out_dir=out, runs_root=runs_root,
             progress=report,
         )

@@ -14,8 +14,11 @@ returns element ``k`` as the estimate of step ``k + first`` with
 ``t >= first`` (every step up to T-1 is predicted; GrainLearning's own RNN stopped one step early).
 Steps ``t < first`` cannot be predicted; they are set to the observation itself, which makes
 their likelihood identical for every sample (no information), and :func:`calibrate` also starts
-GrainLearning's likelihood at ``init_inference_step = first`` so they are skipped outright.
+GrainLearning's likelihood at ``init_inference_step >= first`` so they are skipped outright.
 A run trained with ``pad_length = window_size - 1`` predicts every step (``first = 0``).
+GrainLearning's covariance is ``sigma * obs_t^2`` per step (``scale_cov_with_max=False``, its
+default), singular where an observation is 0 (q = 0 at the start of a test), so :func:`calibrate`
+starts the likelihood at the first predicted step where every observation is nonzero.
 
 Example, inside one's own GrainLearning script::
 
@@ -306,14 +309,43 @@ def _grainlearning():
     return grainlearning, ConvergenceWarning
 
 
+def likelihood_start(observed: np.ndarray, obs_names: Sequence[str], first: int, scale_cov_with_max: bool,
+                     source: str) -> int:
+    """First step GrainLearning's likelihood can use: predicted (``>= first``) and, with the per-step
+    covariance ``sigma * obs_t^2``, with every observation nonzero from there on.
+
+    Args:
+        observed: ``[num_obs, T]``; first: the surrogate's first predicted step.
+    """
+    if scale_cov_with_max:
+        flat = [n for n, row in zip(obs_names, observed, strict=True) if row.max() <= 0]
+        if flat:
+            raise UserInputError(f"{source}: with --scale-cov-with-max the maximum of {', '.join(flat)} must be "
+                                 "positive (GrainLearning scales the covariance with it).")
+        return first
+    nonzero = np.all(observed != 0, axis=0)  # [T]
+    usable = np.flatnonzero(nonzero[first:])
+    start = first + int(usable[0]) if usable.size else observed.shape[1]
+    if start >= observed.shape[1] or not nonzero[start:].all():
+        step = start + int(np.argmin(nonzero[start:])) if start < observed.shape[1] else first
+        name = obs_names[int(np.argmin(observed[:, step] != 0))]
+        raise UserInputError(
+            f"{source}: observation {name!r} is 0 at step {step}; GrainLearning's covariance sigma*obs^2 is "
+            "singular there (use --scale-cov-with-max, or drop that curve)."
+        )
+    return start
+
+
 def build_grainlearning_calibration(callback: SurrogateCallback, observed: np.ndarray, ctrl: np.ndarray,
                                     ctrl_name: str, param_ranges: Mapping[str, tuple[float, float]],
                                     samples: int, iterations: int, ess_target: float, seed: int,
-                                    sampling: SamplingSettings):
+                                    sampling: SamplingSettings, init_inference_step: int,
+                                    scale_cov_with_max: bool = False):
     """GrainLearning's ``BayesianCalibration`` driven by ``callback``.
 
     Args:
         observed: ``[num_obs, T]`` in ``callback.obs_names`` order; ctrl: ``[T]`` or ``[F, T]``.
+        init_inference_step: first step of the likelihood (:func:`likelihood_start`).
     """
     gl, _ = _grainlearning()
     names = list(param_ranges)
@@ -324,7 +356,8 @@ def build_grainlearning_calibration(callback: SurrogateCallback, observed: np.nd
         param_max=[float(param_ranges[n][1]) for n in names],
     )
     inference = gl.IterativeBayesianFilter(
-        Bayes_filter=gl.SMC(ess_target=ess_target, init_inference_step=callback.init_inference_step),
+        Bayes_filter=gl.SMC(ess_target=ess_target, init_inference_step=init_inference_step,
+                            scale_cov_with_max=scale_cov_with_max),
         sampling=gl.GaussianMixtureModel(
             max_num_components=sampling.max_components, weight_concentration_prior=sampling.prior_weight,
             n_init=sampling.n_init, random_state=seed,
@@ -371,7 +404,8 @@ def calibrate(run_path: str | Path, obs_file: str | Path, *, param_ranges: Mappi
               obs_names: Sequence[str] | None = None, control: str | Sequence[str] | None = None,
               fixed_params: Mapping[str, float] | None = None, samples: int = 50, iterations: int = 20,
               ess_target: float = 0.3, seed: int = 0, gmm_n_init: int = 10, max_components: int = 1,
-              prior_weight: float | None = None, reference: Mapping[str, float] | None = None,
+              prior_weight: float | None = None, scale_cov_with_max: bool = False,
+              reference: Mapping[str, float] | None = None,
               out_dir: str | Path | None = None, runs_root: str | Path = "runs",
               progress: Callable[[IterationStats], None] | None = None) -> CalibrationResult:
     """Calibrate a surrogate's parameters against an observed curve with GrainLearning.
@@ -386,6 +420,8 @@ def calibrate(run_path: str | Path, obs_file: str | Path, *, param_ranges: Mappi
         samples, iterations, ess_target: GrainLearning's ``num_samples``, ``num_iter``, ``ess_target``.
         seed: random state of the Gaussian mixture (the first ensemble is a Halton sequence).
         gmm_n_init, max_components, prior_weight: see :class:`SamplingSettings`.
+        scale_cov_with_max: GrainLearning's likelihood option: covariance ``sigma * max_t(obs)^2``
+            per observable instead of ``sigma * obs_t^2`` per step (which weights small values most).
         reference: known parameter values (synthetic tests), compared in the outputs.
         out_dir: a new directory to write; default ``runs_root/calibration/<timestamp>``.
         progress: called with each iteration's :class:`IterationStats`.
@@ -409,14 +445,17 @@ def calibrate(run_path: str | Path, obs_file: str | Path, *, param_ranges: Mappi
     callback.check_param_names(list(param_ranges))
     callback.check_param_names(list(reference), allow_missing=True)
     files.check_new_directory(out_dir)
+    start = likelihood_start(observed, obs_names, callback.init_inference_step, scale_cov_with_max,
+                             str(table.path))
     ctrl_curve = ctrl[0] if len(control) == 1 else ctrl
     names = list(param_ranges)
     calib = build_grainlearning_calibration(callback, observed, ctrl_curve, ",".join(control), param_ranges,
-                                            samples, iterations, ess_target, seed, sampling)
+                                            samples, iterations, ess_target, seed, sampling, start,
+                                            scale_cov_with_max)
     log = io.StringIO()
-    start = time.perf_counter()
+    began = time.perf_counter()
     history, stopped = run_iterations(calib, iterations, log, progress)
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - began
     timings = {
         "wall_seconds": wall,
         "surrogate_seconds": callback.seconds,
@@ -429,7 +468,8 @@ def calibrate(run_path: str | Path, obs_file: str | Path, *, param_ranges: Mappi
     centers = {"most_probable": history[-1].most_probable}
     if set(names) <= set(reference):
         centers["reference"] = np.array([reference[n] for n in names])
-    sensitivity = {key: curve_sensitivity(callback, names, center, param_ranges, ctrl_curve, observed)
+    sensitivity = {key: curve_sensitivity(callback, names, center, param_ranges, ctrl_curve, observed, start,
+                                          scale_cov_with_max)
                    for key, center in centers.items()}
     out = files.fresh_directory(out_dir, runs_root)
     result = CalibrationResult(out, names, history, stopped, timings, sensitivity, simulated)
@@ -438,10 +478,20 @@ def calibrate(run_path: str | Path, obs_file: str | Path, *, param_ranges: Mappi
         "param_ranges": param_ranges, "fixed_params": callback.fixed_params, "samples": samples,
         "iterations": iterations, "ess_target": ess_target, "seed": seed,
         "gmm_n_init": sampling.n_init, "max_components": sampling.max_components,
-        "prior_weight": sampling.prior_weight, "init_inference_step": callback.init_inference_step,
+        "prior_weight": sampling.prior_weight, "scale_cov_with_max": scale_cov_with_max,
+        "first_predicted_step": callback.init_inference_step, "init_inference_step": start,
     }
     files.write_calibration(result, settings, table, observed, ctrl_curve, reference, log.getvalue())
     figures.plot_final_curves(ctrl[-1], control[-1], observed, simulated, history[-1].weights, obs_names,
-                              callback.init_inference_step, out / files.CURVES_FIGURE)
+                              start, out / files.CURVES_FIGURE)
     figures.plot_posteriors(names, history, param_ranges, reference, out / files.POSTERIORS_FIGURE)
     return result
+
+
+def __getattr__(name: str):
+    """``demo_calibration`` lives in :mod:`.calibration_demo` (it needs the synthetic generator)."""
+    if name == "demo_calibration":
+        from simrnn.sequence.calibration_demo import demo_calibration
+
+        return demo_calibration
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,6 +15,7 @@ import numpy as np
 
 from simrnn.files import write_text_atomic
 from simrnn.sequence.calibration import calibrate
+from simrnn.sequence.calibration_io import CURVES_FIGURE, POSTERIORS_FIGURE
 from simrnn.sequence.predict import load_run
 
 DEMO_PRESSURE_MPA = 0.2
@@ -48,8 +49,8 @@ def demo_calibration(run_path: str | Path, workdir: str | Path, seed: int = 0, s
 
     Returns:
         ``truth``, ``most_probable``, ``posterior_mean``, ``posterior_std`` ({param: value}),
-        ``error_fraction_of_range`` (most probable - truth, over the range), ``out_dir``,
-        ``obs_file`` and ``timings``.
+        ``errors`` ((most probable - truth) / truth), ``error_fraction_of_range`` ((most probable -
+        truth) / range width), ``out_dir``, ``obs_file``, ``figures`` and ``timings``.
     """
     from simrnn.sequence.triaxial import CONTACT_PARAM_NAMES, PARAM_RANGES
 
@@ -71,10 +72,12 @@ def demo_calibration(run_path: str | Path, workdir: str | Path, seed: int = 0, s
         "most_probable": result.most_probable,
         "posterior_mean": result.mean,
         "posterior_std": result.std,
+        "errors": {n: (result.most_probable[n] - truth_named[n]) / truth_named[n] for n in ranges},
         "error_fraction_of_range": {
             n: (result.most_probable[n] - truth_named[n]) / (ranges[n][1] - ranges[n][0]) for n in ranges
         },
         "out_dir": str(result.out_dir),
         "obs_file": str(obs_file),
+        "figures": [str(result.out_dir / CURVES_FIGURE), str(result.out_dir / POSTERIORS_FIGURE)],
         "timings": result.timings,
     }

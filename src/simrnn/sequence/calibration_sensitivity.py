@@ -1,10 +1,12 @@
 """Identifiability: how strongly (and how distinctly) each parameter moves the observed curves.
 
 GrainLearning's likelihood compares simulation and observation step by step with a covariance
-proportional to ``obs^2``, i.e. it sees *relative* residuals ``(sim - obs) / |obs|``. So the
-sensitivity is measured in the same units, by central differences around a point ``theta``::
+proportional to ``obs_t^2`` (or ``max_t(obs)^2`` with ``scale_cov_with_max``), i.e. it sees
+*relative* residuals ``(sim - obs) / s`` with ``s = |obs_t|`` (or ``max_t obs``). So the
+sensitivity is measured in the same units, by central differences around a point ``theta``, over
+the steps the likelihood uses (``t >= start``)::
 
-    J[j, o, t] = (y_o,t(theta + d_j) - y_o,t(theta - d_j)) / |obs_o,t|  *  (0.1 (high_j - low_j)) / (2 d_j)
+    J[j, o, t] = (y_o,t(theta + d_j) - y_o,t(theta - d_j)) / s_o,t  *  (0.1 (high_j - low_j)) / (2 d_j)
 
 the relative change of observable ``o`` at step ``t`` when parameter ``j`` moves by 10 % of its
 calibration range (``d_j`` = ``step_fraction`` of the range, clipped into the range). A parameter
@@ -27,13 +29,14 @@ if TYPE_CHECKING:
 
 def curve_sensitivity(callback: SurrogateCallback, names: Sequence[str], center: np.ndarray,
                       param_ranges: Mapping[str, tuple[float, float]], ctrl: np.ndarray, observed: np.ndarray,
-                      step_fraction: float = 0.05) -> dict[str, Any]:
+                      start: int, scale_cov_with_max: bool = False, step_fraction: float = 0.05) -> dict[str, Any]:
     """Sensitivity of the simulated curves to each calibrated parameter around ``center``.
 
     Args:
         callback: the calibration's surrogate callback.
         names: calibrated parameter names ``[P]``; center: their values ``[P]``.
         ctrl: control ``[T]`` or ``[F, T]``; observed: ``[num_obs, T]`` in ``callback.obs_names`` order.
+        start: first step of the likelihood; scale_cov_with_max: GrainLearning's covariance option.
 
     Returns:
         A JSON-ready dict: ``rms_relative_change_per_10pct_range`` {param: {obs: value}},
@@ -51,14 +54,16 @@ def curve_sensitivity(callback: SurrogateCallback, names: Sequence[str], center:
     batch[1 + np.arange(num), np.arange(num)] = plus
     batch[1 + num + np.arange(num), np.arange(num)] = minus
     sim = callback.simulate(batch, names, ctrl, observed)  # [2P+1, num_obs, T]
-    first = callback.init_inference_step
-    scale = np.maximum(np.abs(observed[:, first:]), 1e-12)  # [num_obs, T']
+    scale = np.abs(observed[:, start:])  # [num_obs, T']
+    if scale_cov_with_max:
+        scale = np.broadcast_to(observed.max(axis=1, keepdims=True), scale.shape)
     per_tenth = 0.1 * (high - low) / (plus - minus)  # [P]
-    change = (sim[1:num + 1, :, first:] - sim[num + 1:, :, first:]) / scale * per_tenth[:, None, None]
+    change = (sim[1:num + 1, :, start:] - sim[num + 1:, :, start:]) / scale * per_tenth[:, None, None]
     rms = np.sqrt(np.mean(change**2, axis=-1))  # [P, num_obs]
-    misfit = sim[0, :, first:] - observed[:, first:]  # [num_obs, T']
+    misfit = sim[0, :, start:] - observed[:, start:]  # [num_obs, T']
     residual = np.sqrt(np.mean((misfit / scale) ** 2, axis=-1))
-    obs_range = np.maximum(np.ptp(observed[:, first:], axis=-1), 1e-12)
+    obs_range = np.ptp(observed[:, start:], axis=-1)
+    obs_range = np.where(obs_range > 0, obs_range, np.abs(observed).max(axis=-1))  # constant curve: magnitude
     residual_of_range = np.sqrt(np.mean(misfit**2, axis=-1)) / obs_range
     flat = change.reshape(num, -1) / np.sqrt(change[0].size)  # rows: RMS-normalised change vectors
     norms = np.maximum(np.linalg.norm(flat, axis=1), 1e-300)
