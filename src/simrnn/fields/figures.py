@@ -23,7 +23,7 @@ def plot_planes(
     ``slice_index`` defaults to the middle slice (for ``xz`` the laser track's centre line, for ``xy``
     the top surface); ``positions`` are step positions in the cache (default: 3 spread over the run).
     Images are ``[H, W]`` as in :class:`~simrnn.fields.dataset.FieldSequenceDataset`, drawn with
-    ``origin="lower"`` and physical extents in micrometres.
+    ``origin="lower"`` and physical extents in micrometres (axes stretched to fill each panel).
     """
     import matplotlib
 
@@ -48,8 +48,9 @@ def plot_planes(
         for row, t in enumerate(positions):
             temp = h5["temperature"][(t, *index)].transpose(hw)
             ipf_z = h5["ipf"][(t, *index)].transpose(*hw, 2)[..., 6:9].astype(np.float32)
-            im = grid[row, 0].imshow(temp, origin="lower", extent=extent, cmap="inferno", vmin=300, vmax=t_hi)
-            grid[row, 1].imshow(np.clip(ipf_z, 0, 1), origin="lower", extent=extent, interpolation="nearest")
+            shown = {"origin": "lower", "extent": extent, "aspect": "auto", "interpolation": "nearest"}
+            im = grid[row, 0].imshow(temp, cmap="inferno", vmin=300, vmax=t_hi, **shown)
+            grid[row, 1].imshow(np.clip(ipf_z, 0, 1), **shown)
             grid[row, 0].set_title(f"step {int(cache.steps[t])}: temperature (K)", fontsize=9)
             grid[row, 1].set_title(f"step {int(cache.steps[t])}: IPF-Z (molten = black)", fontsize=9)
             fig.colorbar(im, ax=grid[row, 0], fraction=0.025)
@@ -58,7 +59,7 @@ def plot_planes(
         ax.set_xlabel(f"{names[perm[2]]} (µm)", fontsize=8)
         ax.set_ylabel(f"{names[perm[1]]} (µm)", fontsize=8)
         ax.tick_params(labelsize=7)
-    fig.suptitle(f"synthetic melt pool, {plane} plane at {names[fixed]} index {slice_index}", fontsize=10)
+    fig.suptitle(f"{plane} plane at {names[fixed]} index {slice_index} (axes not to scale)", fontsize=10)
     fig.tight_layout()
     out_path = Path(out_path)
     with atomic_path(out_path) as tmp:

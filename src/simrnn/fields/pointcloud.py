@@ -34,12 +34,12 @@ _SAMPLE_ROWS = 1_000_000
 class PointCloud:
     """One time step as read from a CSV (N points, in file order).
 
-    ``coords [N, 3]`` float64 metres; ``temperature [N]`` float32 kelvin; ``ipf [9][N]`` float32
+    ``coords`` three ``[N]`` float64 arrays x, y, z in metres; ``temperature [N]`` float32 kelvin; ``ipf [9][N]`` float32
     (one array per IPF column, LASERNet column order); ``ori_inds [N]`` int32.
     """
 
     path: Path
-    coords: np.ndarray
+    coords: tuple[np.ndarray, np.ndarray, np.ndarray]
     temperature: np.ndarray
     ipf: tuple[np.ndarray, ...]
     ori_inds: np.ndarray
@@ -162,7 +162,7 @@ def read_point_cloud(path: str | Path) -> PointCloud:
         raise UserInputError(f"{path}, line {line}: ori_inds must be an integer grain label.")
     return PointCloud(
         path=path,
-        coords=np.stack([column(c) for c in COORD_COLUMNS], axis=1),
+        coords=tuple(column(c) for c in COORD_COLUMNS),
         temperature=column("T"),
         ipf=tuple(column(c) for c in IPF_COLUMNS),
         ori_inds=ori.astype(np.int32),
@@ -213,10 +213,17 @@ def infer_axis(values: np.ndarray, tolerance: float = 0.05) -> np.ndarray:
         return np.array([float(np.median(values))])
     step = float(np.median(gaps[keep]))
     anchor = float(distinct[:-1][keep][np.argmin(np.abs(gaps[keep] - step))])
-    phase = (values - anchor) / step
-    on = np.abs(phase - np.rint(phase)) <= tolerance
-    lo, hi = float(values[on].min()), float(values[on].max())
+    lo, hi = float(values.min()), float(values.max())
+    if not (_on_lattice(lo, anchor, step, tolerance) and _on_lattice(hi, anchor, step, tolerance)):
+        phase = (values - anchor) / step  # a stray point at an end: span only the on-lattice values
+        on = np.abs(phase - np.rint(phase)) <= tolerance
+        lo, hi = float(values[on].min()), float(values[on].max())
     return np.linspace(lo, hi, int(round((hi - lo) / step)) + 1)
+
+
+def _on_lattice(value: float, anchor: float, step: float, tolerance: float) -> bool:
+    phase = (value - anchor) / step
+    return abs(phase - round(phase)) <= tolerance
 
 
 def snap_to_grid(
@@ -229,21 +236,25 @@ def snap_to_grid(
     without a point are recorded as ``mask == False``.
     """
     if grid is None:
-        grid = Grid(*(infer_axis(cloud.coords[:, a], tolerance) for a in range(3)))
+        grid = Grid(*(infer_axis(values, tolerance) for values in cloud.coords))
     index = []
-    for a, (name, axis) in enumerate(zip("xyz", (grid.x, grid.y, grid.z), strict=True)):
-        values = cloud.coords[:, a]
+    for name, values, axis in zip("xyz", cloud.coords, (grid.x, grid.y, grid.z), strict=True):
         step = (axis[-1] - axis[0]) / (len(axis) - 1) if len(axis) > 1 else 1.0
-        i = np.rint((values - axis[0]) / step)
-        off = (np.abs(values - axis[0] - i * step) > tolerance * abs(step)) | (i < 0) | (i >= len(axis))
-        if off.any():
+        phase = np.subtract(values, axis[0])  # in place from here on: 16 M points
+        phase /= step
+        nearest = np.rint(phase)
+        phase -= nearest
+        np.abs(phase, out=phase)
+        off = phase > tolerance
+        if off.any() or nearest.min() < 0 or nearest.max() >= len(axis):
+            off |= (nearest < 0) | (nearest >= len(axis))
             row = int(np.flatnonzero(off)[0])
             raise UserInputError(
                 f"{cloud.path}: {int(off.sum())} of {len(values)} points lie off the regular grid "
                 f"({grid.describe()}, tolerance {tolerance:g} spacing), first at line {row + 2} "
                 f"with {name} = {values[row]:.9g} m."
             )
-        index.append(i.astype(np.int64))
+        index.append(nearest.astype(np.int32))
     ix, iy, iz = index
     full_shape = grid.shape
     if downsample > 1:
@@ -253,7 +264,7 @@ def snap_to_grid(
     else:
         keep = None
     shape = grid.shape
-    flat = (ix * shape[1] + iy) * shape[2] + iz
+    flat = (ix * np.int64(shape[1]) + iy) * shape[2] + iz
     mask = np.zeros(int(np.prod(shape)), dtype=bool)
     mask[flat] = True
     n_present = int(np.count_nonzero(mask))
