@@ -6,6 +6,11 @@ evaluated, so ``predict`` returns ``S - window_size + 1 + pad_length`` steps and
 estimates original step ``k + window_size - 1 - pad_length`` (the window's last step). With
 ``pad_length = window_size - 1`` every step 0..S-1 is predicted. GrainLearning stops one window
 early (it never predicts step S-1) and its tutorial compares with labels shifted by one step.
+
+Speed: all windows of all sequences go through one batched pass. For the parameter-conditioned
+LSTM, :func:`_predict_lstm` never materialises the windows and shares the work they have in
+common; what remains is one ``[N*K, U] x [U, 4U]`` GEMM per window step after the first, which
+sets the floor (``benchmarks/sequence.py``).
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ from simrnn.errors import UserInputError
 from simrnn.runs import CONFIG_FILE, checkpoint_path, read_artifact, require_run_dir
 from simrnn.sequence.model import ParamConditionedLSTM
 
-#: Windows per block in :func:`_predict_lstm`: bounds memory (about 20 KB per window for U = 200).
-CHUNK_ROWS = 4096
+#: Windows per block in :func:`_predict_lstm` (memory about 7 KB per window for U = 200).
+CHUNK_ROWS = 2048
 
 
 @dataclass
@@ -102,41 +107,46 @@ def sliding_windows(inputs: torch.Tensor, window_size: int, pad_length: int) -> 
     return _pad_start(inputs, window_size, pad_length).unfold(1, window_size, 1).permute(0, 1, 3, 2)
 
 
-def _gate_weights(lstm: torch.nn.LSTM) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Transposed LSTM weights ``W_ih^T [F, 4U]``, ``W_hh^T [U, 4U]`` and one bias ``[4U]``.
+def _gate_weights(lstm: torch.nn.LSTM) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stacked transposed LSTM weights ``[W_hh^T; W_ih^T; b] [U + F + 1, 4U]`` and ``W_hh^T [U, 4U]``.
 
-    Gate order i, f, g, o. The g rows are doubled (exact in floating point) so that ONE sigmoid
-    over all gates also yields ``tanh(z) = 2 sigmoid(2z) - 1`` for g; on CPU tanh costs several
-    times a sigmoid.
+    One GEMM ``[h, x, 1] @ stacked`` gives all gate pre-activations (i, f, g, o) of a step. The g
+    columns are doubled (exact in floating point) so that ONE sigmoid over all gates also gives
+    ``tanh(g) = 2 sigmoid(2g) - 1``: on CPU a tanh costs about three sigmoids.
     """
-    scale = torch.ones(4 * lstm.hidden_size, device=lstm.weight_hh_l0.device)
-    scale[2 * lstm.hidden_size : 3 * lstm.hidden_size] = 2.0
-    w_ih = (lstm.weight_ih_l0 * scale[:, None]).t().contiguous()
-    w_hh = (lstm.weight_hh_l0 * scale[:, None]).t().contiguous()
-    return w_ih, w_hh, (lstm.bias_ih_l0 + lstm.bias_hh_l0) * scale
+    units = lstm.hidden_size
+    scale = torch.ones(4 * units, 1, device=lstm.weight_hh_l0.device, dtype=lstm.weight_hh_l0.dtype)
+    scale[2 * units : 3 * units] = 2.0
+    bias = (lstm.bias_ih_l0 + lstm.bias_hh_l0)[:, None]
+    stacked = (torch.cat([lstm.weight_hh_l0, lstm.weight_ih_l0, bias], dim=1) * scale).t().contiguous()
+    return stacked, stacked[:units]
 
 
-def _lstm_cell_(gates: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    """One LSTM step from pre-activations, in place: ``gates [R, 4U]`` (g doubled), ``c [R, U]``.
+def _lstm_cell_(gates: torch.Tensor, c2: torch.Tensor, h_out: torch.Tensor) -> None:
+    """One LSTM step from pre-activations, in place, on the DOUBLED cell state ``c2 = 2c``.
 
-    ``c <- sigmoid(f) c + sigmoid(i) tanh(g)``; returns ``h = sigmoid(o) tanh(c)``  ``[R, U]``.
+    Args:
+        gates: ``[R, 4U]`` pre-activations i, f, 2g, o (overwritten).
+        c2: ``[R, U]``, updated to ``2 (sigmoid(f) c + sigmoid(i) tanh(g))``.
+        h_out: ``[R, U]`` (may be strided), receives ``h = sigmoid(o) tanh(c) = sigmoid(o) (2 sigmoid(c2) - 1)``.
     """
     i, f, g, o = torch.sigmoid_(gates).chunk(4, dim=1)
-    c.mul_(f).addcmul_(i, g.mul_(2).sub_(1))
-    return torch.mul(c, 2).sigmoid_().mul_(2).sub_(1).mul_(o)
+    c2.mul_(f).addcmul_(i, g.mul_(4).sub_(2))
+    torch.mul(torch.sigmoid(c2).mul_(2).sub_(1), o, out=h_out)
 
 
 def _predict_lstm(model: ParamConditionedLSTM, x: torch.Tensor, p: torch.Tensor, window_size: int,
                   chunk_rows: int = CHUNK_ROWS) -> torch.Tensor:
     """Every window of every sequence through a :class:`ParamConditionedLSTM`, without building windows.
 
-    Equals ``model(windows, params)`` for all windows (to float32 rounding) but shares work:
-    the input projection ``x_t W_ih`` is computed once per time step (not once per window and
-    step), and the first step's ``h0 W_hh`` once per sequence (all its windows start from the
-    same ``h0, c0``). Rows are time-major (``k * N + n``), so the inputs of window step ``j``
-    for window positions ``k0..k1`` are one contiguous block and each recurrent step is one
-    GEMM with the input term as its addend. Blocks of about ``chunk_rows`` windows bound the
-    memory (and keep the element-wise work in cache).
+    Equals ``model(windows, params)`` on all windows up to float32 rounding, sharing work: the
+    first step's ``h0 W_hh`` is computed once per sequence (all its windows start from the same
+    ``h0, c0``), each later step is ONE GEMM ``[h, x_t, 1] @ [W_hh^T; W_ih^T; b]`` (no separate
+    input projection, no addend copy) and one sigmoid pass serves all gates
+    (:func:`_gate_weights`). Rows are time-major (``k * N + n``). Window positions are processed
+    in blocks of about ``chunk_rows`` windows (at least one position, i.e. N windows), which
+    bounds the memory to about 7 KB per window for U = 200 and keeps the element-wise work in
+    cache.
 
     Args:
         x: padded load paths ``[N, S, F]``.
@@ -148,21 +158,25 @@ def _predict_lstm(model: ParamConditionedLSTM, x: torch.Tensor, p: torch.Tensor,
     """
     n, s, f = x.shape
     units, k_total = model.lstm.hidden_size, s - window_size + 1
-    w_ih, w_hh, bias = _gate_weights(model.lstm)
-    x_proj = torch.addmm(bias, x.transpose(0, 1).reshape(s * n, f), w_ih).view(s, n, 4 * units)
+    stacked, w_hh = _gate_weights(model.lstm)
+    x_time = x.transpose(0, 1)  # [S, N, F]
     first = torch.tanh(model.state_h(p)) @ w_hh  # h0 W_hh  [N, 4U]
-    c0 = torch.tanh(model.state_c(p))
+    c0 = torch.tanh(model.state_c(p)).mul_(2)  # doubled cell state  [N, U]
     out = x.new_empty(k_total, n, model.n_outputs)
     block = max(1, chunk_rows // n)
     for k0 in range(0, k_total, block):
-        k1 = min(k_total, k0 + block)
-        rows = (k1 - k0) * n
-        c = c0.repeat(k1 - k0, 1)
-        h = _lstm_cell_(torch.add(x_proj[k0:k1], first).view(rows, 4 * units), c)
+        m = min(k_total, k0 + block) - k0
+        hx1 = x.new_ones(m * n, units + f + 1)  # [h, x, 1] per window  [rows, U + F + 1]
+        h, xs = hx1[:, :units], hx1[:, units : units + f]
+        xs.view(m, n, f).copy_(x_time[k0 : k0 + m])
+        gates = torch.mm(hx1[:, units:], stacked[units:]).view(m, n, -1).add_(first).view(m * n, -1)
+        c2 = c0.repeat(m, 1)
+        _lstm_cell_(gates, c2, h)
         for j in range(1, window_size):
-            h = _lstm_cell_(torch.addmm(x_proj[k0 + j : k1 + j].view(rows, 4 * units), h, w_hh), c)
+            xs.view(m, n, f).copy_(x_time[k0 + j : k0 + j + m])
+            _lstm_cell_(torch.mm(hx1, stacked, out=gates), c2, h)
         hidden = torch.relu_(torch.addmm(model.dense.bias, h, model.dense.weight.t()))
-        out[k0:k1] = torch.addmm(model.head.bias, hidden, model.head.weight.t()).view(k1 - k0, n, -1)
+        out[k0 : k0 + m] = torch.addmm(model.head.bias, hidden, model.head.weight.t()).view(m, n, -1)
     return out.permute(1, 0, 2)
 
 
