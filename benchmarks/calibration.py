@@ -9,7 +9,7 @@ Measures, with GrainLearning's pretrained drained model imported into a temporar
 
 Prints a table and writes ``benchmarks/results/calibration.json``. Usage::
 
-    .venv/bin/python benchmarks/calibration.py [--repeats 5] [--iterations 20] [--model DIR]
+    .venv/bin/python benchmarks/calibration.py [--repeats 5] [--iterations 20] [--threads N] [--model DIR]
 """
 
 from __future__ import annotations
@@ -79,8 +79,11 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=DATA / "rnn_triaxial_drained")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "calibration.json")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         run_dir = import_keras(args.model, out=tmp / "drained")
@@ -90,6 +93,7 @@ def main() -> None:
         tutorials = [tutorial(run_dir, obs_file, tmp, n_init, args.iterations) for n_init in (1, 10)]
     results = {
         "device": f"cpu ({os.cpu_count()} cores, torch threads {torch.get_num_threads()})",
+        "load_average_1min": os.getloadavg()[0],
         "versions": package_versions(),
         "targets": {"callback_ms_50_samples": 20.0, "surrogate_fraction": 0.05},
         "callback": callback,

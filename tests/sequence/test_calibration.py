@@ -33,18 +33,19 @@ TRUTH = {"E": 8.2, "v": 0.3, "kr": 0.6, "eta": 0.4, "mu": 35.0}
 STEPS = 40
 
 
-def make_run(path, window_size: int = 3, pad_length: int = 0):
-    """A small untrained drained surrogate (params as an imported GrainLearning model) at ``path``."""
+def make_run(path, window_size: int = 3, pad_length: int = 0, features: tuple[str, ...] = ("e_z",)):
+    """A small untrained surrogate (params as an imported GrainLearning model) at ``path``."""
     torch.manual_seed(0)
-    model = ParamConditionedLSTM(n_input_features=1, n_params=6, n_outputs=7, hidden_size=8, dense_size=8)
+    model = ParamConditionedLSTM(n_input_features=len(features), n_params=6, n_outputs=7, hidden_size=8,
+                                 dense_size=8)
     with torch.no_grad():
         model.state_h.weight.mul_(torch.tensor([1.0, 4.0, 2.0, 2.0, 0.05, 1.0]))  # make every param matter
-    meta = {"window_size": window_size, "pad_length": pad_length, "input_features": ["e_z"],
+    meta = {"window_size": window_size, "pad_length": pad_length, "input_features": list(features),
             "param_names": PARAMS, "output_labels": LABELS, "output_mean": [0.6, 0.3, 0.4, 1, 0, 0, 0],
             "output_std": [0.05, 0.1, 0.2, 1, 1, 1, 1], "standardize_outputs": True}
     write_checkpoint(path / "checkpoints" / "best.ckpt", model,
-                     {"model_name": "lstm", "model_args": {"n_input_features": 1, "n_params": 6, "n_outputs": 7,
-                                                           "hidden_size": 8, "dense_size": 8},
+                     {"model_name": "lstm", "model_args": {"n_input_features": len(features), "n_params": 6,
+                                                           "n_outputs": 7, "hidden_size": 8, "dense_size": 8},
                       "data_meta": meta})
     write_json_atomic(path / "config.json", {"task": "sequence"})
     return path
@@ -102,6 +103,16 @@ def test_callback_selects_orders_and_aligns_like_predict(tmp_path, pad_length):
     # steps the surrogate cannot predict equal the observation: the same likelihood for every sample
     np.testing.assert_array_equal(sim[:, :, :first], np.repeat(calib.system.obs_data[None, :, :first], 7, 0))
     assert callback.calls == 1 and callback.samples == 7 and callback.seconds > 0
+
+
+def test_callback_feeds_several_control_curves_in_model_order(tmp_path):
+    run = load_run(make_run(tmp_path, features=("e_x", "e_y", "e_z")))
+    calib = fake_calibration(["p"], list(RANGES), n=4)
+    calib.system.ctrl_data = np.stack([-strain() / 2, -strain() / 2, strain()])  # [F, T]
+    surrogate_callback(run, "p", ["ex", "ey", "ez"], {"pressure": 0.5})(calib)
+    params = np.column_stack([calib.system.param_data, np.full(4, 0.5)])
+    expected = predict(run, np.repeat(calib.system.ctrl_data.T[None], 4, axis=0), params)[:, :, 1]
+    np.testing.assert_allclose(calib.system.sim_data[:, 0, 2:], expected, rtol=1e-6)
 
 
 def test_callback_is_one_batched_pass(run_dir, monkeypatch):
@@ -204,10 +215,12 @@ def test_calibrate_end_to_end_writes_every_artefact(run_dir, obs_file, tmp_path)
     assert "sigma" in (out / "grainlearning.log").read_text()
 
 
-def test_calibrate_is_seeded_and_never_overwrites(run_dir, obs_file, tmp_path):
-    runs = [calibrate(run_dir, obs_file, param_ranges=RANGES, fixed_params={"pressure": 0.2},
-                      runs_root=tmp_path, **SMALL) for _ in range(2)]
+def test_calibrate_is_seeded_defaults_to_grainlearning_ranges_and_never_overwrites(run_dir, obs_file, tmp_path):
+    runs = [calibrate(run_dir, obs_file, fixed_params={"pressure": 0.2}, runs_root=tmp_path, **SMALL)
+            for _ in range(2)]
     assert runs[0].out_dir != runs[1].out_dir and runs[0].out_dir.parent == tmp_path / "calibration"
+    settings = json.loads((runs[0].out_dir / "calibration.json").read_text())["settings"]
+    assert settings["param_ranges"] == {k: list(v) for k, v in RANGES.items()}
     assert (runs[0].out_dir / "ensemble.csv").read_text() == (runs[1].out_dir / "ensemble.csv").read_text()
     with pytest.raises(UserInputError, match="already exists"):
         calibrate(run_dir, obs_file, param_ranges=RANGES, fixed_params={"pressure": 0.2},
@@ -216,7 +229,7 @@ def test_calibrate_is_seeded_and_never_overwrites(run_dir, obs_file, tmp_path):
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"param_ranges": {**RANGES, "E": (10.0, 7.0)}}, "range of 'E' must be finite with LOW < HIGH"),
-    ({"param_ranges": {}}, "at least one parameter range"),
+    ({"param_ranges": {}, "fixed_params": {**TRUTH, "pressure": 0.2}}, "at least one parameter range"),
     ({"param_ranges": {**RANGES, "phi": (0, 1)}}, "unknown parameter name"),
     ({"obs_names": ["e", "s"]}, "no column 's'"),
     ({"control": "strain"}, "no column 'strain'"),
@@ -239,6 +252,7 @@ def test_cli_calibrate(run_dir, obs_file, tmp_path):
             "--out", str(tmp_path / "cal")]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
+    assert len(result.output.split("iteration 0: sigma")) == 2
     assert "most probable" in result.output and f"written to {tmp_path / 'cal'}" in result.output.replace("\n", "")
     assert json.loads((tmp_path / "cal" / "calibration.json").read_text())["settings"]["obs_names"] == ["e", "q"]
 
@@ -248,6 +262,7 @@ def test_cli_calibrate(run_dir, obs_file, tmp_path):
     (["--param", "E=7:10", "--fixed", "pressure"], "expected NAME=VALUE"),
     (["--param", "E=7:10", "--obs-names", "e,zz"], "no column 'zz'"),
     (["--param", "E=7:10"], "neither calibrated nor fixed"),
+    ([], "pressure of the surrogate are neither calibrated nor fixed"),
 ])
 def test_cli_calibrate_bad_input_exits_2(run_dir, obs_file, extra, message):
     result = CliRunner().invoke(app, ["calibrate", str(run_dir), "--obs", str(obs_file), *extra])

@@ -48,7 +48,9 @@ def parse_ranges(items: list[str]) -> dict[str, tuple[float, float]]:
 def calibrate(
     run: Annotated[Path, typer.Argument(help="A sequence run directory (trained or imported).")],
     obs: Annotated[Path, typer.Option("--obs", help="Observation table: '# name ...' header, one row per step.")],
-    param: Annotated[list[str], typer.Option("--param", help="NAME=LOW:HIGH to calibrate (repeat).")],
+    param: Annotated[list[str] | None, typer.Option("--param", help=(
+        "NAME=LOW:HIGH to calibrate (repeat); default: GrainLearning's ranges E=7:10 v=0:0.5 kr=0:1 "
+        "eta=0:1 mu=0:60 for the run's contact parameters that are not --fixed."))] = None,
     obs_names: Annotated[str | None, typer.Option(
         "--obs-names", help="Comma-separated observed columns to fit (default: all but the control).")] = None,
     control: Annotated[str | None, typer.Option(
@@ -85,7 +87,7 @@ def calibrate(
 
     try:
         result = run_calibration(
-            run, obs, param_ranges=parse_ranges(param), obs_names=_split_names(obs_names),
+            run, obs, param_ranges=parse_ranges(param or []), obs_names=_split_names(obs_names),
             control=_split_names(control), fixed_params=parse_assignments(fixed or [], "--fixed"),
             samples=samples, iterations=iterations, ess_target=ess, seed=seed, gmm_n_init=gmm_n_init,
             max_components=max_components, prior_weight=prior_weight, scale_cov_with_max=scale_cov_with_max,

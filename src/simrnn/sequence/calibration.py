@@ -282,6 +282,14 @@ class SamplingSettings:
             raise UserInputError(f"--prior-weight must be a positive number, got {self.prior_weight}.")
 
 
+def default_ranges(callback: SurrogateCallback) -> dict[str, tuple[float, float]]:
+    """GrainLearning's ranges (E 7-10, v 0-0.5, kr 0-1, eta 0-1, mu 0-60) for the run's contact
+    parameters that are not fixed."""
+    from simrnn.sequence.triaxial import PARAM_RANGES
+
+    return {n: PARAM_RANGES[n] for n in callback.param_names if n in PARAM_RANGES and n not in callback.fixed_params}
+
+
 def _check_ranges(param_ranges: Mapping[str, tuple[float, float]]) -> None:
     if not param_ranges:
         raise UserInputError("give at least one parameter range to calibrate, e.g. E=7:10.")
@@ -400,8 +408,8 @@ def run_iterations(calib, iterations: int, log: io.StringIO,
     return history, stopped
 
 
-def calibrate(run_path: str | Path, obs_file: str | Path, *, param_ranges: Mapping[str, tuple[float, float]],
-              obs_names: Sequence[str] | None = None, control: str | Sequence[str] | None = None,
+def calibrate(run_path: str | Path, obs_file: str | Path, *,
+              param_ranges: Mapping[str, tuple[float, float]] | None = None, obs_names: Sequence[str] | None = None, control: str | Sequence[str] | None = None,
               fixed_params: Mapping[str, float] | None = None, samples: int = 50, iterations: int = 20,
               ess_target: float = 0.3, seed: int = 0, gmm_n_init: int = 10, max_components: int = 1,
               prior_weight: float | None = None, scale_cov_with_max: bool = False,
@@ -413,7 +421,8 @@ def calibrate(run_path: str | Path, obs_file: str | Path, *, param_ranges: Mappi
     Args:
         run_path: a trained or imported sequence run directory.
         obs_file: whitespace table with a ``#`` header (see :mod:`.calibration_io`), ``T`` rows.
-        param_ranges: ``{name: (low, high)}`` of the parameters to calibrate (uniform prior bounds).
+        param_ranges: ``{name: (low, high)}`` of the parameters to calibrate (uniform prior bounds);
+            default :func:`default_ranges`.
         obs_names: observed columns to fit (surrogate output labels); default: all but the control.
         control: control column(s), one per model input feature; default: the first column.
         fixed_params: values of the run's parameters that are not calibrated (e.g. pressure).
@@ -435,13 +444,14 @@ def calibrate(run_path: str | Path, obs_file: str | Path, *, param_ranges: Mappi
     ctrl = table.stack(control)
     obs_names = list(obs_names) if obs_names else [n for n in table.names if n not in control]
     observed = table.stack(obs_names)
-    param_ranges = {str(k): (float(v[0]), float(v[1])) for k, v in param_ranges.items()}
-    _check_ranges(param_ranges)
     _check_counts(samples, iterations, ess_target)
     sampling = SamplingSettings(gmm_n_init, max_components, prior_weight)
     sampling.validate()
     reference = {str(k): float(v) for k, v in (reference or {}).items()}
     callback = surrogate_callback(run_path, obs_names, control, fixed_params)
+    param_ranges = param_ranges or default_ranges(callback)
+    param_ranges = {str(k): (float(v[0]), float(v[1])) for k, v in param_ranges.items()}
+    _check_ranges(param_ranges)
     callback.check_param_names(list(param_ranges))
     callback.check_param_names(list(reference), allow_missing=True)
     files.check_new_directory(out_dir)
