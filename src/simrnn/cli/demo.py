@@ -30,12 +30,13 @@ def demo(
         s["fields"].get("figure", ""),
     ) if p))
     cal = s["calibration"]
-    if "errors" in cal:
-        console.print("calibration: " + ", ".join(f"{k} {v:+.1%}" for k, v in cal["errors"].items())
-                      + " relative error of the most probable parameters")
+    console.print("calibration: " + ", ".join(
+        f"{k} {cal['most_probable'][k]:.3g} (true {cal['truth'][k]:.3g})" for k in cal["truth"]))
     fields = s["fields"]
-    if "samples" in fields:
-        console.print(f"fields:      {fields['samples']} plane-sequence samples (train/val/test)")
+    counts = fields["n_samples"]
+    console.print(f"fields:      grid {'x'.join(map(str, fields['grid']))}, {fields['n_files']} time steps -> "
+                  f"{fields['cache']}; xz plane sequences train/val/test = "
+                  f"{counts['train']}/{counts['val']}/{counts['test']}")
     console.print(f"total time:  {s['seconds']:.1f} s")
 
 

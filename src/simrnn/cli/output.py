@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 
 def print_run_summary(run_dir: Path) -> None:
