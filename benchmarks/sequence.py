@@ -30,7 +30,7 @@ import torch
 
 from simrnn.runs import package_versions
 from simrnn.sequence import import_keras, load_run, predict
-from simrnn.sequence.predict import sliding_windows
+from simrnn.sequence.predict import CHUNK_ROWS, sliding_windows
 
 MODEL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "grainlearning" / "rnn_triaxial_drained"
 RESULTS = Path(__file__).resolve().parent / "results" / "sequence.json"
@@ -70,12 +70,16 @@ def forward_all_windows(run, inputs: np.ndarray, params: np.ndarray) -> torch.Te
 
 @torch.inference_mode()
 def gemm_floor(run, inputs: np.ndarray, params: np.ndarray) -> None:
-    """Only the unavoidable matrix products: (W - 1) x ``[N*K, U] x [U, 4U]`` and the Dense layer."""
-    units, n_windows = run.model.lstm.hidden_size, len(inputs) * (inputs.shape[1] - run.window_size + 1)
-    h = torch.rand(n_windows, units)
-    for _ in range(run.window_size - 1):
-        h @ run.model.lstm.weight_hh_l0.t()
-    h @ run.model.dense.weight.t()
+    """Only the unavoidable matrix products, in ``predict``'s blocks: (W - 1) x ``[N*K, U] x [U, 4U]``
+    and the Dense layer ``[N*K, U] x [U, D]``."""
+    model, n_windows = run.model, len(inputs) * (inputs.shape[1] - run.window_size + 1)
+    rows = max(len(inputs), CHUNK_ROWS // len(inputs) * len(inputs))
+    h = torch.rand(rows, model.lstm.hidden_size)
+    gates, dense = torch.empty(rows, 4 * model.lstm.hidden_size), torch.empty(rows, model.dense.out_features)
+    for _ in range(0, n_windows, rows):
+        for _ in range(run.window_size - 1):
+            torch.mm(h, model.lstm.weight_hh_l0.t(), out=gates)
+        torch.mm(h, model.dense.weight.t(), out=dense)
 
 
 def bench_prediction(run, repeats: int) -> list[dict]:

@@ -285,7 +285,7 @@ def _data_meta(config: dict[str, Any], stats: dict[str, Any], model_args: dict[s
         "add_e0": bool(settings["add_e0"]),
         "pressure": settings["pressure"],
         "experiment_type": settings["experiment_type"],
-        "sequence_length": int(stats.get("sequence_length", 0)),
+        "sequence_length": int(stats["sequence_length"]) if "sequence_length" in stats else None,
     }
 
 
