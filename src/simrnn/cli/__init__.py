@@ -44,26 +44,15 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``simrnn`` console script."""
+    """Entry point of the ``simrnn`` console script.
+
+    Usage errors (click's) and :class:`UserInputError` print one line and exit with status 2.
+    """
     import warnings
 
     warnings.showwarning = _show_warning
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="simrnn")  # standalone: click prints usage errors, exits 2
     except UserInputError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         sys.exit(2)
-    except KeyboardInterrupt:
-        typer.secho("interrupted", err=True)
-        sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as exc:  # click usage errors arrive as ClickException subclasses
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(2)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise
