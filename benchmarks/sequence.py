@@ -14,12 +14,17 @@ GrainLearning's TensorFlow prediction takes about 4 s for 50 sequences on a 2-co
 Training: ``simrnn.sequence.train`` with the drained model's settings on synthetic triaxial data
 (``write_synthetic_triaxial``); time per epoch = (t(E epochs) - t(1 epoch)) / (E - 1), which
 removes data loading, set-up and the final evaluation.
+
+Timings are only meaningful on an otherwise idle machine: with other processes competing for the
+cores, OpenMP parallel regions wait for descheduled threads and any timing here can grow several
+fold. The 1-minute load average at start and end is recorded with the results.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import tempfile
 import time
@@ -126,7 +131,8 @@ def main() -> None:
     parser.add_argument("--skip-training", action="store_true")
     args = parser.parse_args()
 
-    result = {"machine": {"cpu": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads()},
+    result = {"machine": {"cpu": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
+                          "load_average_at_start": os.getloadavg()[0]},
               "versions": package_versions()}
     with tempfile.TemporaryDirectory() as tmp:
         run = load_run(import_keras(MODEL_DIR, out=Path(tmp) / "drained"))
@@ -140,6 +146,7 @@ def main() -> None:
             t = result["training"]
             print(f"training: {t['seconds_per_epoch']:.2f} s/epoch ({t['train_windows']} windows of 4 steps, "
                   f"batch 256, U = D = 200: {t['train_windows_per_s']:.0f} windows/s)")
+    result["machine"]["load_average_at_end"] = os.getloadavg()[0]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written {RESULTS}")
