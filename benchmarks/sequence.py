@@ -37,7 +37,7 @@ from simrnn.runs import package_versions
 from simrnn.sequence import import_keras, load_run, predict
 from simrnn.sequence.predict import CHUNK_ROWS, sliding_windows
 
-MODEL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "grainlearning" / "rnn_triaxial_drained"
+MODEL_DIR = Path(__file__).resolve().parents[1] / "tests" / "data" / "grainlearning" / "rnn_triaxial_drained"
 RESULTS = Path(__file__).resolve().parent / "results" / "sequence.json"
 SEQUENCE_LENGTH = 200
 #: GrainLearning's training ranges: E (log10 Pa), v, kr, eta, mu; confining pressure 0.2 MPa.
