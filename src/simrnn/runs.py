@@ -46,6 +46,17 @@ def create_timestamped_dir(parent: str | Path, now: _dt.datetime | None = None) 
     raise RuntimeError(f"could not create a fresh directory under {parent}")
 
 
+def new_output_dir(out: str | Path | None, default_parent: str | Path) -> Path:
+    """Create the user's ``out`` (a one-line error if it exists) or a fresh ``default_parent/<timestamp>``."""
+    if out is None:
+        return create_timestamped_dir(default_parent)
+    out = Path(out)
+    if out.exists():
+        raise UserInputError(f"{out}: output directory exists already; choose a new one.")
+    out.mkdir(parents=True)
+    return out
+
+
 def create_run_dir(root: str | Path, task: str, now: _dt.datetime | None = None) -> Path:
     """Create ``root/task/<timestamp>`` with an empty ``checkpoints/`` folder (never reused)."""
     run_dir = create_timestamped_dir(Path(root) / task, now)

@@ -22,16 +22,10 @@ app = typer.Typer(
 
 
 def _register_subcommands() -> None:
-    from simrnn.cli import sequence
+    from simrnn.cli import calibrate, demo, fields, sequence
 
     app.add_typer(sequence.app, name="sequence")
-    for optional in ("fields", "calibrate", "demo"):
-        try:
-            module = __import__(f"simrnn.cli.{optional}", fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"simrnn.cli.{optional}":
-                raise
-            continue
+    for module in (fields, calibrate, demo):
         module.register(app)
 
 

@@ -69,16 +69,12 @@ def predict(
     console.print(f"written to {summary['out_dir']} (figure: {summary['figure']})")
 
 
-def _register_optional() -> None:
-    """Commands defined in their own modules (data conversion, Keras import)."""
-    for name in ("sequence_data", "sequence_import"):
-        try:
-            module = __import__(f"simrnn.cli.{name}", fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"simrnn.cli.{name}":
-                raise
-            continue
-        module.register(app)
+def _register_data_and_import_commands() -> None:
+    """``from-yade``, ``synth`` and ``import-keras`` live in their own modules."""
+    from simrnn.cli import sequence_data, sequence_import
+
+    sequence_data.register(app)
+    sequence_import.register(app)
 
 
-_register_optional()
+_register_data_and_import_commands()

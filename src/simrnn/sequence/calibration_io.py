@@ -22,7 +22,6 @@ A calibration directory (``runs/calibration/<YYYY-MM-DD_HH-MM-SS>/``, never over
 from __future__ import annotations
 
 import csv
-import datetime as _dt
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ import numpy as np
 
 from simrnn.errors import UserInputError
 from simrnn.files import atomic_path, sha256_file, write_json_atomic, write_text_atomic
-from simrnn.runs import package_versions
+from simrnn.runs import new_output_dir, package_versions
 
 if TYPE_CHECKING:
     from simrnn.sequence.calibration import CalibrationResult
@@ -121,21 +120,7 @@ def check_new_directory(out_dir: str | Path | None) -> None:
 
 def fresh_directory(out_dir: str | Path | None, runs_root: str | Path = "runs") -> Path:
     """Create ``out_dir`` (which must not exist yet) or ``runs_root/calibration/<timestamp>[_N]``."""
-    if out_dir is not None:
-        check_new_directory(out_dir)
-        Path(out_dir).mkdir(parents=True)
-        return Path(out_dir)
-    parent = Path(runs_root) / "calibration"
-    parent.mkdir(parents=True, exist_ok=True)
-    stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    for attempt in range(10_000):
-        candidate = parent / (stamp if attempt == 0 else f"{stamp}_{attempt}")
-        try:
-            candidate.mkdir()
-        except FileExistsError:
-            continue
-        return candidate
-    raise RuntimeError(f"could not create a fresh calibration directory under {parent}")
+    return new_output_dir(out_dir, Path(runs_root) / "calibration")
 
 
 def write_csv_atomic(path: str | Path, header: list[str], rows: list[list]) -> Path:

@@ -15,7 +15,7 @@ import numpy as np
 
 from simrnn.errors import UserInputError
 from simrnn.files import atomic_path, sha256_file
-from simrnn.runs import create_timestamped_dir, write_artifact
+from simrnn.runs import new_output_dir, write_artifact
 from simrnn.sequence.evaluate import evaluate_sequences
 from simrnn.sequence.figures import plot_prediction_curves
 from simrnn.sequence.hdf5 import read_triaxial_hdf5
@@ -54,13 +54,7 @@ def predict_file(run: SequenceRun, data_file: str | Path, *, split: str = "test"
     predictions = predict(run, inputs, params)
     steps = np.arange(predictions.shape[1]) + run.first_predicted_step()
     metrics = evaluate_sequences(run, inputs, params, truth)
-    if out is None:
-        out_dir = create_timestamped_dir(Path(run.path or ".") / "predictions")
-    else:
-        out_dir = Path(out)
-        if out_dir.exists():
-            raise UserInputError(f"{out_dir}: output directory exists already; choose a new --out.")
-        out_dir.mkdir(parents=True)
+    out_dir = new_output_dir(out, Path(run.path or ".") / "predictions")
     with atomic_path(out_dir / "predictions.npz") as tmp, open(tmp, "wb") as handle:
         np.savez(handle, predictions=predictions, steps=steps, sequence_index=index,
                  output_labels=np.array(run.output_labels))
