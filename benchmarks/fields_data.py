@@ -130,6 +130,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None, help="folder for temporary files")
     args = parser.parse_args()
     grid, train_grid = parse_grid(args.grid), parse_grid(args.train_grid)
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="simrnn_fields_bench_", dir=args.workdir))
     needed = args.files * grid[0] * grid[1] * grid[2] * 160  # ~125 B/row CSV + cache
     free = shutil.disk_usage(workdir).free
