@@ -62,7 +62,7 @@ def run_demo(workdir: str | Path = "demo_output", *, samples_per_group: int = 48
     summary["prediction"] = prediction
 
     log("[4/5] calibrating against a held-out synthetic curve")
-    from simrnn.sequence.calibration import demo_calibration
+    from simrnn.sequence.calibration_demo import demo_calibration
 
     summary["calibration"] = demo_calibration(run_dir, out / "calibration", seed=0)
 

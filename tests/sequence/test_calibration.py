@@ -272,7 +272,7 @@ def test_cli_calibrate_bad_input_exits_2(run_dir, obs_file, extra, message):
 
 def test_demo_calibration(run_dir, tmp_path):
     pytest.importorskip("simrnn.sequence.triaxial")
-    from simrnn.sequence.calibration import demo_calibration
+    from simrnn.sequence.calibration_demo import demo_calibration
 
     summary = demo_calibration(run_dir, tmp_path, seed=1, samples=10, iterations=2)
     assert set(summary["truth"]) == set(summary["most_probable"]) == set(RANGES)

@@ -497,11 +497,3 @@ def calibrate(run_path: str | Path, obs_file: str | Path, *,
     figures.plot_posteriors(names, history, param_ranges, reference, out / files.POSTERIORS_FIGURE)
     return result
 
-
-def __getattr__(name: str):
-    """``demo_calibration`` lives in :mod:`.calibration_demo` (it needs the synthetic generator)."""
-    if name == "demo_calibration":
-        from simrnn.sequence.calibration_demo import demo_calibration
-
-        return demo_calibration
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
