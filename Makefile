@@ -21,7 +21,7 @@ test: $(STAMP)
 	bash scripts/test.sh
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
+	bash scripts/lint.sh
 
 clean:
 	rm -rf $(VENV) runs demo_output

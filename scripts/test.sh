@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 export MPLBACKEND=Agg WANDB_MODE=offline WANDB_SILENT=true
-"$VENV/bin/ruff" check src tests benchmarks
+bash scripts/lint.sh
 "$VENV/bin/pytest" -n 2 "$@"
