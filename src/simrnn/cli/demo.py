@@ -12,7 +12,7 @@ from simrnn.cli.output import console
 
 def demo(
     workdir: Annotated[Path, typer.Option(help="Parent folder; each demo gets a fresh <timestamp> folder.")] = Path("demo_output"),
-    samples_per_group: Annotated[int, typer.Option(help="Synthetic sequences per pressure and drainage.")] = 48,
+    samples_per_group: Annotated[int, typer.Option(help="Synthetic sequences per pressure and drainage.")] = 96,
     epochs: Annotated[int | None, typer.Option(help="Training epochs (default: the demo's setting).")] = None,
 ) -> None:
     """Synthesise data, train and evaluate a sequence surrogate, calibrate it, and prepare field data."""

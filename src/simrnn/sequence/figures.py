@@ -20,7 +20,7 @@ def plot_prediction_curves(steps: np.ndarray, truth: np.ndarray, predicted: np.n
     n, _, n_labels = truth.shape
     cols = min(4, n_labels)
     rows = int(np.ceil(n_labels / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False, layout="constrained")
     colors = plt.cm.tab10(np.arange(n) % 10)
     for j in range(rows * cols):
         ax = axes.flat[j]
