@@ -40,16 +40,16 @@ def register_model(name: str, task: str) -> Callable[[type], type]:
     return decorate
 
 
+#: modules whose import registers models (add a family's models module here).
+MODEL_MODULES = ("simrnn.sequence.model",)
+
+
 def _import_model_modules() -> None:
     """Import the modules that define models so that their registrations run."""
     import importlib
 
-    for module in ("simrnn.sequence.model", "simrnn.fields.models"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+    for module in MODEL_MODULES:
+        importlib.import_module(module)
 
 
 def model_names(task: str | None = None) -> list[str]:
