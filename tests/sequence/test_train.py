@@ -75,6 +75,19 @@ def test_resume_refuses_to_change_the_data_settings(trained):
         train({"window_size": 3}, resume=run_dir)
 
 
+def test_resume_refuses_a_changed_data_file(trained, tmp_path, learnable_h5_writer):
+    import shutil
+
+    data, run_dir = trained
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["settings"]["raw_data"] = str(learnable_h5_writer(tmp_path / "other.h5", n_per_group=40, groups=("0.5e6",)))
+    (copy / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UserInputError, match="the data file changed since .* was created"):
+        train({"epochs": 9}, resume=copy)
+
+
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_run(trained, tmp_path):
     data, _ = trained
     with pytest.raises(TrainingDivergedError, match="the training loss became nan at epoch 0, batch"):

@@ -68,6 +68,11 @@ def _resumed_config(run_dir: Path, overrides: dict[str, Any]) -> SequenceConfig:
             f"{', '.join(sorted(RESUMABLE_KEYS))} may change (start a new run otherwise)."
         )
     cfg = load_sequence_config({**saved["settings"], **overrides}, source=str(run_dir / CONFIG_FILE))
+    if Path(cfg.raw_data).is_file() and sha256_file(cfg.raw_data) != saved["data"]["sha256"]:
+        raise UserInputError(
+            f"{cfg.raw_data}: the data file changed since {run_dir} was created (SHA-256 differs); "
+            "resume with the original file or start a new run."
+        )
     saved["settings"] = config_to_dict(cfg)
     saved.setdefault("resumed", []).append(
         {"at": _dt.datetime.now().isoformat(timespec="seconds"), "overrides": overrides}
