@@ -91,3 +91,13 @@ def test_user_errors_exit_2_with_one_line(args, message, capsys, tmp_path, monke
 def test_help_is_available_everywhere():
     for args in (["--help"], ["sequence", "--help"], ["sequence", "train", "--help"], ["sequence", "predict", "--help"]):
         assert runner.invoke(app, args).exit_code == 0
+
+
+def test_runs_list_shows_the_trained_run(cli_run):
+    tmp, data, run_dir = cli_run
+    result = invoke("runs", "list", "--root", tmp / "runs", "--task", "sequence")
+    assert f"sequence/{run_dir.name}" in result.output and "triaxial.h5" in result.output
+    results = json.loads((run_dir / "test_results.json").read_text())
+    assert f"{results['mse']:.4g}" in result.output
+    empty = invoke("runs", "list", "--root", tmp / "nothing")
+    assert "no runs under" in empty.output

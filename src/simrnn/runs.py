@@ -104,5 +104,27 @@ def checkpoint_path(run_dir: Path, which: str = "best") -> Path:
 def list_runs(root: str | Path, task: str | None = None) -> list[Path]:
     """All run directories under ``root`` (optionally of one task), oldest first."""
     root = Path(root)
-    tasks = [root / task] if task else sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    if task:
+        tasks = [root / task]
+    else:
+        tasks = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
     return sorted(p for t in tasks if t.is_dir() for p in t.iterdir() if (p / CONFIG_FILE).is_file())
+
+
+def summarize_run(run_dir: Path) -> dict[str, Any]:
+    """One row about a run: task, creation time, data file, epochs, best epoch, test metrics.
+
+    Missing artefacts (an unfinished or imported run) leave their fields ``None``.
+    """
+    config = read_json(run_dir / CONFIG_FILE)
+    results = read_json(run_dir / TEST_RESULTS_FILE) if (run_dir / TEST_RESULTS_FILE).is_file() else {}
+    return {
+        "run": str(run_dir),
+        "task": config.get("task", run_dir.parent.name),
+        "created": config.get("created"),
+        "source": config.get("data", {}).get("file") or config.get("source", {}).get("dir"),
+        "epochs": results.get("epochs_trained"),
+        "best_epoch": results.get("best_epoch"),
+        "test_mse": results.get("mse"),
+        "baseline_mse": results.get("baseline_mse"),
+    }

@@ -22,10 +22,10 @@ app = typer.Typer(
 
 
 def _register_subcommands() -> None:
-    from simrnn.cli import calibrate, demo, fields, sequence
+    from simrnn.cli import calibrate, demo, fields, runs, sequence
 
     app.add_typer(sequence.app, name="sequence")
-    for module in (fields, calibrate, demo):
+    for module in (fields, calibrate, runs, demo):
         module.register(app)
 
 
