@@ -44,7 +44,7 @@ class _DropAdvertisements(logging.Filter):
 
 
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdvertisements())
-# Lightning 2.6 calls a torch pytree API that torch 2.13 deprecates; nothing for users to act on.
+
 
 @dataclass
 class EngineSettings:

@@ -14,7 +14,7 @@ from simrnn.errors import UserInputError
 
 app = typer.Typer(
     name="simrnn",
-    help="Train, evaluate, sweep and deploy recurrent surrogates of materials simulations.",
+    help="Train, evaluate, calibrate with and deploy recurrent surrogates of materials simulations.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
