@@ -6,11 +6,9 @@ Each family has its own sub-application module (``cli/sequence.py``, ``cli/field
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
-from simrnn.errors import UserInputError
+from simrnn.cli.output import exit_on_user_error
 
 app = typer.Typer(
     name="simrnn",
@@ -45,8 +43,5 @@ def main(argv: list[str] | None = None) -> None:
     import warnings
 
     warnings.showwarning = _show_warning
-    try:
+    with exit_on_user_error():
         app(args=argv, prog_name="simrnn")  # standalone: click prints usage errors, exits 2
-    except UserInputError as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-        sys.exit(2)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from simrnn.cli.output import exit_on_user_error
 from simrnn.errors import UserInputError
 
 
@@ -85,7 +85,7 @@ def calibrate(
         values = ", ".join(f"{m:.4g}+-{s:.2g}" for m, s in zip(stats.mean, stats.std, strict=True))
         console.print(f"iteration {stats.iteration}: sigma {stats.sigma:.3g}, ESS {stats.ess:.2f}; mean {values}")
 
-    try:
+    with exit_on_user_error():  # exits 2 under simrnn.cli.main and CliRunner alike
         result = run_calibration(
             run, obs, param_ranges=parse_ranges(param or []), obs_names=_split_names(obs_names),
             control=_split_names(control), fixed_params=parse_assignments(fixed or [], "--fixed"),
@@ -94,9 +94,6 @@ def calibrate(
             reference=parse_assignments(reference or [], "--reference"), out_dir=out, runs_root=runs_root,
             progress=report,
         )
-    except UserInputError as exc:  # SystemExit(2) behaves the same under simrnn.cli.main and CliRunner
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-        sys.exit(2)
     console.print("parameter: most probable | posterior mean +- std")
     for name in result.param_names:
         console.print(f"  {name}: {result.most_probable[name]:.5g} | {result.mean[name]:.5g} +- {result.std[name]:.2g}")

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from simrnn.errors import UserInputError
+from simrnn.cli.output import exit_on_user_error
 
 fields_app = typer.Typer(
     help="Field surrogates (LASERNet-style melt-pool microstructure data).", no_args_is_help=True
@@ -20,16 +17,6 @@ fields_app = typer.Typer(
 def register(app: typer.Typer) -> None:
     """Add the ``fields`` sub-command group to the main ``simrnn`` application."""
     app.add_typer(fields_app, name="fields")
-
-
-@contextlib.contextmanager
-def _user_errors() -> Iterator[None]:
-    """Turn a :class:`UserInputError` into one red line and exit status 2 (also under CliRunner)."""
-    try:
-        yield
-    except UserInputError as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-        sys.exit(2)
 
 
 def _progress():
@@ -60,7 +47,7 @@ def synth(
     """Write synthetic LASERNet-format CSVs: a moving melt pool over Voronoi grains with epitaxial regrowth."""
     from simrnn.fields.synthetic import check_out_dir, parse_grid, synthesise
 
-    with _user_errors():
+    with exit_on_user_error():
         shape = parse_grid(grid)
         check_out_dir(out_dir)
         with _progress() as progress:
@@ -90,7 +77,7 @@ def convert(
     from simrnn.fields.cache import convert as convert_csvs
     from simrnn.fields.pointcloud import find_step_files
 
-    with _user_errors():
+    with exit_on_user_error():
         check_target(cache)
         n_files = len(find_step_files(csv_dir))
         with _progress() as progress:
@@ -110,7 +97,7 @@ def info(cache: Annotated[Path, typer.Argument(help="HDF5 cache made by `simrnn 
     """Print a cache's grid, time steps, temperature range and provenance."""
     from simrnn.fields.cache import open_cache
 
-    with _user_errors():
+    with exit_on_user_error():
         c = open_cache(cache)
     typer.echo(f"{c.path}: {c.shape[0]} steps ({int(c.steps[0])}..{int(c.steps[-1])}) on {c.grid.describe()}")
     typer.echo(
