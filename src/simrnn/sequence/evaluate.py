@@ -10,17 +10,25 @@ from simrnn.sequence.predict import SequenceRun, predict
 
 
 def evaluate_sequences(run: SequenceRun, inputs: np.ndarray, params: np.ndarray, outputs: np.ndarray) -> dict[str, Any]:
-    """Compare :func:`predict` with the true outputs on the steps it estimates.
+    """Predict with :func:`predict` and score against the truth (see :func:`score_predictions`).
 
     Args:
         inputs: ``[N, S, F]`` raw (unpadded) load paths; params: ``[N, P]``; outputs: ``[N, S, L]``.
+    """
+    return score_predictions(run, predict(run, inputs, params), outputs)
+
+
+def score_predictions(run: SequenceRun, predicted: np.ndarray, outputs: np.ndarray) -> dict[str, Any]:
+    """Compare predictions with the true outputs on the steps they estimate.
+
+    Args:
+        predicted: ``[N, K, L]`` from :func:`predict`; outputs: ``[N, S, L]`` true sequences.
 
     Returns:
         ``mse``/``mae`` in standardised units (the training loss's units), ``baseline_mse`` of
         predicting the training mean for every step (1.0 when outputs were standardised on a
         large train split), and per-label ``rmse``/``mae`` in physical units.
     """
-    predicted = predict(run, inputs, params)
     first = run.first_predicted_step()
     steps = np.arange(predicted.shape[1]) + first
     valid = steps >= 0

@@ -16,7 +16,7 @@ import numpy as np
 from simrnn.errors import UserInputError
 from simrnn.files import atomic_path, sha256_file
 from simrnn.runs import new_output_dir, write_artifact
-from simrnn.sequence.evaluate import evaluate_sequences
+from simrnn.sequence.evaluate import score_predictions
 from simrnn.sequence.figures import plot_prediction_curves
 from simrnn.sequence.hdf5 import read_triaxial_hdf5
 from simrnn.sequence.predict import SequenceRun, predict
@@ -53,7 +53,7 @@ def predict_file(run: SequenceRun, data_file: str | Path, *, split: str = "test"
     inputs, truth = data.inputs[index], data.outputs[index]
     predictions = predict(run, inputs, params)
     steps = np.arange(predictions.shape[1]) + run.first_predicted_step()
-    metrics = evaluate_sequences(run, inputs, params, truth)
+    metrics = score_predictions(run, predictions, truth)
     out_dir = new_output_dir(out, Path(run.path or ".") / "predictions")
     with atomic_path(out_dir / "predictions.npz") as tmp, open(tmp, "wb") as handle:
         np.savez(handle, predictions=predictions, steps=steps, sequence_index=index,
