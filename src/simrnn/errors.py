@@ -12,3 +12,10 @@ class UserInputError(Exception):
 
 class TrainingDivergedError(UserInputError):
     """The loss became NaN or infinite; the run directory is kept for inspection."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) caught by a command that can say what it kept, e.g. a resumable partial file.
+
+    The CLI prints ``interrupted; <message>`` and exits with status 130.
+    """

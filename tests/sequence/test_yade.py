@@ -77,7 +77,7 @@ def test_restricted_unpickler_rejects_code(tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.npy"
     np.save(path, np.array([_Exploit(marker), {}], dtype=object), allow_pickle=True)
-    with pytest.raises(UserInputError, match=r"evil.npy: cannot be read as a YADE simulation \(global '(posix|nt).system' is not allowed\)"):
+    with pytest.raises(UserInputError, match=r"evil.npy: not a safely readable pickle \(UnpicklingError: global '(posix|nt).system' is not allowed\)"):
         load_simulation(path)
     assert not marker.exists()
     bare = tmp_path / "evil.pkl"
@@ -87,6 +87,62 @@ def test_restricted_unpickler_rejects_code(tmp_path):
     assert not marker.exists()
 
 
+class _Call:
+    """A pickle that calls ``func(*args)`` when loaded (``__reduce__``)."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+def _array_claiming(shape, dtype, data):
+    """A pickled ndarray whose state claims ``shape`` but carries only ``data``."""
+    reconstruct, args, _ = np.zeros(1).__reduce__()
+    return _Call(reconstruct, *args), (1, shape, np.dtype(dtype), False, data)
+
+
+class _ArrayWithState:
+    def __init__(self, shape, dtype, data):
+        self.parts = _array_claiming(shape, dtype, data)
+
+    def __reduce__(self):
+        call, state = self.parts
+        return call.func, call.args, state
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (_Call(bytes, 10**15), r"bytes\(\) is allowed only of an already built string"),
+        (_Call(bytearray, 10**15), r"bytearray\(\) is allowed only of an already built string"),
+        (_Call(list, (1, 2)), "global 'builtins.list' is not allowed"),
+        (_Call(dict, ()), "global 'builtins.dict' is not allowed"),
+        (_ArrayWithState((10**12,), "f8", b"\0" * 8), "array of 1000000000000 x float64 carries 8 bytes"),
+        (_ArrayWithState((10**12,), "O", [1]), "object array of 1000000000000 elements carries 1 items"),
+        (_Call(np.ndarray, (10**12,)), "is not callable|not allowed"),
+    ],
+)
+def test_restricted_unpickler_refuses_attacker_sized_allocations(tmp_path, payload, message):
+    for protocol in (2, 4):
+        path = tmp_path / f"alloc{protocol}.pkl"
+        path.write_bytes(pickle.dumps(payload, protocol=protocol))
+        with pytest.raises(UserInputError, match=message):
+            load_simulation(path)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"\x80\x02\x8b\xff\xff\xff\x7f", b"\x80\x04\x8d" + (10**15).to_bytes(8, "little"), b"(" * 10000 + b"."],
+    ids=["LONG4 of 2 GB", "BINUNICODE8 of 1 PB", "10000 MARKs"],
+)
+def test_opcodes_declaring_huge_lengths_are_refused_without_allocating(tmp_path, raw):
+    (tmp_path / "x.pkl").write_bytes(raw)
+    with pytest.raises(UserInputError, match="x.pkl: not a safely readable pickle"):
+        load_simulation(tmp_path / "x.pkl")
+
+
 def test_bare_pickles_and_numpy_scalars_are_accepted(tmp_path):
     params, features = _simulation(4)
     path = tmp_path / "sim.pkl"
@@ -94,11 +150,14 @@ def test_bare_pickles_and_numpy_scalars_are_accepted(tmp_path):
     loaded_params, loaded_features = load_simulation(path)
     assert loaded_params == params
     np.testing.assert_array_equal(loaded_features["q"], features["q"])
+    for protocol in (0, 3, 5):  # every protocol NumPy and Python write
+        path.write_bytes(pickle.dumps((params, features), protocol=protocol))
+        assert load_simulation(path)[0] == params
 
 
 def test_malformed_simulations(tmp_path):
     np.save(tmp_path / "plain.npy", np.zeros(3))
-    with pytest.raises(UserInputError, match=r"plain.npy: cannot be read as a YADE simulation \(it holds a plain float64 array"):
+    with pytest.raises(UserInputError, match=r"plain.npy: not a safely readable pickle \(ValueError: it holds a plain float64 array"):
         load_simulation(tmp_path / "plain.npy")
     np.save(tmp_path / "single.npy", np.array([{"E": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(UserInputError, match=r"single.npy: expected a pickled \(params dict, features dict\) pair"):
@@ -123,6 +182,18 @@ def test_conversion_errors(tmp_path):
     _save(tmp_path / "mode" / "a.npy", _simulation(5, mode="cyclic"))
     with pytest.raises(UserInputError, match="a.npy: experiment type 'cyclic' is unknown"):
         convert_yade(tmp_path / "mode", tmp_path / "out.h5", sequence_length=5)
+    bad = _simulation(6)
+    bad[1]["q"] = [1e300] * 6
+    _save(tmp_path / "huge" / "a.npy", bad)
+    with pytest.raises(UserInputError, match=r"a.npy: features\['q'\] at step 0 is 1e\+294, not a finite number"):
+        convert_yade(tmp_path / "huge", tmp_path / "out.h5", sequence_length=5)
+    bad = _simulation(6, conf=1e10)
+    _save(tmp_path / "conf" / "a.npy", bad)
+    with pytest.raises(UserInputError, match=r"a.npy: params\['conf'\] = 1e\+10 is not log10 of a plausible pressure"):
+        convert_yade(tmp_path / "conf", tmp_path / "out.h5", sequence_length=5)
+    _save(tmp_path / "nanfolder" / "nan" / "drained" / "a.npy", _simulation(6))
+    with pytest.raises(UserInputError, match="folder 'nan' is not a plausible pressure"):
+        convert_yade(tmp_path / "nanfolder", tmp_path / "out.h5", sequence_length=5)
     (tmp_path / "out.h5").write_text("keep")
     with pytest.raises(UserInputError, match="out.h5: already exists"):
         convert_yade(tmp_path / "short", tmp_path / "out.h5", sequence_length=5)

@@ -1,14 +1,15 @@
 """The ``simrnn`` command. Thin: parses arguments, calls library functions, prints.
 
 Each family has its own sub-application module (``cli/sequence.py``, ``cli/fields.py``,
-``cli/calibrate.py``); this module assembles them and turns user errors into one line + exit 2.
+``cli/calibrate.py``); this module assembles them and runs every command inside the one error boundary
+(:func:`simrnn.cli.output.exit_on_user_error`): user errors are one line + exit 2.
 """
 
 from __future__ import annotations
 
 import typer
 
-from simrnn.cli.output import exit_on_user_error
+from simrnn.cli.output import exit_on_user_error, guard_command
 
 app = typer.Typer(
     name="simrnn",
@@ -27,7 +28,16 @@ def _register_subcommands() -> None:
         module.register(app)
 
 
+def _guard_every_command(group: typer.Typer) -> None:
+    """Run every command of ``group`` and its sub-groups inside the one error boundary."""
+    for command in group.registered_commands:
+        command.callback = guard_command(command.callback)
+    for sub in group.registered_groups:
+        _guard_every_command(sub.typer_instance)
+
+
 _register_subcommands()
+_guard_every_command(app)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -38,7 +48,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``simrnn`` console script.
 
-    Usage errors (click's) and :class:`UserInputError` print one line and exit with status 2.
+    Usage errors (click's), :class:`UserInputError` and path errors print one line and exit with
+    status 2; Ctrl-C prints one line and exits 130 (see :func:`simrnn.cli.output.exit_on_user_error`,
+    which also guards every command under ``CliRunner``).
     """
     import warnings
 

@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from simrnn.cli.output import exit_on_user_error
-
 fields_app = typer.Typer(
     help="Field surrogates (LASERNet-style melt-pool microstructure data).", no_args_is_help=True
 )
@@ -45,18 +43,18 @@ def synth(
     seed: Annotated[int, typer.Option(help="Random seed of the grains and their orientations.")] = 0,
 ) -> None:
     """Write synthetic LASERNet-format CSVs: a moving melt pool over Voronoi grains with epitaxial regrowth."""
-    from simrnn.fields.synthetic import check_out_dir, parse_grid, synthesise
+    from simrnn.fields.synthetic import check_out_dir, check_steps, parse_grid, synthesise
 
-    with exit_on_user_error():
-        shape = parse_grid(grid)
-        check_out_dir(out_dir)
-        with _progress() as progress:
-            task = progress.add_task("synthesising", total=steps)
+    shape = parse_grid(grid)
+    check_steps(steps)
+    check_out_dir(out_dir)
+    with _progress() as progress:
+        task = progress.add_task("synthesising", total=steps)
 
-            def advance(path: Path) -> None:
-                progress.update(task, advance=1, description=path.name)
+        def advance(path: Path) -> None:
+            progress.update(task, advance=1, description=path.name)
 
-            files = synthesise(out_dir, grid=shape, steps=steps, seed=seed, on_file=advance)
+        files = synthesise(out_dir, grid=shape, steps=steps, seed=seed, on_file=advance)
     typer.echo(f"wrote {len(files)} CSV files of {shape[0] * shape[1] * shape[2]} points to {out_dir}")
 
 
@@ -77,18 +75,17 @@ def convert(
     from simrnn.fields.cache import convert as convert_csvs
     from simrnn.fields.pointcloud import find_step_files
 
-    with exit_on_user_error():
-        check_target(cache)
-        n_files = len(find_step_files(csv_dir))
-        with _progress() as progress:
-            task = progress.add_task("converting", total=n_files)
+    check_target(cache)
+    n_files = len(find_step_files(csv_dir))
+    with _progress() as progress:
+        task = progress.add_task("converting", total=n_files)
 
-            def advance(source: dict) -> None:
-                progress.update(task, advance=1, description=source["name"])
+        def advance(source: dict) -> None:
+            progress.update(task, advance=1, description=source["name"])
 
-            path = convert_csvs(
-                csv_dir, cache, downsample=downsample, tolerance=tolerance, workers=workers, on_step=advance
-            )
+        path = convert_csvs(
+            csv_dir, cache, downsample=downsample, tolerance=tolerance, workers=workers, on_step=advance
+        )
     typer.echo(f"wrote {path}")
 
 
@@ -97,8 +94,7 @@ def info(cache: Annotated[Path, typer.Argument(help="HDF5 cache made by `simrnn 
     """Print a cache's grid, time steps, temperature range and provenance."""
     from simrnn.fields.cache import open_cache
 
-    with exit_on_user_error():
-        c = open_cache(cache)
+    c = open_cache(cache)
     typer.echo(f"{c.path}: {c.shape[0]} steps ({int(c.steps[0])}..{int(c.steps[-1])}) on {c.grid.describe()}")
     typer.echo(
         f"temperature {float(c.t_min.min()):.1f}..{float(c.t_max.max()):.1f} K; "

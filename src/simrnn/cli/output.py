@@ -1,31 +1,76 @@
-"""Console output shared by the commands (rich)."""
+"""Console output shared by the commands (rich), and the one error boundary of every command."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
-from simrnn.errors import UserInputError
+from simrnn.errors import Interrupted, UserInputError
 
 console = Console(highlight=False, soft_wrap=True)
+
+#: exit status of a user error (bad file, key or value), as for click's usage errors.
+USER_ERROR_STATUS = 2
+#: exit status after Ctrl-C (128 + SIGINT), the shell convention.
+INTERRUPTED_STATUS = 130
+
+
+def _error_line(text: str) -> None:
+    typer.secho(f"error: {' '.join(text.split())}", err=True, fg=typer.colors.RED)
 
 
 @contextlib.contextmanager
 def exit_on_user_error() -> Iterator[None]:
-    """Turn a :class:`UserInputError` into one red ``error: ...`` line and exit status 2.
+    """The CLI's error boundary: one line on stderr and an exit status, never a traceback for user errors.
 
-    Used by ``simrnn.cli.main`` and by commands whose errors must also exit 2 under ``CliRunner``.
+    * :class:`UserInputError` -> ``error: <its sentence>``, exit 2;
+    * an ``OSError`` naming a path (permission denied, read-only file system, not a directory, no
+      space left, ...) -> ``error: <path>: <reason>.``, exit 2;
+    * Ctrl-C -> ``interrupted; <what was kept>``, exit 130 (:class:`~simrnn.errors.Interrupted`
+      carries the command's own account of what it kept).
+
+    Every registered command runs inside it (:func:`guard_command`), under ``simrnn.cli.main`` and
+    ``CliRunner`` alike. Other exceptions are bugs and keep their traceback.
     """
+    from simrnn.files import describe_os_error
+
     try:
         yield
     except UserInputError as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-        sys.exit(2)
+        _error_line(str(exc))
+        sys.exit(USER_ERROR_STATUS)
+    except OSError as exc:
+        sentence = describe_os_error(exc)
+        if sentence is None:
+            raise
+        _error_line(sentence)
+        sys.exit(USER_ERROR_STATUS)
+    except KeyboardInterrupt as exc:
+        kept = str(exc) if isinstance(exc, Interrupted) and str(exc) else (
+            "outputs completed before the interruption were kept; none is half-written"
+        )
+        typer.secho(f"interrupted; {kept}", err=True, fg=typer.colors.YELLOW)
+        sys.exit(INTERRUPTED_STATUS)
+
+
+def guard_command(callback: Callable) -> Callable:
+    """``callback`` running inside :func:`exit_on_user_error` (signature kept for Typer)."""
+    if getattr(callback, "__simrnn_guarded__", False):
+        return callback
+
+    @functools.wraps(callback)
+    def guarded(*args, **kwargs):
+        with exit_on_user_error():
+            return callback(*args, **kwargs)
+
+    guarded.__simrnn_guarded__ = True
+    return guarded
 
 
 def print_run_summary(run_dir: Path) -> None:

@@ -40,9 +40,13 @@ import numpy as np
 
 from simrnn.errors import UserInputError
 from simrnn.files import atomic_path
+from simrnn.hdf5_read import hdf5_errors, open_hdf5, read_dataset, read_names, resolve
 
 DATASETS = ("contact_params", "inputs", "outputs")
 """The three datasets every ``<pressure>/<experiment_type>`` group holds."""
+MAX_ABS_VALUE = 1e15
+"""Largest magnitude accepted in any dataset or pressure name: beyond it squared errors overflow
+float32 and training "diverges" for a reason that is the data's, not the learning rate's."""
 
 
 @dataclass
@@ -88,10 +92,12 @@ def read_triaxial_hdf5(path: str | os.PathLike, pressure: str = "All", experimen
         :class:`TriaxialData` with the selected groups concatenated along N.
 
     Raises:
-        UserInputError: missing file/group/dataset/attribute, inconsistent shapes, NaN/inf,
-            an empty selection, or a selection mixing different input feature counts.
+        UserInputError: missing file/group/dataset/attribute, a damaged file, links out of the
+            file, non-real dtypes, declared sizes the file does not hold, inconsistent or empty
+            shapes, NaN/inf or values beyond :data:`MAX_ABS_VALUE`, an empty selection, or a
+            selection mixing different input feature counts.
     """
-    path = Path(path)
+    path = None if path is None else Path(path)
     with _open(path) as f:
         names = _root_names(f, path)
         selected = _select(f, path, pressure, experiment_type)
@@ -159,8 +165,6 @@ def write_triaxial_hdf5(
         ``path``. The written file is validated before it is renamed into place.
     """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise UserInputError(f"{path}: already exists; choose another name or allow overwriting.")
     if not groups:
         raise UserInputError(f"{path}: nothing to write; at least one (pressure, experiment_type) group is needed.")
     root = {"unused_keys_sequence": [], "unused_keys_constant": [], **(attrs or {})}
@@ -170,7 +174,7 @@ def write_triaxial_hdf5(
         root.update({f"inputs_{kind}": list(names) for kind, names in input_names.items()})
     else:
         root["inputs"] = list(input_names)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, replace=overwrite, lock=True) as tmp:
         with h5py.File(tmp, "w") as f:
             for key, value in root.items():
                 f.attrs[key] = _attr_value(value)
@@ -194,26 +198,25 @@ def _attr_value(value):
     return value
 
 
-def _open(path: Path) -> h5py.File:
-    if not path.is_file():
-        raise UserInputError(f"{path}: file not found.")
-    try:
-        return h5py.File(path, "r")
-    except OSError:
-        raise UserInputError(f"{path}: not a readable HDF5 file.") from None
+def _open(path: Path | None) -> h5py.File:
+    if path is None:
+        raise UserInputError("no data file given: the key raw_data is missing or null; give the HDF5 file.")
+    return open_hdf5(path)
 
 
 def _names(f: h5py.File, path: Path, key: str) -> list[str]:
-    if key not in f.attrs:
+    names = read_names(f, key, path)
+    if names is None:
         raise UserInputError(f"{path}: missing root attribute '{key}' (the list of {key} field names).")
-    values = np.atleast_1d(f.attrs[key])
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+    return names
 
 
 def _root_names(f: h5py.File, path: Path) -> dict:
     """``{"contact_params": [...], "outputs": [...], "inputs": {experiment_type or "": [...]}}``."""
-    inputs = {key.removeprefix("inputs_"): _names(f, path, key) for key in f.attrs if key.startswith("inputs_")}
-    if "inputs" in f.attrs:
+    with hdf5_errors(path):
+        keys = list(f.attrs)
+    inputs = {key.removeprefix("inputs_"): _names(f, path, key) for key in keys if key.startswith("inputs_")}
+    if "inputs" in keys:
         inputs[""] = _names(f, path, "inputs")
     if not inputs:
         raise UserInputError(
@@ -226,23 +229,37 @@ def _root_names(f: h5py.File, path: Path) -> dict:
 def _group_keys(f: h5py.File, path: Path) -> list[str]:
     """All ``'<pressure>/<experiment_type>'`` keys, in file order."""
     keys = []
-    for pressure, node in f.items():
-        try:
-            float(pressure)
-        except ValueError:
-            raise UserInputError(
-                f"{path}: top-level entry '{pressure}' is not a pressure group (expected a number in Pa such as '0.2e6')."
-            ) from None
+    with hdf5_errors(path):
+        top = list(f.keys())
+    for pressure in top:
+        check_pressure_name(path, pressure)
+        node = resolve(f, pressure, path)
         if not isinstance(node, h5py.Group):
             raise UserInputError(f"{path}: '{pressure}' is a dataset, expected a group of experiment types.")
-        keys += [f"{pressure}/{kind}" for kind in node]
+        with hdf5_errors(path):
+            keys += [f"{pressure}/{kind}" for kind in node]
     return keys
+
+
+def check_pressure_name(path: str | os.PathLike, name: str) -> None:
+    """A pressure group is named by a finite, non-negative number of plausible size (Pa)."""
+    try:
+        value = float(name)
+    except ValueError:
+        raise UserInputError(
+            f"{path}: top-level entry '{name}' is not a pressure group (expected a number in Pa such as '0.2e6')."
+        ) from None
+    if not 0 <= value <= MAX_ABS_VALUE:
+        raise UserInputError(
+            f"{path}: top-level group '{name}' is not a plausible confining pressure in Pa "
+            f"(expected a finite number between 0 and {MAX_ABS_VALUE:g}, such as '0.2e6')."
+        )
 
 
 def _select(f: h5py.File, path: Path, pressure: str, experiment_type: str) -> list[str]:
     keys = _group_keys(f, path)
     chosen = [k for k in keys if pressure in ("All", k.split("/")[0]) and experiment_type in ("All", k.split("/")[1])]
-    chosen = [k for k in chosen if not _is_empty_group(f[k])]
+    chosen = [k for k in chosen if not _is_empty_group(f, path, k)]
     if not chosen:
         available = ", ".join(keys) if keys else "none"
         raise UserInputError(
@@ -252,34 +269,36 @@ def _select(f: h5py.File, path: Path, pressure: str, experiment_type: str) -> li
     return chosen
 
 
-def _is_empty_group(node) -> bool:
+def _is_empty_group(f: h5py.File, path: Path, key: str) -> bool:
     """A group whose ``outputs`` dataset exists and holds zero sequences."""
-    return isinstance(node, h5py.Group) and "outputs" in node and node["outputs"].shape[:1] == (0,)
+    node = resolve(f, key, path)
+    if not isinstance(node, h5py.Group):
+        return False
+    outputs = resolve(node, "outputs", path)
+    return isinstance(outputs, h5py.Dataset) and outputs.shape[:1] == (0,)
 
 
 def _read_group(f: h5py.File, path: Path, key: str, names: dict) -> dict[str, np.ndarray]:
-    """Read one group's three datasets as float32 and check their shapes, names and finiteness."""
-    group = f[key]
+    """Read one group's three datasets as float32 and check their shapes, names and values."""
+    group = resolve(f, key, path)
     if not isinstance(group, h5py.Group):
         raise UserInputError(f"{path}: '{key}' is a dataset, expected a group holding {', '.join(DATASETS)}.")
     arrays = {}
     for name, ndim in zip(DATASETS, (2, 3, 3), strict=True):
-        if name not in group:
+        node = resolve(group, name, path)
+        if node is None:
             raise UserInputError(f"{path}: group '{key}' has no dataset '{name}'.")
-        data = group[name][()]
-        if data.ndim != ndim:
+        if isinstance(node, h5py.Dataset) and node.ndim != ndim:
             raise UserInputError(
-                f"{path}: dataset '{key}/{name}' has shape {data.shape}, expected {ndim} dimensions "
+                f"{path}: dataset '{key}/{name}' has shape {node.shape}, expected {ndim} dimensions "
                 f"({'[N, P]' if ndim == 2 else '[N, S, C]'})."
             )
-        data = data.astype(np.float32)
-        bad = ~np.isfinite(data)
-        if bad.any():
-            first = tuple(int(i) for i in np.argwhere(bad)[0])
+        if isinstance(node, h5py.Dataset) and 0 in node.shape[1:]:
             raise UserInputError(
-                f"{path}: dataset '{key}/{name}' holds {int(bad.sum())} NaN/inf values (first at index {first})."
+                f"{path}: dataset '{key}/{name}' has shape {node.shape}; every axis but the first (N) must be "
+                "at least 1 (no zero-length sequences or zero features)."
             )
-        arrays[name] = data
+        arrays[name] = read_dataset(group, name, path, ndim=ndim, max_abs=MAX_ABS_VALUE)
     kind = key.split("/")[1]
     input_names = names["inputs"].get(kind, names["inputs"].get(""))
     if input_names is None:

@@ -35,8 +35,8 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
-import pickle
 from dataclasses import dataclass
 from itertools import permutations
 from pathlib import Path
@@ -46,22 +46,27 @@ import h5py
 import numpy as np
 import torch
 import yaml
-from numpy.lib import format as npy_format
 
 from simrnn.checkpoints import write_checkpoint
 from simrnn.errors import UserInputError
-from simrnn.files import sha256_file, to_jsonable
+from simrnn.files import (
+    check_output_location,
+    new_directory,
+    new_timestamped_directory,
+    sha256_file,
+    to_jsonable,
+)
+from simrnn.hdf5_read import hdf5_errors, open_hdf5, read_dataset, read_names, resolve
 from simrnn.registry import build_model
 from simrnn.runs import (
     BEST_CHECKPOINT,
     CHECKPOINT_DIR,
     CONFIG_FILE,
-    create_run_dir,
     package_versions,
     write_artifact,
 )
+from simrnn.safe_pickle import load_pickled_object
 from simrnn.sequence.preprocess import CONTACT_PARAM_NAMES, param_names
-from simrnn.sequence.yade import RestrictedUnpickler
 
 CONFIG_FILES = ("config.yml", "config.yaml", "config.npy")
 WEIGHT_FILES = ("model-best.h5", "model.weights.h5")
@@ -75,24 +80,15 @@ GRAINLEARNING_DEFAULTS = {
     "add_experiment_type": True, "window_step": 1, "pad_length": 0, "standardize_outputs": True,
 }
 _STATS_KEYS = {"num_input_features": "num_load_features", "num_params": "num_contact_params"}
-_HEADER_READERS = {(1, 0): npy_format.read_array_header_1_0, (2, 0): npy_format.read_array_header_2_0}
+#: largest weight magnitude accepted (trained networks hold values of order 1).
+MAX_ABS_WEIGHT = 1e6
 
 
 # --------------------------------------------------------------------------- safe pickles
 
 def load_pickled_dict(path: Path) -> dict[str, Any]:
-    """Read a ``.npy`` file holding a pickled dict (``np.save(path, {...})``) with a restricted unpickler."""
-    try:
-        with open(path, "rb") as handle:
-            version = npy_format.read_magic(handle)
-            if version not in _HEADER_READERS:
-                raise ValueError(f"unsupported .npy format version {version}")
-            _, _, dtype = _HEADER_READERS[version](handle)
-            obj = RestrictedUnpickler(handle, encoding="latin1").load() if dtype.hasobject else None
-    except (ValueError, EOFError, TypeError, pickle.UnpicklingError, AttributeError, IndexError) as exc:
-        raise UserInputError(f"{path}: not a safely readable pickled .npy dict ({exc}).") from None
-    if isinstance(obj, np.ndarray) and obj.shape == ():
-        obj = obj.item()
+    """Read a ``.npy`` file holding a pickled dict (``np.save(path, {...})``) with the restricted reader."""
+    obj = load_pickled_object(path)
     if not isinstance(obj, dict):
         raise UserInputError(f"{path}: expected a pickled dict, found {type(obj).__name__}.")
     return obj
@@ -112,6 +108,8 @@ def read_grainlearning_config(model_dir: Path) -> tuple[dict[str, Any], Path]:
             raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
             raise UserInputError(f"{path}: not valid YAML ({type(exc).__name__}).") from None
+        except UnicodeDecodeError:
+            raise UserInputError(f"{path}: not UTF-8 text; expected a YAML config.") from None
         if not isinstance(raw, dict):
             raise UserInputError(f"{path}: expected a mapping of config keys, found {type(raw).__name__}.")
     config = {}
@@ -136,14 +134,33 @@ def read_train_stats(path: Path) -> dict[str, Any]:
     missing = [k for k in required if k not in stats]
     if missing:
         raise UserInputError(f"{path}: missing key(s) {', '.join(missing)} (expected {', '.join(required)}).")
-    stats = {k: to_jsonable(v) for k, v in stats.items()}
-    n_labels = int(stats["num_labels"])
-    if np.shape(stats["mean"]) != (n_labels,) or np.shape(stats["std"]) != (n_labels,):
-        raise UserInputError(
-            f"{path}: 'mean' and 'std' must have num_labels={n_labels} entries, got "
-            f"{len(np.ravel(stats['mean']))} and {len(np.ravel(stats['std']))}."
-        )
+    stats = {str(k): to_jsonable(v) for k, v in stats.items()}
+    for key in ("num_labels", *_STATS_KEYS, *(("sequence_length",) if "sequence_length" in stats else ())):
+        value = stats[key]
+        if isinstance(value, float) and value.is_integer():
+            value = stats[key] = int(value)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= 100_000:
+            raise UserInputError(f"{path}: '{key}' is {_show(value)}; expected a positive integer.")
+    n_labels = stats["num_labels"]
+    for key in ("mean", "std"):
+        try:
+            values = np.asarray(stats[key], dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
+            raise UserInputError(f"{path}: '{key}' is {_show(stats[key])}; expected {n_labels} numbers.") from None
+        if values.shape != (n_labels,):
+            raise UserInputError(f"{path}: '{key}' has shape {values.shape}; expected num_labels={n_labels} entries.")
+        bad = ~(np.abs(values) <= MAX_ABS_WEIGHT) if key == "mean" else ~((values > 0) & (values <= MAX_ABS_WEIGHT))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            expected = "a finite number" if key == "mean" else "a finite positive number (outputs are divided by it)"
+            raise UserInputError(f"{path}: '{key}'[{i}] is {values[i]:g}; expected {expected}.")
+        stats[key] = values.tolist()
     return stats
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # --------------------------------------------------------------------------- weights
@@ -161,19 +178,20 @@ class KerasLayer:
 
 def read_keras_layers(path: Path) -> list[KerasLayer]:
     """All weight-carrying layers of a Keras 2 ``.h5`` or Keras 3 ``.weights.h5`` file, in file order."""
-    try:
-        with h5py.File(path, "r") as f:
-            root = f.get("model_weights", f)
-            if "layer_names" in root.attrs:
-                layers = [
-                    KerasLayer(_text(name), [np.asarray(root[_text(name)][_text(w)], np.float32)
-                                             for w in root[_text(name)].attrs["weight_names"]])
-                    for name in root.attrs["layer_names"]
-                ]
-            else:
-                layers = _read_vars_layout(root)
-    except OSError as exc:
-        raise UserInputError(f"{path}: not a readable HDF5 weights file ({exc}).") from None
+    with open_hdf5(path) as f, hdf5_errors(path):
+        group = resolve(f, "model_weights", path)
+        root = group if isinstance(group, h5py.Group) else f
+        names = read_names(root, "layer_names", path)
+        if names is not None:
+            layers = []
+            for name in names:
+                layer = root.get(name)
+                if not isinstance(layer, h5py.Group):
+                    raise UserInputError(f"{path}: layer '{name}' named in 'layer_names' is not a group of weights.")
+                weights = read_names(layer, "weight_names", path) or []
+                layers.append(KerasLayer(name, [read_dataset(layer, w, path, max_abs=MAX_ABS_WEIGHT) for w in weights]))
+        else:
+            layers = _read_vars_layout(root, path)
     layers = [layer for layer in layers if layer.arrays]
     if not layers:
         raise UserInputError(
@@ -182,21 +200,21 @@ def read_keras_layers(path: Path) -> list[KerasLayer]:
     return layers
 
 
-def _read_vars_layout(root: h5py.Group) -> list[KerasLayer]:
+def _read_vars_layout(root: h5py.Group, path: Path) -> list[KerasLayer]:
     """Keras >= 2.13 layout: every group called ``vars`` holds datasets ``0, 1, ...`` of its parent layer."""
-    found: list[KerasLayer] = []
+    groups: list[tuple[str, h5py.Group]] = []
 
     def visit(name: str, obj: Any) -> None:
         if isinstance(obj, h5py.Group) and name.split("/")[-1] == "vars" and not name.startswith("optimizer"):
-            keys = sorted((k for k in obj if k.isdigit()), key=int)
-            found.append(KerasLayer(name.rsplit("/", 1)[0] if "/" in name else "", [np.asarray(obj[k], np.float32) for k in keys]))
+            groups.append((name, obj))
 
     root.visititems(visit)
+    found = []
+    for name, obj in groups:
+        keys = sorted((k for k in obj if k.isdigit()), key=int)
+        found.append(KerasLayer(name.rsplit("/", 1)[0] if "/" in name else "",
+                                [read_dataset(obj, k, path, max_abs=MAX_ABS_WEIGHT) for k in keys]))
     return found
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 def map_layers(layers: list[KerasLayer], n_params: int, n_labels: int, source: Path) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
@@ -303,8 +321,9 @@ def import_keras(model_dir: str | Path, out: str | Path | None = None, runs_root
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise UserInputError(f"{model_dir}: not a directory; expected a GrainLearning model folder.")
-    if out is not None and Path(out).exists():
+    if out is not None and (Path(out).exists() or Path(out).is_symlink()):
         raise UserInputError(f"{out}: already exists; choose a new run directory (nothing is overwritten).")
+    check_output_location(out if out is not None else Path(runs_root) / "sequence" / "run")
     config, config_path = read_grainlearning_config(model_dir)
     stats_path = model_dir / STATS_FILE
     stats = read_train_stats(stats_path)
@@ -322,10 +341,18 @@ def import_keras(model_dir: str | Path, out: str | Path | None = None, runs_root
     model = build_model("lstm", **model_args)
     model.load_state_dict(state)
 
-    run_dir = _make_run_dir(out, runs_root)
-    write_checkpoint(run_dir / CHECKPOINT_DIR / BEST_CHECKPOINT, model,
-                     {"model_name": "lstm", "model_args": model_args, "data_meta": meta})
-    write_artifact(run_dir, CONFIG_FILE, {
+    with _new_run_dir(out, runs_root) as run_dir:
+        write_checkpoint(run_dir / CHECKPOINT_DIR / BEST_CHECKPOINT, model,
+                         {"model_name": "lstm", "model_args": model_args, "data_meta": meta})
+        write_artifact(run_dir, CONFIG_FILE, _run_config(model_dir, config, config_path, stats, stats_path,
+                                                         weights_path, model_args, meta))
+    return run_dir
+
+
+def _run_config(model_dir: Path, config: dict, config_path: Path, stats: dict, stats_path: Path,
+                weights_path: Path, model_args: dict, meta: dict) -> dict[str, Any]:
+    """The imported run's config.json: provenance, the GrainLearning config and the model."""
+    return {
         "task": "sequence",
         "imported_from": "grainlearning-keras",
         "created": _dt.datetime.now().isoformat(timespec="seconds"),
@@ -339,17 +366,14 @@ def import_keras(model_dir: str | Path, out: str | Path | None = None, runs_root
         "model": {"name": "lstm", "args": model_args},
         "data_meta": meta,
         "versions": package_versions(),
-    })
-    return run_dir
+    }
 
 
-def _make_run_dir(out: str | Path | None, runs_root: str | Path) -> Path:
-    if out is None:
-        return create_run_dir(runs_root, "sequence")
-    run_dir = Path(out)
-    try:
-        run_dir.mkdir(parents=True)
-    except FileExistsError:
-        raise UserInputError(f"{run_dir}: already exists; choose a new run directory (nothing is overwritten).") from None
-    (run_dir / CHECKPOINT_DIR).mkdir()
-    return run_dir
+@contextlib.contextmanager
+def _new_run_dir(out: str | Path | None, runs_root: str | Path):
+    """A fresh run directory with ``checkpoints/`` (``out``, or ``runs_root/sequence/<timestamp>``),
+    removed again if filling it fails."""
+    made = new_directory(out) if out is not None else new_timestamped_directory(Path(runs_root) / "sequence")
+    with made as run_dir:
+        (run_dir / CHECKPOINT_DIR).mkdir()
+        yield run_dir

@@ -13,21 +13,22 @@ group) or directly in ``DIR`` (grouped by ``10**conf`` and ``mode``). Inputs are
 q divided by 1e6 (MPa). Sequences shorter than ``sequence_length`` are dropped and reported;
 longer ones are cut to their first ``sequence_length`` steps.
 
-The pickles are untrusted: they are read with :class:`RestrictedUnpickler`, which admits only
-builtin containers/scalars and the NumPy functions that rebuild arrays, never ``allow_pickle``.
+The pickles are untrusted: they are read with :func:`simrnn.safe_pickle.load_pickled_object`,
+which admits only plain data and NumPy array reconstruction, never ``allow_pickle``.
 """
 
 from __future__ import annotations
 
+import math
 import os
-import pickle
 from pathlib import Path
 
 import numpy as np
-from numpy.lib import format as npy_format
 
 from simrnn.errors import UserInputError
-from simrnn.sequence.hdf5 import pressure_group_name, write_triaxial_hdf5
+from simrnn.files import check_output_location
+from simrnn.safe_pickle import load_pickled_object
+from simrnn.sequence.hdf5 import MAX_ABS_VALUE, check_pressure_name, pressure_group_name, write_triaxial_hdf5
 
 CONTACT_KEYS = ["E", "v", "kr", "eta", "mu"]
 INPUT_KEYS = {"drained": ["e_z"], "undrained": ["e_x", "e_y", "e_z"]}
@@ -36,46 +37,16 @@ UNUSED_KEYS_SEQUENCE = ["dt", "numIter", "K", "A"]
 UNUSED_KEYS_CONSTANT = ["conf", "mode", "num"]
 _SCALE = {"p": 1e6, "q": 1e6}
 
-_ALLOWED_GLOBALS = {
-    ("builtins", name) for name in
-    ("dict", "list", "tuple", "set", "frozenset", "str", "bytes", "bytearray", "int", "float", "complex", "bool")
-} | {
-    (module, name)
-    for prefix in ("numpy.core", "numpy._core")
-    for module, name in ((f"{prefix}.multiarray", "_reconstruct"), (f"{prefix}.multiarray", "scalar"),
-                         (f"{prefix}.numeric", "_frombuffer"))
-} | {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
-"""``(module, name)`` pairs a simulation pickle may reference: builtins and NumPy array rebuilding
-(``_codecs.encode`` carries array bytes in protocol-2 pickles)."""
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only the globals in :data:`_ALLOWED_GLOBALS`; anything else raises."""
-
-    def find_class(self, module: str, name: str):
-        if (module, name) not in _ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(f"global '{module}.{name}' is not allowed")
-        try:
-            return super().find_class(module, name)
-        except ModuleNotFoundError:  # a NumPy 2 pickle (numpy._core) read by an older NumPy
-            return super().find_class(module.replace("numpy._core", "numpy.core", 1), name)
-
-
 def load_simulation(path: str | os.PathLike) -> tuple[dict, dict]:
     """Read one YADE ``.npy`` (or bare pickle) file safely; returns ``(params, features)``.
 
     Raises:
         UserInputError: the file is unreadable, references anything but builtins and NumPy
-            arrays, or does not hold a ``(params dict, features dict)`` pair.
+            arrays (see :mod:`simrnn.safe_pickle`), or does not hold a ``(params dict, features
+            dict)`` pair.
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as handle:
-            obj = _load_npy_or_pickle(handle)
-    except (pickle.UnpicklingError, ValueError, EOFError, TypeError, AttributeError, IndexError) as exc:
-        raise UserInputError(
-            f"{path}: cannot be read as a YADE simulation ({exc}); only pickles of builtins and NumPy arrays are accepted."
-        ) from None
+    obj = load_pickled_object(path)
     if isinstance(obj, np.ndarray) and obj.dtype == object:
         obj = tuple(obj.ravel())
     if not (isinstance(obj, (tuple, list)) and len(obj) == 2 and all(isinstance(x, dict) for x in obj)):
@@ -105,6 +76,7 @@ def convert_yade(src_dir: str | os.PathLike, out_h5: str | os.PathLike, sequence
         raise UserInputError(f"sequence_length={sequence_length} must be at least 1.")
     if Path(out_h5).exists() and not overwrite:
         raise UserInputError(f"{out_h5}: already exists; choose another name or allow overwriting.")
+    check_output_location(out_h5)  # before reading every simulation
     files = sorted(src.glob("*.npy")) + sorted(src.glob("*/*/*.npy"))
     if not files:
         raise UserInputError(f"{src}: no .npy files, neither directly inside nor in <pressure>/<experiment_type>/ subfolders.")
@@ -120,8 +92,8 @@ def convert_yade(src_dir: str | os.PathLike, out_h5: str | os.PathLike, sequence
             dropped.append({"file": file.relative_to(src).as_posix(), "group": "/".join(group), "length": length})
             continue
         bucket["contact_params"].append([_number(file, params, key) for key in CONTACT_KEYS])
-        bucket["inputs"].append(_columns(features, INPUT_KEYS[group[1]], sequence_length))
-        bucket["outputs"].append(_columns(features, OUTPUT_KEYS, sequence_length))
+        bucket["inputs"].append(_columns(file, features, INPUT_KEYS[group[1]], sequence_length))
+        bucket["outputs"].append(_columns(file, features, OUTPUT_KEYS, sequence_length))
     kept = {group: {name: np.asarray(v[name], dtype=np.float32) for name in ("contact_params", "inputs", "outputs")}
             for group, v in rows.items() if v["outputs"]}
     if not kept:
@@ -144,37 +116,24 @@ def convert_yade(src_dir: str | os.PathLike, out_h5: str | os.PathLike, sequence
     }
 
 
-def _load_npy_or_pickle(handle):
-    """An ``.npy`` file with an object array is a header followed by a pickle; else a bare pickle."""
-    if handle.read(6) != npy_format.MAGIC_PREFIX:
-        handle.seek(0)
-        return RestrictedUnpickler(handle, encoding="latin1").load()
-    handle.seek(0)
-    version = npy_format.read_magic(handle)
-    if version not in _HEADER_READERS:
-        raise ValueError(f".npy format version {version} is not supported")
-    _, _, dtype = _HEADER_READERS[version](handle)
-    if not dtype.hasobject:
-        raise ValueError(f"it holds a plain {dtype} array, not a pickled pair")
-    return RestrictedUnpickler(handle, encoding="latin1").load()
-
-
-_HEADER_READERS = {(1, 0): npy_format.read_array_header_1_0, (2, 0): npy_format.read_array_header_2_0}
-
-
 def _group_of(file: Path, src: Path, params: dict) -> tuple[str, str]:
     """``(pressure_name, experiment_type)`` from the subfolders, or from ``conf``/``mode`` if flat."""
     parts = file.relative_to(src).parts
     if len(parts) == 3:
         pressure, kind = parts[0], parts[1]
         try:
-            float(pressure)
-        except ValueError:
-            raise UserInputError(f"{file}: folder '{pressure}' is not a pressure in Pa (e.g. '0.2e6').") from None
+            check_pressure_name(file.parent.parent, pressure)
+        except UserInputError:
+            raise UserInputError(
+                f"{file}: folder '{pressure}' is not a plausible pressure in Pa (e.g. '0.2e6')."
+            ) from None
     else:
-        pressure = pressure_group_name(10 ** _number(file, params, "conf"))
+        conf = _number(file, params, "conf")
+        if not -3 <= conf <= math.log10(MAX_ABS_VALUE):
+            raise UserInputError(f"{file}: params['conf'] = {conf:g} is not log10 of a plausible pressure in Pa.")
+        pressure = pressure_group_name(10**conf)
         kind = params.get("mode")
-    if kind not in INPUT_KEYS:
+    if not isinstance(kind, str) or kind not in INPUT_KEYS:
         raise UserInputError(f"{file}: experiment type '{kind}' is unknown; expected 'drained' or 'undrained'.")
     return pressure, kind
 
@@ -183,9 +142,17 @@ def _number(file: Path, params: dict, key: str) -> float:
     if key not in params:
         raise UserInputError(f"{file}: the params dict has no key '{key}'.")
     try:
-        return float(params[key])
-    except (TypeError, ValueError):
-        raise UserInputError(f"{file}: params['{key}'] = {params[key]!r} is not a number.") from None
+        value = float(params[key])
+    except (TypeError, ValueError, OverflowError):
+        raise UserInputError(f"{file}: params['{key}'] = {_show(params[key])} is not a number.") from None
+    if not abs(value) <= MAX_ABS_VALUE:
+        raise UserInputError(f"{file}: params['{key}'] = {value:g} is not a finite number of plausible size.")
+    return value
+
+
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _sequence_length(file: Path, features: dict, kind: str) -> int:
@@ -194,11 +161,28 @@ def _sequence_length(file: Path, features: dict, kind: str) -> int:
     for key in INPUT_KEYS[kind] + OUTPUT_KEYS:
         if key not in features:
             raise UserInputError(f"{file}: the features dict has no key '{key}'.")
-        lengths.append(len(features[key]))
+        try:
+            lengths.append(len(features[key]))
+        except TypeError:
+            raise UserInputError(f"{file}: features['{key}'] is not a sequence of per-step values.") from None
     return min(lengths)
 
 
-def _columns(features: dict, keys: list[str], length: int) -> np.ndarray:
+def _columns(file: Path, features: dict, keys: list[str], length: int) -> np.ndarray:
     """``[length, len(keys)]`` float64 array of the first ``length`` steps, p and q in MPa."""
-    return np.stack([np.asarray(features[key][:length], dtype=np.float64) / _SCALE.get(key, 1.0) for key in keys],
-                    axis=-1)
+    columns = []
+    for key in keys:
+        try:
+            values = np.asarray(features[key][:length], dtype=np.float64) / _SCALE.get(key, 1.0)
+        except (TypeError, ValueError, OverflowError):
+            raise UserInputError(f"{file}: features['{key}'] is not a list of numbers.") from None
+        if values.shape != (length,):
+            raise UserInputError(f"{file}: features['{key}'] has shape {values.shape}, expected one number per step.")
+        bad = ~(np.abs(values) <= MAX_ABS_VALUE)
+        if bad.any():
+            step = int(np.flatnonzero(bad)[0])
+            raise UserInputError(
+                f"{file}: features['{key}'] at step {step} is {values[step]:g}, not a finite number of plausible size."
+            )
+        columns.append(values)
+    return np.stack(columns, axis=-1)
