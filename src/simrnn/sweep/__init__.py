@@ -1,0 +1,114 @@
+"""Hyper-parameter sweeps with Optuna, from Weights & Biases sweep files, for every task.
+
+Example::
+
+    from simrnn.sweep import run_sweep, best_run
+    study = run_sweep("example_sweep.yaml", task="sequence", trials=20)   # SQLite in runs/sweeps.db
+    run_dir = best_run("runs/sweeps.db", study.study_name)               # ready for load_run(run_dir)
+
+Many workers on many nodes share one study through PostgreSQL: ``run_sweep(..., storage=
+"postgresql://user@host/db")`` once (or ``simrnn sweep run``), then ``run_worker(storage, name)``
+(``simrnn sweep worker``) in every job. See ``docs/sweeps.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from simrnn.errors import UserInputError
+from simrnn.sweep.spec import SweepSpec, load_sweep, parse_sweep
+from simrnn.sweep.study import create_study, default_study_name, load_study, storage_url
+from simrnn.sweep.trial import RUN_DIR_ATTR, SETTINGS_ATTR
+from simrnn.sweep.worker import DEFAULT_TRIALS, TARGET_ATTR, work
+
+__all__ = ["SweepSpec", "best_run", "best_trial", "leaderboard", "load_sweep", "parse_sweep", "run_sweep",
+           "run_worker", "storage_url", "sweep_storage"]
+
+
+def run_sweep(sweep: str | Path | Mapping[str, Any], task: str, *, trials: int | None = None,
+              storage: str | None = None, study: str | None = None, timeout: float | None = None,
+              on_trial: Callable[[FrozenTrial], None] | None = None) -> optuna.Study:
+    """Create (or resume) the study of a W&B sweep file for ``task`` and run trials in this process.
+
+    Args:
+        sweep: a W&B sweep file or dict (see :mod:`simrnn.sweep.spec`).
+        task: a registered task name (``sequence``, ``fields``).
+        trials: trials the study should hold (default: W&B ``run_cap``, else 20; a grid stops when done).
+        storage: SQLAlchemy URL or SQLite file; default ``<runs_root>/sweeps.db``.
+        study: study name; default the sweep's ``name``, else ``<task>-<file stem>``.
+        timeout: seconds after which no new trial is started.
+        on_trial: called with each finished trial (the CLI prints a line).
+    """
+    spec = load_sweep(sweep)
+    url = sweep_storage(spec, task, storage)
+    name = study or default_study_name(spec, task, None if isinstance(sweep, Mapping) else sweep)
+    opened = create_study(spec, task, url, name)
+    target = trials or spec.run_cap or DEFAULT_TRIALS
+    opened.set_user_attr(TARGET_ATTR, target)
+    work(opened, spec, task, trials=target, timeout=timeout, on_trial=on_trial)
+    return opened
+
+
+def sweep_storage(sweep: str | Path | Mapping[str, Any] | SweepSpec, task: str, storage: str | None = None) -> str:
+    """The storage URL of a sweep: ``storage`` if given, else ``<runs_root>/sweeps.db`` beside its runs.
+
+    Also checks that every setting the sweep names exists for ``task`` (one error otherwise).
+    """
+    from simrnn.engine import get_task
+
+    spec = sweep if isinstance(sweep, SweepSpec) else load_sweep(sweep)
+    config_class = get_task(task).config_class
+    spec.check_settings(config_class, task)
+    runs_root = spec.fixed.get("runs_root") or next(
+        f.default for f in dataclasses.fields(config_class) if f.name == "runs_root")
+    return storage_url(storage, runs_root)
+
+
+def run_worker(storage: str, study: str, *, trials: int | None = None, timeout: float | None = None,
+               on_trial: Callable[[FrozenTrial], None] | None = None) -> optuna.Study:
+    """Join an existing study (created by :func:`run_sweep`) and run trials until it has enough."""
+    url = storage_url(storage)
+    opened, spec, task = load_study(url, study)
+    target = trials or opened.user_attrs.get(TARGET_ATTR) or DEFAULT_TRIALS
+    work(opened, spec, task, trials=target, timeout=timeout, on_trial=on_trial)
+    return opened
+
+
+def best_trial(storage: str, study: str) -> FrozenTrial:
+    """The best complete trial of a study; a one-line error if none has completed."""
+    opened, _, _ = load_study(storage_url(storage), study)
+    if not opened.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        raise UserInputError(f"study {study!r} has no complete trial yet.")
+    return opened.best_trial
+
+
+def best_run(storage: str, study: str) -> Path:
+    """Run directory of the best trial, ready for ``simrnn.sequence.load_run`` (GrainLearning's
+    ``get_best_run_from_sweep``)."""
+    return Path(best_trial(storage, study).user_attrs[RUN_DIR_ATTR])
+
+
+_STATE_ORDER = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.RUNNING: 2, TrialState.WAITING: 3,
+                TrialState.FAIL: 4}
+
+
+def leaderboard(study: optuna.Study) -> list[dict[str, Any]]:
+    """Every trial as a row (number, state, value, settings, epochs, run_dir), best first:
+    complete trials by value in the study's direction, then pruned, running, failed."""
+    sign = 1.0 if study.direction == optuna.study.StudyDirection.MINIMIZE else -1.0
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        rows.append({
+            "number": t.number, "state": t.state.name.lower(), "value": t.value,
+            "settings": t.user_attrs.get(SETTINGS_ATTR, {}), "epochs": len(t.intermediate_values) or None,
+            "run_dir": t.user_attrs.get(RUN_DIR_ATTR), "failure": t.user_attrs.get("failure"),
+        })
+    return sorted(rows, key=lambda r: (_STATE_ORDER[TrialState[r["state"].upper()]],
+                                       sign * r["value"] if r["value"] is not None else 0.0, r["number"]))
+

@@ -1,0 +1,57 @@
+"""Optuna's sweep plots as PNG (matplotlib) and interactive HTML (plotly).
+
+Written: ``optimization_history``, ``param_importances`` (needs two complete trials and a
+parameter that varies) and ``parallel_coordinate``, each as ``.png`` and ``.html``; the HTML files
+share one ``plotly.min.js`` in the same folder, so they open offline (clusters without internet).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from simrnn.errors import UserInputError
+from simrnn.files import atomic_path
+
+PLOTS = ("optimization_history", "param_importances", "parallel_coordinate")
+
+
+def write_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
+    """Write the plots of ``study`` into ``out_dir`` (created); return the files written, PNG then HTML."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        raise UserInputError(f"study {study.study_name!r} has no complete trial to plot yet.")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in _plottable(complete):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            axes = getattr(optuna.visualization.matplotlib, f"plot_{name}")(study)
+            figure = getattr(optuna.visualization, f"plot_{name}")(study)
+        fig = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
+        fig.set_size_inches(8, 5)
+        fig.tight_layout()
+        png = out_dir / f"{name}.png"
+        with atomic_path(png) as tmp:
+            fig.savefig(tmp, dpi=120, format="png")
+        plt.close(fig)
+        html = out_dir / f"{name}.html"
+        with atomic_path(html) as tmp:
+            figure.write_html(tmp, include_plotlyjs="directory")
+        written += [png, html]
+    return sorted(written, key=lambda p: (p.suffix != ".png", p.name))
+
+
+def _plottable(complete: list[optuna.trial.FrozenTrial]) -> list[str]:
+    """Importances need two complete trials and a parameter with more than one value."""
+    varied = any(len({repr(t.params.get(k)) for t in complete}) > 1 for k in complete[0].params)
+    return [p for p in PLOTS if p != "param_importances" or (len(complete) >= 2 and varied)]

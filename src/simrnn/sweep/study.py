@@ -1,0 +1,154 @@
+"""Optuna studies for sweeps: storage URLs, samplers, pruners, creating and re-opening a study.
+
+A study keeps its sweep definition and task name as study user attributes, so a worker on
+another node needs only ``--storage URL --study NAME``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import warnings
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from simrnn.errors import UserInputError
+from simrnn.sweep.spec import PrunerSpec, SweepSpec, parse_sweep
+
+#: the SQLite file that holds every study of a runs folder unless ``--storage`` says otherwise.
+DEFAULT_STORAGE_FILE = "sweeps.db"
+SPEC_ATTR = "simrnn_sweep"
+TASK_ATTR = "simrnn_task"
+#: seconds a SQLite connection waits for another worker's write lock before failing.
+_SQLITE_TIMEOUT_S = 60
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@contextlib.contextmanager
+def optuna_quiet() -> Iterator[None]:
+    """Hide Optuna's ExperimentalWarning for the heartbeat API simrnn relies on (it has been stable since 2.9)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
+def storage_url(storage: str | Path | None, runs_root: str | Path = "runs") -> str:
+    """A SQLAlchemy URL: ``None`` -> ``sqlite:///<runs_root>/sweeps.db``; a file path -> SQLite;
+    ``postgresql://`` / ``postgres://`` -> the psycopg (v3) driver that simrnn installs."""
+    if storage is None:
+        storage = Path(runs_root) / DEFAULT_STORAGE_FILE
+    text = str(storage)
+    if "://" not in text:
+        path = Path(text).expanduser().resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise UserInputError(f"--storage {text!r} is not a database URL (e.g. postgresql://user@host:5432/db).") from None
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url.render_as_string(hide_password=False)
+
+
+def open_storage(url: str, spec: SweepSpec | None = None) -> optuna.storages.RDBStorage:
+    """An RDB storage with heartbeats, so the trial of a killed worker is marked failed.
+
+    Grid sweeps queue a killed trial's grid point once more, so the grid still completes.
+    """
+    interval = spec.heartbeat_interval if spec else 60
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        kwargs["engine_kwargs"] = {"connect_args": {"timeout": _SQLITE_TIMEOUT_S}}
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1) if spec and spec.method == "grid" else None
+    try:
+        with optuna_quiet():
+            return optuna.storages.RDBStorage(
+                url, heartbeat_interval=interval, grace_period=spec.grace_period if spec else None,
+                heartbeat_stale_trial_callback=retry, **kwargs)
+    except ImportError as exc:
+        raise UserInputError(f"--storage {url}: no database driver for this URL ({exc.__cause__ or exc}).") from None
+    except Exception as exc:  # sqlalchemy.exc.OperationalError and friends: server down, bad credentials
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserInputError(f"--storage {url}: cannot open the database ({first}).") from None
+
+
+def make_sampler(spec: SweepSpec, seed: int) -> optuna.samplers.BaseSampler:
+    """bayes -> TPE, random -> random, grid -> GridSampler (its shuffle seeded identically in every worker)."""
+    if spec.method == "grid":
+        return optuna.samplers.GridSampler(spec.grid_space(), seed=spec.seed)
+    if spec.method == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def make_pruner(pruner: PrunerSpec) -> optuna.pruners.BasePruner:
+    """median -> MedianPruner, hyperband -> HyperbandPruner, none -> NopPruner; options are their kwargs."""
+    classes = {"median": optuna.pruners.MedianPruner, "hyperband": optuna.pruners.HyperbandPruner,
+               "none": optuna.pruners.NopPruner}
+    try:
+        return classes[pruner.type](**pruner.options)
+    except (TypeError, ValueError) as exc:
+        raise UserInputError(f"simrnn.pruner {pruner.type} with {dict(pruner.options)}: {exc}.") from None
+
+
+def create_study(spec: SweepSpec, task: str, storage: str, study_name: str) -> optuna.Study:
+    """Create the study or re-open it (resume); a study of the same name with another sweep is an error."""
+    with optuna_quiet():
+        study = optuna.create_study(
+            storage=open_storage(storage, spec), study_name=study_name, load_if_exists=True,
+            direction=spec.metric.goal, sampler=make_sampler(spec, spec.seed), pruner=make_pruner(spec.pruner))
+    saved = study.user_attrs.get(SPEC_ATTR)
+    if saved is None:
+        study.set_user_attr(SPEC_ATTR, dict(spec.raw))
+        study.set_user_attr(TASK_ATTR, task)
+    elif _canonical(saved) != _canonical(spec.raw) or study.user_attrs.get(TASK_ATTR) != task:
+        raise UserInputError(
+            f"study {study_name!r} in {storage} was started with another sweep definition or task; "
+            "resume it with the same file and --task, or choose a new --study."
+        )
+    return study
+
+
+def load_study(storage: str, study_name: str, seed_offset: int = 0) -> tuple[optuna.Study, SweepSpec, str]:
+    """Re-open a study created by :func:`create_study`: ``(study, spec, task name)``.
+
+    The sampler is seeded with ``spec.seed + seed_offset``, so workers that pass the number of
+    trials already in the study draw different points, reproducibly.
+    """
+    storage_obj = open_storage(storage)
+    with optuna_quiet():
+        try:
+            summary = optuna.load_study(study_name=study_name, storage=storage_obj)
+        except KeyError:
+            names = optuna.get_all_study_names(storage_obj)
+            raise UserInputError(
+                f"no study {study_name!r} in {storage}; studies there: {', '.join(names) or 'none'}."
+            ) from None
+    raw, task = summary.user_attrs.get(SPEC_ATTR), summary.user_attrs.get(TASK_ATTR)
+    if raw is None or task is None:
+        raise UserInputError(f"study {study_name!r} in {storage} was not created by `simrnn sweep run`.")
+    spec = parse_sweep(raw, f"study {study_name}")
+    with optuna_quiet():
+        study = optuna.load_study(
+            study_name=study_name, storage=open_storage(storage, spec),
+            sampler=make_sampler(spec, spec.seed + seed_offset), pruner=make_pruner(spec.pruner))
+    return study, spec, task
+
+
+def default_study_name(spec: SweepSpec, task: str, sweep_file: str | Path | None) -> str:
+    """The W&B ``name`` of the sweep, else ``<task>-<file stem>``."""
+    if spec.name:
+        return spec.name
+    return f"{task}-{Path(sweep_file).stem}" if sweep_file else task
+
+
+def _canonical(raw: Mapping[str, Any]) -> str:
+    return json.dumps(raw, sort_keys=True)

@@ -1,0 +1,125 @@
+"""One sweep trial: sample its settings, train a normal run through :func:`simrnn.engine.fit`,
+report the validation loss every epoch (so the pruner can stop it), return the objective.
+
+The trial records on itself (user attributes): ``settings`` (the searched values, types kept)
+and ``run_dir`` (set as soon as training starts, so pruned and killed trials have it too).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import optuna
+from lightning.pytorch.callbacks import Callback
+
+from simrnn.errors import TrainingDivergedError, UserInputError
+from simrnn.files import read_json
+from simrnn.runs import HISTORY_FILE, TEST_RESULTS_FILE
+from simrnn.sweep.spec import MetricSpec, SweepSpec
+
+RUN_DIR_ATTR = "run_dir"
+SETTINGS_ATTR = "settings"
+FAILURE_ATTR = "failure"
+#: the per-epoch metric the pruner sees when the objective itself is not logged every epoch.
+VALIDATION_LOSS = "val_loss"
+
+
+class SurplusTrial(Exception):
+    """A grid worker drew a grid point that another worker already runs; nothing is trained."""
+
+
+class PruningCallback(Callback):
+    """Report the objective to the trial after every validation epoch; raise ``TrialPruned`` when told.
+
+    The pruner watches the sweep metric when the task logs it every epoch (``val_loss``,
+    ``val_mae`` ...), otherwise ``val_loss``, negated for a maximising study so that the pruner's
+    "better" always agrees with the study's direction.
+    """
+
+    def __init__(self, trial: optuna.Trial, metric: MetricSpec) -> None:
+        self.trial, self.metric = trial, metric
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            self.trial.set_user_attr(RUN_DIR_ATTR, str(Path(trainer.default_root_dir).resolve()))
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        logged = trainer.callback_metrics
+        if self.metric.name in logged:
+            monitor, sign = self.metric.name, 1.0
+        elif VALIDATION_LOSS in logged:
+            monitor, sign = VALIDATION_LOSS, -1.0 if self.metric.goal == "maximize" else 1.0
+        else:
+            return
+        value = float(logged[monitor])
+        epoch = trainer.current_epoch
+        if math.isfinite(value):
+            self.trial.report(sign * value, step=epoch)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after epoch {epoch} ({monitor} {value:.4g})")
+
+
+def objective_value(run_dir: str | Path, metric: MetricSpec) -> float:
+    """The objective of a finished run.
+
+    A name logged per epoch (``val_loss``, ``val_mae`` ...) is taken from ``history.json`` at the best
+    epoch (lowest ``val_loss``: the epoch of ``checkpoints/best.ckpt``); otherwise it is a test metric
+    from ``test_results.json`` (computed with that checkpoint).
+    """
+    run_dir = Path(run_dir)
+    history = read_json(run_dir / HISTORY_FILE)
+    scored = [h for h in history if math.isfinite(h.get(VALIDATION_LOSS, math.nan))]
+    if scored and metric.name in scored[0]:
+        return float(min(scored, key=lambda h: h[VALIDATION_LOSS])[metric.name])
+    metrics = read_json(run_dir / TEST_RESULTS_FILE).get("metrics", {})
+    if metric.name in metrics:
+        return float(metrics[metric.name])
+    logged = sorted(set(history[0]) - {"epoch"}) if history else []
+    raise UserInputError(
+        f"sweep metric {metric.name!r} is neither logged per epoch ({', '.join(logged)}) nor a test metric "
+        f"({', '.join(sorted(metrics))}) of {run_dir}."
+    )
+
+
+def is_surplus_grid_trial(trial: optuna.Trial) -> bool:
+    """Whether an earlier trial that has not failed already holds this trial's grid point.
+
+    Optuna's GridSampler gives trial ``k < grid size`` grid point ``k``; later trials (after a
+    failure, or racing workers) draw among unvisited points and may collide with a running one.
+    The lower trial number keeps the point, so no grid point is trained twice.
+    """
+    trials = trial.study.get_trials(deepcopy=False)
+    mine = next(t for t in trials if t.number == trial.number)
+    grid_id = mine.system_attrs.get("grid_id")
+    return any(t.number < trial.number and t.system_attrs.get("grid_id") == grid_id
+               and t.state != optuna.trial.TrialState.FAIL for t in trials)
+
+
+def run_trial(trial: optuna.Trial, spec: SweepSpec, task: Any) -> float:
+    """Train one trial of ``spec`` for ``task`` (a registered task or its name); return the objective.
+
+    Raises ``optuna.TrialPruned`` when pruned, :class:`SurplusTrial` for a grid point already taken.
+    """
+    from simrnn import engine
+
+    if spec.method == "grid" and is_surplus_grid_trial(trial):
+        trial.set_user_attr(FAILURE_ATTR, "surplus: another worker holds this grid point")
+        trial.study.stop()
+        raise SurplusTrial(f"trial {trial.number}: grid point already taken")
+    values = spec.sample(trial)
+    searched = {p.name: values[p.name] for p in spec.parameters}
+    trial.set_user_attr(SETTINGS_ATTR, searched)
+    try:
+        run_dir = engine.fit(task, {"progress_bar": False, **values}, callbacks=[PruningCallback(trial, spec.metric)],
+                             source=f"sweep trial {trial.number}")
+    except TrainingDivergedError as exc:
+        trial.set_user_attr(FAILURE_ATTR, f"diverged: {exc}")
+        raise
+    trial.set_user_attr(RUN_DIR_ATTR, str(Path(run_dir).resolve()))
+    return objective_value(run_dir, spec.metric)
+
