@@ -94,8 +94,12 @@ def resolve(group: h5py.Group, name: str, path: str | os.PathLike) -> h5py.Group
         raise UserInputError(f"{path}: '{where}' cannot be opened ({_short(exc)}).") from None
 
 
-def check_dataset(dset: h5py.Dataset, path: str | os.PathLike) -> None:
-    """Refuse a dataset whose dtype is not real numbers or whose declared size is implausible."""
+def check_dataset(dset: h5py.Dataset, path: str | os.PathLike, *, whole: bool = True) -> None:
+    """Refuse a dataset whose dtype is not real numbers or whose declared size is implausible.
+
+    ``whole=False`` is for datasets read in parts (e.g. one time step at a time): the memory cap
+    does not apply, the stored-size checks do.
+    """
     where = dset.name.lstrip("/")
     kind = dset.dtype.kind
     problem = {
@@ -122,7 +126,7 @@ def check_dataset(dset: h5py.Dataset, path: str | os.PathLike) -> None:
                 f"{path}: dataset '{where}' declares shape {dset.shape} ({declared} bytes) but stores only "
                 f"{stored} bytes; parts of it were never written."
             )
-    if declared > max_read_bytes():
+    if whole and declared > max_read_bytes():
         raise UserInputError(
             f"{path}: dataset '{where}' of shape {dset.shape} needs {declared / 2**30:.1f} GiB, more than a quarter "
             "of this machine's memory."

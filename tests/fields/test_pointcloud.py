@@ -70,7 +70,7 @@ def test_nan_temperature_names_the_line(tmp_path):
     fields[3] = "nan"
     lines[4] = ",".join(fields)
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(UserInputError, match=r"a_1.csv, line 5: NaN temperature \(1 such rows"):
+    with pytest.raises(UserInputError, match=r"a_1.csv, line 5: NaN temperature in column 'T' \(1 such rows"):
         read_point_cloud(path)
 
 

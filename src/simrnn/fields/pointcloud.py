@@ -28,6 +28,17 @@ REQUIRED_COLUMNS = (*COORD_COLUMNS, "T", *IPF_COLUMNS, "ori_inds")
 FILE_PATTERN = "Alldata_withpoints_*.csv"
 _TRAILING_INT = re.compile(r"(\d+)\.csv$", re.IGNORECASE)
 _SAMPLE_ROWS = 1_000_000
+#: largest time-step number ``k`` (stored as int64).
+MAX_STEP = 2**63 - 1
+#: accepted temperature range in kelvin (stored as float32).
+T_RANGE_K = (0.0, 1e6)
+#: largest IPF magnitude (stored as float16; the colours lie in [0, 1]).
+IPF_MAX = float(np.finfo(np.float16).max)
+#: ori_inds range (stored as int32).
+ORI_RANGE = (int(np.iinfo(np.int32).min), int(np.iinfo(np.int32).max))
+#: a grid may have at most this many nodes per point (missing points are masked, but a stray
+#: coordinate far off the domain must not make a grid of 10**12 nodes).
+MAX_NODES_PER_POINT = 64
 
 
 @dataclass(frozen=True)
@@ -102,7 +113,11 @@ def find_step_files(csv_dir: str | Path, pattern: str = FILE_PATTERN) -> list[tu
             raise UserInputError(
                 f"{path}: expected a file name ending in a time-step number, like {pattern}."
             )
-        k = int(match.group(1))
+        if not path.is_file():
+            raise UserInputError(f"{path}: is not a regular file; expected a CSV point cloud.")
+        k = int(match.group(1)[-20:]) if len(match.group(1)) <= 20 else MAX_STEP + 1
+        if k > MAX_STEP:
+            raise UserInputError(f"{path}: time-step number {match.group(1)[:30]} is larger than {MAX_STEP}.")
         if k in found:
             raise UserInputError(
                 f"{found[k].name} and {path.name} in {csv_dir} both have time-step number {k}."
@@ -114,16 +129,18 @@ def find_step_files(csv_dir: str | Path, pattern: str = FILE_PATTERN) -> list[tu
 
 
 def read_header(path: Path) -> list[str]:
-    """Column names of a CSV's first line."""
-    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
-        return next(csv.reader(handle), [])
+    """Column names of a CSV's first line (a UTF-8 byte-order mark is skipped)."""
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
+        return [name.strip() for name in next(csv.reader(handle), [])]
 
 
 def read_point_cloud(path: str | Path) -> PointCloud:
     """Read the LASERNet columns of one CSV with pyarrow's multi-threaded parser.
 
-    Raises :class:`UserInputError` for a missing column, a non-numeric value (file and line),
-    a NaN temperature or coordinate, or a non-integer ``ori_inds``.
+    Raises :class:`UserInputError` (naming the file, line and column) for a missing column, a
+    malformed row, no data rows, a non-numeric or missing value, a non-finite value, a temperature
+    outside :data:`T_RANGE_K`, an IPF value beyond float16 or an ``ori_inds`` that is not an
+    integer within int32 (the types of the cache).
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -136,51 +153,69 @@ def read_point_cloud(path: str | Path) -> PointCloud:
             f"{path}: missing column {', '.join(repr(c) for c in missing)}; "
             f"expected the LASERNet columns {', '.join(REQUIRED_COLUMNS)}."
         )
-    types = {c: pa.float64() for c in (*COORD_COLUMNS, "ori_inds")}
-    types |= {c: pa.float32() for c in ("T", *IPF_COLUMNS)}
+    types = {c: pa.float64() for c in REQUIRED_COLUMNS}
     try:
         table = pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 24),
-            convert_options=pacsv.ConvertOptions(include_columns=list(REQUIRED_COLUMNS), column_types=types),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=list(REQUIRED_COLUMNS), column_types=types, null_values=[""], strings_can_be_null=False
+            ),
         )
     except pa.ArrowInvalid as exc:
         raise _locate_bad_value(path, header, str(exc)) from None
+    if table.num_rows == 0:
+        raise UserInputError(f"{path}: holds a header but no data rows.")
 
-    def column(name: str) -> np.ndarray:
-        values = table.column(name).to_numpy()
-        bad = ~np.isfinite(values)
-        if bad.any():
-            line = int(np.flatnonzero(bad)[0]) + 2
-            what = "NaN temperature" if name == "T" else f"missing or non-finite value in column {name!r}"
-            raise UserInputError(f"{path}, line {line}: {what} ({int(bad.sum())} such rows in the file).")
+    def column(name: str, what: str, low: float = -np.inf, high: float = np.inf) -> np.ndarray:
+        data = table.column(name)
+        if data.null_count:
+            line = data.is_null().to_numpy(zero_copy_only=False).argmax() + 2
+            raise UserInputError(
+                f"{path}, line {line}: missing {what} in column {name!r} ({data.null_count} such rows in the file)."
+            )
+        values = data.to_numpy()
+        for bad, kind in ((np.isnan(values), "NaN"), (np.isinf(values), "infinite"),
+                          ((values < low) | (values > high), "out-of-range")):
+            if bad.any():
+                line = int(np.flatnonzero(bad)[0]) + 2
+                expected = f" {values[line - 2]:.6g} (expected {low:g} to {high:g})" if kind == "out-of-range" else ""
+                raise UserInputError(
+                    f"{path}, line {line}: {kind} {what}{expected} in column {name!r} "
+                    f"({int(bad.sum())} such rows in the file)."
+                )
         return values
 
-    ori = column("ori_inds")
+    ori = column("ori_inds", "grain label", *ORI_RANGE)
     if not np.array_equal(ori, np.rint(ori)):
         line = int(np.flatnonzero(ori != np.rint(ori))[0]) + 2
         raise UserInputError(f"{path}, line {line}: ori_inds must be an integer grain label.")
     return PointCloud(
         path=path,
-        coords=tuple(column(c) for c in COORD_COLUMNS),
-        temperature=column("T"),
-        ipf=tuple(column(c) for c in IPF_COLUMNS),
+        coords=tuple(column(c, "coordinate") for c in COORD_COLUMNS),
+        temperature=column("T", "temperature", *T_RANGE_K).astype(np.float32),
+        ipf=tuple(column(c, "IPF value", -IPF_MAX, IPF_MAX).astype(np.float32) for c in IPF_COLUMNS),
         ori_inds=ori.astype(np.int32),
     )
 
 
 def _locate_bad_value(path: Path, header: list[str], message: str) -> UserInputError:
-    """Turn pyarrow's conversion error into a sentence naming the file, line, column and value."""
+    """Turn pyarrow's parse or conversion error into a sentence naming the file, line and column."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    if "CSV parse error" in message or "columns" in message and "Expected" in message:
+        return _locate_bad_row(path, len(header))
     match = re.search(r"column #(\d+)", message)
     names = [header[int(match.group(1))]] if match and int(match.group(1)) < len(header) else REQUIRED_COLUMNS
     for name in names:
-        strings = pacsv.read_csv(
-            path,
-            convert_options=pacsv.ConvertOptions(include_columns=[name], column_types={name: pa.string()}),
-        ).column(name)
+        try:
+            strings = pacsv.read_csv(
+                path,
+                convert_options=pacsv.ConvertOptions(include_columns=[name], column_types={name: pa.string()}),
+            ).column(name)
+        except pa.ArrowInvalid:
+            return _locate_bad_row(path, len(header))
         for row, value in enumerate(strings.to_pylist()):
             if value is None:
                 continue
@@ -188,9 +223,23 @@ def _locate_bad_value(path: Path, header: list[str], message: str) -> UserInputE
                 float(value)
             except ValueError:
                 return UserInputError(
-                    f"{path}, line {row + 2}: value {value!r} in column {name!r} is not a number."
+                    f"{path}, line {row + 2}: value {value[:40]!r} in column {name!r} is not a number."
                 )
-    return UserInputError(f"{path}: could not read the numeric columns ({message}).")
+    return UserInputError(f"{path}: could not read the numeric columns ({message[:200]}).")
+
+
+def _locate_bad_row(path: Path, n_columns: int) -> UserInputError:
+    """The first line whose number of fields differs from the header's (truncated or extra fields)."""
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)
+        for row in reader:
+            if len(row) != n_columns:
+                return UserInputError(
+                    f"{path}, line {reader.line_num}: {len(row)} fields where the header has {n_columns} "
+                    "(a truncated or malformed row)."
+                )
+    return UserInputError(f"{path}: malformed CSV (quoting or line structure); expected {n_columns} fields per row.")
 
 
 def infer_axis(values: np.ndarray, tolerance: float = 0.05) -> np.ndarray:
@@ -237,6 +286,12 @@ def snap_to_grid(
     """
     if grid is None:
         grid = Grid(*(infer_axis(values, tolerance) for values in cloud.coords))
+        n_points = len(cloud.temperature)
+        if np.prod(grid.shape, dtype=np.float64) > MAX_NODES_PER_POINT * n_points:
+            raise UserInputError(
+                f"{cloud.path}: the coordinates make a grid of {grid.describe()} for only {n_points} points; "
+                "is a coordinate far off the domain?"
+            )
     index = []
     for name, values, axis in zip("xyz", cloud.coords, (grid.x, grid.y, grid.z), strict=True):
         step = (axis[-1] - axis[0]) / (len(axis) - 1) if len(axis) > 1 else 1.0

@@ -22,6 +22,7 @@ data's ~1.08 µm spacing and 1 x 0.2 x 0.1 mm domain.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ import numpy as np
 from simrnn.errors import UserInputError
 from simrnn.fields.ipf import ipf_xyz, random_orientations
 from simrnn.fields.pointcloud import COORD_COLUMNS, FILE_PATTERN, IPF_COLUMNS
-from simrnn.files import atomic_path
+from simrnn.files import atomic_path, check_output_location, exclusive_lock, new_directory
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,25 @@ def parse_grid(text: str) -> tuple[int, int, int]:
     except ValueError:
         sizes = ()
     if len(sizes) != 3 or min(sizes) < 2:
-        raise UserInputError(f"grid {text!r}: expected three sizes of at least 2 like 96x24x16.")
+        raise UserInputError(f"--grid {text!r}: expected three sizes of at least 2 like 96x24x16.")
+    if np.prod(sizes, dtype=np.float64) > MAX_NODES:
+        raise UserInputError(f"--grid {text!r}: {np.prod(sizes, dtype=np.float64):.3g} nodes is more than the {MAX_NODES} accepted.")
     return sizes  # type: ignore[return-value]
+
+
+#: largest grid accepted by ``fields synth`` (nodes): 4x the real data's 930x188x94.
+MAX_NODES = 4 * 930 * 188 * 94
+#: most time steps accepted by ``fields synth``.
+MAX_STEPS = 100_000
+
+
+def check_steps(steps: int) -> int:
+    """``steps`` if it is a usable number of time steps, else :class:`UserInputError` naming ``--steps``."""
+    if not 2 <= steps <= MAX_STEPS:
+        raise UserInputError(
+            f"--steps {steps}: expected 2 to {MAX_STEPS} time steps (an initial state and at least one laser step)."
+        )
+    return steps
 
 
 def axes(grid: tuple[int, int, int], model: MeltPoolModel = MeltPoolModel()) -> tuple[np.ndarray, ...]:
@@ -88,8 +106,7 @@ def simulate(
     model: MeltPoolModel = MeltPoolModel(),
 ) -> Iterator[SyntheticStep]:
     """Yield ``steps`` time steps of the synthetic process on a ``grid = (X, Y, Z)`` node grid."""
-    if steps < 2:
-        raise UserInputError(f"steps {steps}: expected at least 2 (an initial state and one laser step).")
+    check_steps(steps)
     nx, ny, nz = grid
     rng = np.random.default_rng(seed)
     base = _voronoi_grains(grid, model, rng)
@@ -200,33 +217,46 @@ def synthesise(
     """Write ``steps`` CSVs ``Alldata_withpoints_<k>.csv`` (k = 0..steps-1) into ``out_dir``.
 
     Rows are in ParaView order (x fastest); floats are written as float32. Each file is written
-    under a temporary name and renamed when complete; existing CSVs are never overwritten.
+    under a temporary name and renamed when complete; existing CSVs are never overwritten. If
+    the synthesis fails or is interrupted, the CSVs it wrote (and ``out_dir`` if it created it)
+    are removed again: nothing is left behind.
     """
+    check_steps(steps)
     out_dir = check_out_dir(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    coords = [
-        np.ravel(c.astype(np.float32), order="F") for c in np.meshgrid(*axes(grid, model), indexing="ij")
-    ]
-    written = []
-    for k, step in enumerate(simulate(grid, steps, seed, model)):
-        path = out_dir / FILE_PATTERN.replace("*", str(k))
-        _write_csv(path, coords, step)
-        written.append(path)
-        if on_file is not None:
-            on_file(path)
+    written: list[Path] = []
+    folder = contextlib.nullcontext(out_dir) if out_dir.is_dir() else new_directory(out_dir)
+    with folder, exclusive_lock(out_dir / FILE_PATTERN.replace("*", "")):
+        try:
+            coords = [
+                np.ravel(c.astype(np.float32), order="F") for c in np.meshgrid(*axes(grid, model), indexing="ij")
+            ]
+            for k, step in enumerate(simulate(grid, steps, seed, model)):
+                path = out_dir / FILE_PATTERN.replace("*", str(k))
+                with atomic_path(path, replace=False) as tmp:
+                    _write_csv(tmp, coords, step)
+                written.append(path)
+                if on_file is not None:
+                    on_file(path)
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
     return written
 
 
 def check_out_dir(out_dir: str | Path) -> Path:
-    """``out_dir`` as a Path, or :class:`UserInputError` if it already holds LASERNet CSVs."""
+    """``out_dir`` as a Path, or :class:`UserInputError` if it holds LASERNet CSVs, is a file or cannot be made."""
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserInputError(f"{out_dir}: exists and is not a folder; choose a new or empty folder.")
     if out_dir.is_dir() and any(out_dir.glob(FILE_PATTERN)):
         raise UserInputError(f"{out_dir}: already contains {FILE_PATTERN} files; choose an empty folder.")
+    check_output_location(out_dir / FILE_PATTERN if out_dir.is_dir() else out_dir)
     return out_dir
 
 
 def _write_csv(path: Path, coords: list[np.ndarray], step: SyntheticStep) -> None:
-    """One LASERNet CSV (x-fastest rows; ``coords`` are the flattened x, y, z) via pyarrow's writer,
+    """Write one LASERNet CSV to ``path`` (a temporary file) (x-fastest rows; ``coords`` are the flattened x, y, z) via pyarrow's writer,
     formatting 2 M-row chunks on two threads."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -249,7 +279,7 @@ def _write_csv(path: Path, coords: list[np.ndarray], step: SyntheticStep) -> Non
         pacsv.write_csv(chunks[i], sink, write_options=options)
         return sink.getvalue()
 
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle, ThreadPoolExecutor(2) as pool:
+    with open(path, "wb") as handle, ThreadPoolExecutor(2) as pool:
         for first in range(0, len(chunks), 2):  # two chunks formatted at once, written in order
             for buffer in pool.map(render, range(first, min(first + 2, len(chunks)))):
                 handle.write(buffer)
