@@ -23,8 +23,10 @@ import numpy as np
 import torch
 
 from simrnn.checkpoints import model_from_checkpoint, read_checkpoint
+from simrnn.cpu import adaptive_threads, intra_op_threads
 from simrnn.errors import UserInputError
 from simrnn.runs import CONFIG_FILE, checkpoint_path, read_artifact, require_run_dir
+from simrnn.sequence.backend import check_precision, gate_backend, gate_product, matmul_precision
 from simrnn.sequence.model import ParamConditionedLSTM
 
 #: Windows per block in :func:`_predict_lstm` (memory about 7 KB per window for U = 200).
@@ -122,8 +124,8 @@ def _gate_weights(lstm: torch.nn.LSTM) -> tuple[torch.Tensor, torch.Tensor]:
     return stacked, stacked[:units]
 
 
-def _lstm_cell_(gates: torch.Tensor, d: torch.Tensor, h_out: torch.Tensor) -> None:
-    """One LSTM step from pre-activations, in place, on the scaled cell state ``d = -2c``.
+def _lstm_cell_(s: torch.Tensor, d: torch.Tensor, h_out: torch.Tensor, scratch: torch.Tensor) -> None:
+    """One LSTM step from the gates' sigmoids, in place, on the scaled cell state ``d = -2c``.
 
     With ``s = sigmoid(gates)`` (g scaled by -2, so ``tanh(g) = 1 - 2 s_g``) and
     ``tanh(c) = 1 - 2 sigmoid(-2c)``::
@@ -131,35 +133,37 @@ def _lstm_cell_(gates: torch.Tensor, d: torch.Tensor, h_out: torch.Tensor) -> No
         d <- -2 (s_f c + s_i tanh(g)) = s_f d + 4 s_i s_g - 2 s_i
         h  = s_o tanh(c) = s_o - 2 s_o sigmoid(d)
 
-    Six element-wise passes per step: every pass is a parallel region, and fewer regions also
-    degrade less on an oversubscribed CPU.
+    Five element-wise passes per step, none allocating: every pass is a parallel region, and
+    fewer regions also degrade less on an oversubscribed CPU.
 
     Args:
-        gates: ``[R, 4U]`` pre-activations i, f, -2g, o (overwritten).
+        s: ``[R, 4U]`` sigmoids of the pre-activations i, f, -2g, o.
         d: ``[R, U]``, updated in place.
         h_out: ``[R, U]`` (may be strided), receives h.
+        scratch: ``[R, U]`` work space.
     """
-    i, f, g, o = torch.sigmoid_(gates).chunk(4, dim=1)
+    i, f, g, o = s.chunk(4, dim=1)
     d.mul_(f).addcmul_(i, g, value=4.0).sub_(i, alpha=2.0)
-    torch.addcmul(o, o, torch.sigmoid(d), value=-2.0, out=h_out)
+    torch.addcmul(o, o, torch.sigmoid(d, out=scratch), value=-2.0, out=h_out)
 
 
 def _predict_lstm(model: ParamConditionedLSTM, x: torch.Tensor, p: torch.Tensor, window_size: int,
-                  chunk_rows: int = CHUNK_ROWS) -> torch.Tensor:
+                  chunk_rows: int = CHUNK_ROWS, backend: str | None = None) -> torch.Tensor:
     """Every window of every sequence through a :class:`ParamConditionedLSTM`, without building windows.
 
     Equals ``model(windows, params)`` on all windows up to float32 rounding, sharing work: the
     first step's ``h0 W_hh`` is computed once per sequence (all its windows start from the same
-    ``h0, c0``), each later step is ONE GEMM ``[h, x_t, 1] @ [W_hh^T; W_ih^T; b]`` (no separate
-    input projection, no addend copy) and one sigmoid pass serves all gates
-    (:func:`_gate_weights`). Rows are time-major (``k * N + n``). Window positions are processed
-    in blocks of about ``chunk_rows`` windows (at least one position, i.e. N windows), which
-    bounds the memory to about 7 KB per window for U = 200 and keeps the element-wise work in
-    cache.
+    ``h0, c0``), each later step is ONE product ``sigmoid([h, x_t, 1] @ [W_hh^T; W_ih^T; b])`` on
+    the fastest backend of :mod:`simrnn.sequence.backend` (no separate input projection, one
+    sigmoid pass serves all gates: :func:`_gate_weights`). Rows are time-major (``k * N + n``).
+    Window positions are processed in blocks of about ``chunk_rows`` windows (at least one
+    position, i.e. N windows) in buffers allocated once, which bounds the memory to about 7 KB
+    per window for U = 200 and keeps the element-wise work in cache.
 
     Args:
         x: padded load paths ``[N, S, F]``.
         p: parameters ``[N, P]``.
+        backend: a name from :data:`simrnn.sequence.backend.BACKENDS`; default: the timed choice.
 
     Returns:
         Standardised outputs ``[N, K, L]``, ``K = S - window_size + 1``; window ``k`` ends at step
@@ -168,29 +172,34 @@ def _predict_lstm(model: ParamConditionedLSTM, x: torch.Tensor, p: torch.Tensor,
     n, s, f = x.shape
     units, k_total = model.lstm.hidden_size, s - window_size + 1
     stacked, w_hh = _gate_weights(model.lstm)
+    block = max(1, min(k_total, chunk_rows // n))
+    rows = block * n
+    gates = gate_product(backend or gate_backend(stacked, rows), stacked)
     x_time = x.transpose(0, 1)  # [S, N, F]
     first = torch.tanh(model.state_h(p)) @ w_hh  # h0 W_hh  [N, 4U]
     d0 = torch.tanh(model.state_c(p)).mul_(-2.0)  # scaled cell state -2 c0  [N, U]
     out = x.new_empty(k_total, n, model.n_outputs)
-    block = max(1, chunk_rows // n)
+    hx1_buffer = x.new_ones(rows, units + f + 1)  # [h, x, 1] per window  [rows, U + F + 1]
+    gate_buffer = x.new_empty(rows, 4 * units)
+    d_buffer, scratch_buffer = x.new_empty(rows, units), x.new_empty(rows, units)
     for k0 in range(0, k_total, block):
         m = min(k_total, k0 + block) - k0
-        hx1 = x.new_ones(m * n, units + f + 1)  # [h, x, 1] per window  [rows, U + F + 1]
+        hx1, d, scratch = hx1_buffer[: m * n], d_buffer[: m * n], scratch_buffer[: m * n]
         h, xs = hx1[:, :units], hx1[:, units : units + f]
         xs.view(m, n, f).copy_(x_time[k0 : k0 + m])
-        gates = torch.mm(hx1[:, units:], stacked[units:]).view(m, n, -1).add_(first).view(m * n, -1)
-        d = d0.repeat(m, 1)
-        _lstm_cell_(gates, d, h)
+        first_gates = torch.mm(hx1[:, units:], stacked[units:], out=gate_buffer[: m * n])
+        first_gates.view(m, n, -1).add_(first).sigmoid_()
+        d.view(m, n, units).copy_(d0.expand(m, n, units))
+        _lstm_cell_(first_gates, d, h, scratch)
         for j in range(1, window_size):
             xs.view(m, n, f).copy_(x_time[k0 + j : k0 + j + m])
-            _lstm_cell_(torch.mm(hx1, stacked, out=gates), d, h)
+            _lstm_cell_(gates(hx1, gate_buffer), d, h, scratch)
         hidden = torch.relu_(torch.addmm(model.dense.bias, h, model.dense.weight.t()))
         out[k0 : k0 + m] = torch.addmm(model.head.bias, hidden, model.head.weight.t()).view(m, n, -1)
     return out.permute(1, 0, 2)
 
 
-@torch.inference_mode()
-def predict(run: SequenceRun, inputs, params) -> np.ndarray:
+def predict(run: SequenceRun, inputs, params, *, precision: str = "fp32", threads: int | None = None) -> np.ndarray:
     """Predict whole sequences, un-standardised, in one batched pass over all windows.
 
     A :class:`ParamConditionedLSTM` takes the shared-work path :func:`_predict_lstm`; any other
@@ -200,6 +209,11 @@ def predict(run: SequenceRun, inputs, params) -> np.ndarray:
         run: from :func:`load_run` or :func:`simrnn.sequence.import_keras`.
         inputs: load paths ``[N, S, F]`` (same features and units as in training).
         params: parameters ``[N, P]`` in the run's ``param_names`` order.
+        precision: ``"fp32"`` (exact), or ``"bf16"``: matrix products in bfloat16 with float32
+            accumulation where the CPU has bf16 dot products (AVX-512 BF16 / AMX), refused
+            elsewhere; its error against fp32 is measured in ``benchmarks/sequence.py``.
+        threads: PyTorch threads for this call; default: the cores other processes leave free
+            (:func:`simrnn.cpu.adaptive_threads`), never more than ``torch.get_num_threads()``.
 
     Returns:
         ``[N, S - window_size + 1 + pad_length, L]``; element ``k`` estimates original step
@@ -219,15 +233,20 @@ def predict(run: SequenceRun, inputs, params) -> np.ndarray:
             f"({', '.join(run.meta.get('param_names', []))}), got {list(p.shape)}."
         )
     device = next(model.parameters()).device
-    x, p = x.to(device), p.to(device)
-    if isinstance(model, ParamConditionedLSTM):
-        out = _predict_lstm(model, _pad_start(x, run.window_size, run.pad_length), p, run.window_size)
-    else:
-        windows = sliding_windows(x, run.window_size, run.pad_length)
-        n, k = windows.shape[:2]
-        out = model(windows.reshape(n * k, run.window_size, x.shape[2]), p.repeat_interleave(k, dim=0))
-        out = out.view(n, k, -1)
-    out = out.cpu().numpy()
+    check_precision(precision, device)
+    with intra_op_threads(threads or adaptive_threads()), matmul_precision(precision), torch.inference_mode():
+        out = _predict_standardised(run, x.to(device), p.to(device)).cpu().numpy()
     if run.meta.get("standardize_outputs", True):
         out = out * np.asarray(run.meta["output_std"], np.float32) + np.asarray(run.meta["output_mean"], np.float32)
     return out
+
+
+def _predict_standardised(run: SequenceRun, x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """``x [N, S, F], p [N, P] -> [N, S - W + 1 + pad, L]`` standardised, on the model's device."""
+    model = run.model
+    if isinstance(model, ParamConditionedLSTM):
+        return _predict_lstm(model, _pad_start(x, run.window_size, run.pad_length), p, run.window_size)
+    windows = sliding_windows(x, run.window_size, run.pad_length)
+    n, k = windows.shape[:2]
+    out = model(windows.reshape(n * k, run.window_size, x.shape[2]), p.repeat_interleave(k, dim=0))
+    return out.view(n, k, -1)
