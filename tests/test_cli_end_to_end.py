@@ -11,8 +11,16 @@ from simrnn.cli import app, main
 runner = CliRunner()
 
 
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch):
+    """Tables printed by simrnn's console are not wrapped at 80 columns while a test reads them."""
+    from simrnn.cli.output import console
+
+    monkeypatch.setattr(console, "width", 250)
+
+
 def invoke(*args):
-    result = runner.invoke(app, [str(a) for a in args])
+    result = runner.invoke(app, [str(a) for a in args], terminal_width=250)
     assert result.exit_code == 0, result.output
     return result
 
@@ -38,8 +46,8 @@ def test_train_writes_every_artefact_and_beats_the_mean(cli_run):
     history = json.loads((run_dir / "history.json").read_text())
     assert len(history) == 2 and all(np.isfinite(h["val_loss"]) for h in history)
     results = json.loads((run_dir / "test_results.json").read_text())
-    assert set(results["rmse_per_label"]) == {"e", "p", "q", "f0", "a_c", "a_n", "a_t"}
-    assert results["mse"] < results["baseline_mse"]
+    assert set(results["details"]["rmse_per_label"]) == {"e", "p", "q", "f0", "a_c", "a_n", "a_t"}
+    assert results["metrics"]["mse"] < results["baselines"]["training_mean"]["mse"]
     for name in ("training_losses.png", "checkpoints/best.ckpt", "checkpoints/last.ckpt"):
         assert (run_dir / name).stat().st_size > 0
 
@@ -47,7 +55,7 @@ def test_train_writes_every_artefact_and_beats_the_mean(cli_run):
 def test_predict_writes_predictions_metrics_and_figure(cli_run):
     tmp, data, run_dir = cli_run
     result = invoke("sequence", "predict", run_dir, "--data", data, "--out", tmp / "pred")
-    assert "predicted 6 sequences, steps 0..39" in result.output  # 36 - int(0.7*36) - int(0.15*36) = 6
+    assert "predicted 6 sequences (test), steps 0..39" in result.output  # 36 - int(0.7*36) - int(0.15*36) = 6
     with np.load(tmp / "pred" / "predictions.npz") as npz:
         saved = dict(npz)
     assert saved["predictions"].shape == (6, 40, 7)
@@ -73,9 +81,10 @@ def test_predict_refuses_an_existing_output_directory(cli_run, capsys):
     ("args", "message"),
     [
         (["sequence", "train", "--raw-data", "missing.h5", "--epochs", "1"], "missing.h5"),
-        (["sequence", "train", "--epochs", "1"], "no data file: give --raw-data"),
+        (["sequence", "train", "--epochs", "1"], "command line: no data file; give raw_data (--raw-data FILE.h5)"),
         (["sequence", "predict", "not_a_run", "--data", "x.h5"], "not a simrnn run directory"),
-        (["sequence", "train", "--raw-data", "x.h5", "--window-size", "zero"], "'window_size' should be an integer"),
+        (["sequence", "train", "--raw-data", "x.h5", "--window-size", "zero"], "command line: 'window_size' should be an integer, got 'zero'"),
+        (["sequence", "train", "--raw-data", "x.h5", "--precision", "fp8"], "'precision' is 'fp8'"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(args, message, capsys, tmp_path, monkeypatch):
@@ -85,7 +94,8 @@ def test_user_errors_exit_2_with_one_line(args, message, capsys, tmp_path, monke
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
-    assert len(err.strip().splitlines()) == 1
+    assert len(err.strip().splitlines()) <= 3
+    assert not (tmp_path / "runs").exists()
 
 
 def test_help_is_available_everywhere():
@@ -93,11 +103,67 @@ def test_help_is_available_everywhere():
         assert runner.invoke(app, args).exit_code == 0
 
 
+def test_train_help_lists_every_setting_with_its_type_and_default(monkeypatch):
+    import dataclasses
+
+    from simrnn.sequence.config import SequenceConfig
+
+    monkeypatch.setenv("COLUMNS", "250")  # typer's help console reads it
+    text = runner.invoke(app, ["sequence", "train", "--help"]).output
+    for field in dataclasses.fields(SequenceConfig):
+        assert f"--{field.name.replace('_', '-')} " in text, field.name
+    assert "--lstm-units" in text and "(default: 200)" in text and "[true|false]" in text
+    assert "[csv|tensorboard|wandb]" in text and "[lstm]" in text
+
+
 def test_runs_list_shows_the_trained_run(cli_run):
     tmp, data, run_dir = cli_run
     result = invoke("runs", "list", "--root", tmp / "runs", "--task", "sequence")
     assert f"sequence/{run_dir.name}" in result.output and "triaxial.h5" in result.output
     results = json.loads((run_dir / "test_results.json").read_text())
-    assert f"{results['mse']:.4g}" in result.output
+    assert f"{results['metrics']['mse']:.4g}" in result.output
     empty = invoke("runs", "list", "--root", tmp / "nothing")
     assert "no runs under" in empty.output
+
+
+def test_runs_list_flags_a_broken_run_and_lists_the_others(cli_run, tmp_path):
+    tmp, data, run_dir = cli_run
+    import shutil
+
+    root = tmp_path / "runs"
+    shutil.copytree(run_dir, root / "sequence" / run_dir.name)
+    broken = root / "sequence" / "2000-01-01_00-00-00"
+    broken.mkdir(parents=True)
+    (broken / "config.json").write_text("{not json")
+    result = invoke("runs", "list", "--root", root)
+    assert f"sequence/{run_dir.name}" in result.output and "triaxial.h5" in result.output
+    assert "2000-01-01_00-00-00" in result.output and "unreadable" in result.output
+
+
+def test_runs_compare_shows_metrics_side_by_side_with_the_change(cli_run, tmp_path):
+    tmp, data, run_dir = cli_run
+    import shutil
+
+    other = shutil.copytree(run_dir, tmp_path / "other")
+    results = json.loads((other / "test_results.json").read_text())
+    results["metrics"]["mse"] *= 1.5
+    (other / "test_results.json").write_text(json.dumps(results))
+    output = runner.invoke(app, ["runs", "compare", str(run_dir), str(other)], terminal_width=200).output
+    assert "mse" in output and "+50.0 %" in output and "training_mean/mse" in output
+    from simrnn.runs import compare_runs
+
+    (row,) = [r for r in compare_runs([run_dir, other])["rows"] if r["name"] == "mse"]
+    assert row["change_percent"][1] == pytest.approx(50.0)
+
+
+def test_the_import_keras_hint_predicts_a_new_data_file(cli_run, tmp_path, monkeypatch):
+    """An imported run has no split: `sequence predict RUN --data X.h5` predicts every sequence."""
+    from pathlib import Path
+
+    tmp, data, _ = cli_run
+    model = Path(__file__).parent / "data" / "grainlearning" / "rnn_triaxial_drained"
+    monkeypatch.setenv("COLUMNS", "250")
+    assert "simrnn sequence predict RUN --data X.h5" in invoke("sequence", "import-keras", "--help").output
+    invoke("sequence", "import-keras", model, "--out", tmp_path / "imported")
+    result = invoke("sequence", "predict", tmp_path / "imported", "--data", data, "--out", tmp_path / "pred")
+    assert "predicted 36 sequences (all)" in result.output

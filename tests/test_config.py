@@ -1,6 +1,6 @@
 import pytest
 
-from simrnn.config import UnknownConfigKeyWarning, build_config, load_config_file, parse_overrides
+from simrnn.config import UnknownConfigKeyWarning, build_config, load_config_file
 from simrnn.errors import UserInputError
 from simrnn.sequence.config import SequenceConfig
 from simrnn.sequence.train import load_sequence_config
@@ -15,12 +15,13 @@ def test_wandb_file_is_unwrapped(tmp_path):
 
 def test_unknown_keys_warn_once_naming_them():
     with pytest.warns(UnknownConfigKeyWarning, match="ignoring unknown config keys bogus, other"):
-        cfg = load_sequence_config({"bogus": 1, "other": 2, "lstm_units": 8, "save_weights_only": True})
+        cfg = load_sequence_config({"bogus": 1, "other": 2, "lstm_units": 8, "save_weights_only": True,
+                                    "raw_data": "x.h5"})
     assert cfg.lstm_units == 8
 
 
-def test_overrides_are_parsed_and_coerced():
-    values = parse_overrides(["--window-size", "7", "--learning_rate=0.01", "--add-pressure", "false"])
+def test_command_line_text_is_coerced_to_the_field_types():
+    values = {"window_size": "7", "learning_rate": "0.01", "add_pressure": "false", "raw_data": "x.h5"}
     cfg = build_config(SequenceConfig, values)
     assert (cfg.window_size, cfg.learning_rate, cfg.add_pressure) == (7, 0.01, False)
 
@@ -36,12 +37,25 @@ def test_overrides_are_parsed_and_coerced():
 )
 def test_bad_values_give_one_sentence(values, message):
     with pytest.raises(UserInputError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        build_config(SequenceConfig, values)
+        build_config(SequenceConfig, dict(values, raw_data="x.h5"))
 
 
-def test_override_without_value_is_an_error():
-    with pytest.raises(UserInputError, match="override --epochs needs a value"):
-        parse_overrides(["--epochs"])
+@pytest.mark.parametrize(("values", "message"), [
+    ({"raw_data": None}, "'raw_data' has no value (null)"),
+    ({"learning_rate": "nan"}, "'learning_rate' should be a finite number"),
+    ({"learning_rate": 1e400}, "'learning_rate' should be a finite number"),
+    ({"beta_1": "1e999"}, "'beta_1' should be a finite number"),
+])
+def test_null_and_non_finite_values_are_refused(values, message):
+    with pytest.raises(UserInputError, match="^cfg.yml: " + message.replace("(", r"\(").replace(")", r"\)")):
+        build_config(SequenceConfig, {"raw_data": "x.h5", **values}, source="cfg.yml")
+
+
+def test_a_config_file_that_is_not_utf8_is_one_sentence(tmp_path):
+    path = tmp_path / "config.yml"
+    path.write_bytes(b"lstm_units: 8\nname: \xff\xfe\n")
+    with pytest.raises(UserInputError, match="config.yml: not a UTF-8 text file"):
+        load_config_file(path)
 
 
 def test_missing_config_file(tmp_path):

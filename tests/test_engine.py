@@ -1,28 +1,89 @@
-"""The shared Lightning engine: trainer settings, run directories, atomic files."""
+"""The shared engine: trainer settings, settings checks before any file, ranks, run directories, atomic files."""
 
 import datetime as dt
 import os
+import socket
 
 import pytest
+import torch
 
-from simrnn.engine import EngineSettings, build_trainer
+from simrnn.engine import TrainSettings, build_trainer, check_trainer_settings, global_rank
+from simrnn.engine.settings import available_cpu_cores
 from simrnn.errors import UserInputError
 from simrnn.files import atomic_path
 from simrnn.runs import create_run_dir, new_output_dir
 
 
 def test_trainer_carries_the_requested_settings(tmp_path):
-    trainer = build_trainer(tmp_path, EngineSettings(max_epochs=3, patience=2, gradient_clip_val=0.5,
-                                                     accelerator="cpu", devices="1", progress_bar=False))
+    trainer = build_trainer(tmp_path, TrainSettings(epochs=3, patience=2, gradient_clip_val=0.5,
+                                                    accelerator="cpu", devices="1", progress_bar=False))
     assert trainer.max_epochs == 3 and trainer.gradient_clip_val == 0.5
     assert trainer.early_stopping_callback.patience == 2
     assert trainer.checkpoint_callback.dirpath == str(tmp_path / "checkpoints")
-    assert build_trainer(tmp_path, EngineSettings(progress_bar=False)).gradient_clip_val is None
+    assert build_trainer(tmp_path, TrainSettings(progress_bar=False)).gradient_clip_val is None
 
 
 def test_unknown_logger_is_a_clear_error(tmp_path):
     with pytest.raises(UserInputError, match="unknown logger 'mlflow'; expected one of csv, tensorboard, wandb"):
-        build_trainer(tmp_path, EngineSettings(logger="mlflow", progress_bar=False))
+        build_trainer(tmp_path, TrainSettings(logger="mlflow", progress_bar=False))
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"precision": "8-bit"}, "'precision' is '8-bit'; expected one of 32-true"),
+    ({"seed": -1}, "'seed' must be between 0 and 4294967295, got -1"),
+    ({"seed": 2**40}, "'seed' must be between 0 and 4294967295"),
+    ({"gradient_clip_val": -1.0}, "'gradient_clip_val' must be a finite number >= 0"),
+    ({"epochs": 0}, "'epochs' must be at least 1"),
+])
+def test_settings_out_of_range_give_one_sentence(settings, message):
+    with pytest.raises(UserInputError, match=message.replace("(", r"\(")):
+        TrainSettings(**settings).validate("cfg.yml")
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"accelerator": "quantum"}, "Lightning cannot use accelerator='quantum'"),
+    ({"strategy": "telepathy"}, "strategy='telepathy'"),
+    pytest.param({"accelerator": "gpu"}, "accelerator='gpu'",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
+    ({"accelerator": "cpu", "devices": "many"}, "devices='many'"),
+])
+def test_settings_lightning_cannot_run_are_refused_in_one_sentence(settings, message):
+    with pytest.raises(UserInputError, match=message) as info:
+        check_trainer_settings(TrainSettings(**settings), "cfg.yml")
+    assert "\n" not in str(info.value) and str(info.value).startswith("cfg.yml: ")
+
+
+def test_more_cpu_devices_than_cores_are_refused():
+    cores = available_cpu_cores()
+    with pytest.raises(UserInputError, match=f"'devices' is 99, .* has {cores} core"):
+        check_trainer_settings(TrainSettings(accelerator="cpu", devices="99"))
+    check_trainer_settings(TrainSettings(accelerator="cpu", devices=str(cores)))
+
+
+@pytest.mark.parametrize(("env", "rank"), [
+    ({}, 0),
+    ({"LOCAL_RANK": "1"}, 1),
+    ({"RANK": "3", "LOCAL_RANK": "1"}, 3),  # torchrun: RANK is global
+    ({"SLURM_NTASKS": "4", "SLURM_PROCID": "2", "SLURM_LOCALID": "0", "SLURM_NODEID": "1",
+      "SLURM_NTASKS_PER_NODE": "2", "SLURM_JOB_NAME": "train"}, 2),  # srun: Lightning's SLURM environment, whatever LOCAL_RANK says
+    ({"LSB_JOBID": "7", "LSB_DJOB_RANKFILE": "rankfile", "JSM_NAMESPACE_RANK": "5", "JSM_NAMESPACE_LOCAL_RANK": "1",
+      "JSM_NAMESPACE_SIZE": "8"}, 5),  # LSF jsrun
+    ({"NODE_RANK": "1", "LOCAL_RANK": "0"}, 1),  # a second node launched by hand is never rank 0
+])
+def test_global_rank_is_lightnings(monkeypatch, tmp_path, env, rank):
+    for name in list(os.environ):
+        if name.startswith(("SLURM_", "LSB_", "JSM_", "OMPI_", "PMI_")) or name in (
+                "RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "WORLD_SIZE", "TORCHELASTIC_RUN_ID"):
+            monkeypatch.delenv(name)
+    if "LSB_DJOB_RANKFILE" in env:
+        (tmp_path / "rankfile").write_text(f"batch\n{socket.gethostname()}\n")
+        env = dict(env, LSB_DJOB_RANKFILE=str(tmp_path / "rankfile"))
+    for name in ("MASTER_ADDR", "MASTER_PORT"):  # Lightning's LSF environment sets them; restore after
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert global_rank() == rank
 
 
 def test_run_directories_with_the_same_second_get_suffixes(tmp_path):

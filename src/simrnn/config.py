@@ -1,5 +1,5 @@
-"""Typed configurations: load JSON/YAML (incl. Weights & Biases ``{desc, value}`` files), apply
-``--key value`` overrides, validate with one-sentence errors, save.
+"""Typed configurations: load JSON/YAML (incl. Weights & Biases ``{desc, value}`` files), coerce
+values (text from the command line or YAML scalars), validate with one-sentence errors, save.
 
 A config class is a dataclass; its field defaults are the single place where defaults live.
 Values are coerced to the field's declared type, so ``--epochs 5`` from the command line and
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 import warnings
@@ -27,12 +28,29 @@ class UnknownConfigKeyWarning(UserWarning):
     """Config keys that simrnn does not use (named in the message); they are ignored."""
 
 
+def setting(default: Any, help: str) -> Any:
+    """A config dataclass field: its default (written once, here) and its ``--help`` text.
+
+    Example::
+
+        @dataclass
+        class MyConfig(TrainSettings):
+            hidden_channels: int = setting(64, "Channels of the recurrent core.")
+    """
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help})
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML or JSON mapping; unwrap W&B-style ``{desc, value}`` entries and drop ``_wandb``."""
     path = Path(path)
     if not path.is_file():
         raise UserInputError(f"{path}: config file not found.")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserInputError(f"{path}: not a UTF-8 text file (byte {exc.start}); expected a YAML or JSON config.") from None
     try:
         raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
@@ -54,27 +72,10 @@ def unwrap_wandb(raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def parse_overrides(args: list[str]) -> dict[str, Any]:
-    """Parse ``["--key", "value", "--flag=true", ...]`` into a dict (values parsed as YAML scalars)."""
-    out: dict[str, Any] = {}
-    i = 0
-    while i < len(args):
-        token = args[i]
-        if not token.startswith("--") or token == "--":
-            raise UserInputError(f"unexpected argument {token!r}; overrides look like --key value.")
-        key, eq, value = token[2:].partition("=")
-        if not eq:
-            if i + 1 >= len(args) or args[i + 1].startswith("--"):
-                raise UserInputError(f"override --{key} needs a value (e.g. --{key} 10).")
-            value = args[i + 1]
-            i += 1
-        out[key.replace("-", "_")] = yaml.safe_load(value) if value != "" else ""
-        i += 1
-    return out
-
-
 def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
     origin = typing.get_origin(annotation)
+    if value is None and not (origin in (typing.Union, types.UnionType) and type(None) in typing.get_args(annotation)):
+        raise UserInputError(f"{source}: {key!r} has no value (null); give one or leave the key out for its default.")
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(annotation)
         if value is None and type(None) in options:
@@ -124,9 +125,12 @@ def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
         try:
             if isinstance(value, bool):
                 raise ValueError
-            return float(value)
-        except (TypeError, ValueError):
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
             raise UserInputError(f"{source}: {key!r} should be a number, got {value!r}.") from None
+        if not math.isfinite(number):
+            raise UserInputError(f"{source}: {key!r} should be a finite number, got {value!r}.")
+        return number
     if annotation is str:
         if isinstance(value, (dict, list)):
             raise UserInputError(f"{source}: {key!r} should be text, got {value!r}.")

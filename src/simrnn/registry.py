@@ -1,17 +1,26 @@
-"""One model registry for every task, filled where each model class is defined.
+"""One registry for every task and model, filled where each class is defined.
 
 The command line choices, the sweep choices and checkpoint loading all derive from it::
 
     @register_model("lstm", task="sequence")
     class ParamConditionedLSTM(nn.Module): ...
 
-    build_model("lstm", n_input_features=1, n_params=6, n_outputs=7)
+    build_model("lstm", n_input_features=1, n_params=6, n_outputs=7, hidden_size=8, dense_size=8)
+
+A *task package* is a sub-package of :mod:`simrnn` with a ``task`` module (``simrnn.sequence``,
+``simrnn.fields``, ...). Importing the package registers its models; importing its ``task``
+module registers the task (:func:`register_task`). Adding a task means adding its folder: nothing
+here lists them.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from simrnn.errors import UserInputError
@@ -25,6 +34,7 @@ class ModelEntry:
 
 
 _MODELS: dict[str, ModelEntry] = {}
+_TASKS: dict[str, Any] = {}
 
 
 def register_model(name: str, task: str) -> Callable[[type], type]:
@@ -40,27 +50,48 @@ def register_model(name: str, task: str) -> Callable[[type], type]:
     return decorate
 
 
-#: modules whose import registers models (add a family's models module here).
-MODEL_MODULES = ("simrnn.sequence.model",)
+def register_task(task: Any) -> Any:
+    """Add a task object (see :class:`simrnn.engine.Task`) under its ``name``; returns it."""
+    if task.name in _TASKS and type(_TASKS[task.name]) is not type(task):
+        raise ValueError(f"task name {task.name!r} is registered twice")
+    _TASKS[task.name] = task
+    return task
 
 
-def _import_model_modules() -> None:
-    """Import the modules that define models so that their registrations run."""
-    import importlib
+@cache
+def task_names() -> tuple[str, ...]:
+    """Names of the task packages: sub-packages of simrnn that have a ``task`` module, sorted."""
+    import simrnn
 
-    for module in MODEL_MODULES:
-        importlib.import_module(module)
+    return tuple(sorted(
+        info.name for info in pkgutil.iter_modules(simrnn.__path__)
+        if info.ispkg and (Path(info.module_finder.path) / info.name / "task.py").is_file()
+    ))
+
+
+def _import_task_packages() -> None:
+    """Import every task package so that their model registrations run."""
+    for name in task_names():
+        importlib.import_module(f"simrnn.{name}")
+
+
+def get_task(name: str) -> Any:
+    """The registered task ``name`` (importing its ``task`` module); a one-line error if unknown."""
+    if name not in task_names():
+        raise UserInputError(f"unknown task {name!r}; expected one of {', '.join(task_names())}.")
+    importlib.import_module(f"simrnn.{name}.task")
+    return _TASKS[name]
 
 
 def model_names(task: str | None = None) -> list[str]:
     """Registered model names, optionally only those of one task, sorted."""
-    _import_model_modules()
+    _import_task_packages()
     return sorted(n for n, e in _MODELS.items() if task is None or e.task == task)
 
 
 def build_model(name: str, **model_args: Any):
     """Instantiate the registered model ``name`` with its constructor arguments."""
-    _import_model_modules()
+    _import_task_packages()
     if name not in _MODELS:
         raise UserInputError(f"unknown model {name!r}; expected one of {', '.join(model_names())}.")
     return _MODELS[name].cls(**model_args)

@@ -112,19 +112,50 @@ def list_runs(root: str | Path, task: str | None = None) -> list[Path]:
 
 
 def summarize_run(run_dir: Path) -> dict[str, Any]:
-    """One row about a run: task, creation time, data file, epochs, best epoch, test metrics.
+    """One row about a run of any task, from config.json and test_results.json (docs/engine.md).
 
-    Missing artefacts (an unfinished or imported run) leave their fields ``None``.
+    Missing artefacts (an unfinished or imported run) leave their fields ``None``; an unreadable
+    or malformed file gives the row an ``error`` instead of failing the whole listing.
     """
-    config = read_json(run_dir / CONFIG_FILE)
-    results = read_json(run_dir / TEST_RESULTS_FILE) if (run_dir / TEST_RESULTS_FILE).is_file() else {}
-    return {
-        "run": str(run_dir),
-        "task": config.get("task", run_dir.parent.name),
-        "created": config.get("created"),
-        "source": config.get("data", {}).get("file") or config.get("source", {}).get("dir"),
-        "epochs": results.get("epochs_trained"),
-        "best_epoch": results.get("best_epoch"),
-        "test_mse": results.get("mse"),
-        "baseline_mse": results.get("baseline_mse"),
-    }
+    row: dict[str, Any] = {"run": str(run_dir), "task": Path(run_dir).parent.name, "created": None, "source": None,
+                           "epochs": None, "best_epoch": None, "metrics": {}, "baselines": {}, "error": None}
+    try:
+        config = read_json(Path(run_dir) / CONFIG_FILE)
+        results = read_json(Path(run_dir) / TEST_RESULTS_FILE) if (Path(run_dir) / TEST_RESULTS_FILE).is_file() else {}
+        if not isinstance(config, dict) or not isinstance(results, dict):
+            raise UserInputError(f"{run_dir}: config.json or test_results.json is not a JSON object.")
+        data = config.get("data") if isinstance(config.get("data"), dict) else {}
+        source = config.get("source") if isinstance(config.get("source"), dict) else {}
+        row.update(task=config.get("task", row["task"]), created=config.get("created"),
+                   source=data.get("file") or source.get("dir"), epochs=results.get("epochs_trained"),
+                   best_epoch=results.get("best_epoch"), metrics=dict(results.get("metrics") or {}),
+                   baselines=dict(results.get("baselines") or {}))
+    except (UserInputError, TypeError, ValueError) as exc:
+        row["error"] = str(exc)
+    return row
+
+
+def compare_runs(run_dirs: list[Path]) -> dict[str, Any]:
+    """Test metrics and baselines of several runs side by side, with the change against the first run.
+
+    Returns ``{"runs": [...], "rows": [{"name", "values": [float | None per run], "change_percent":
+    [float | None per run]}]}``; baseline metrics are named ``<baseline>/<metric>``.
+    """
+    rows: dict[str, list[float | None]] = {}
+    summaries = [summarize_run(Path(r)) for r in run_dirs]
+    for i, summary in enumerate(summaries):
+        if summary["error"]:
+            raise UserInputError(summary["error"])
+        if not summary["metrics"]:
+            raise UserInputError(f"{summary['run']}: no test_results.json metrics; was the run trained to the end?")
+        flat = dict(summary["metrics"])
+        for baseline, values in summary["baselines"].items():
+            flat.update({f"{baseline}/{k}": v for k, v in values.items()})
+        for name, value in flat.items():
+            rows.setdefault(name, [None] * len(summaries))[i] = value
+    out = []
+    for name, values in rows.items():
+        first = values[0]
+        change = [None if v is None or not first else 100.0 * (v - first) / abs(first) for v in values]
+        out.append({"name": name, "values": values, "change_percent": change})
+    return {"runs": [s["run"] for s in summaries], "tasks": [s["task"] for s in summaries], "rows": out}

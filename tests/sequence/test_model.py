@@ -37,4 +37,4 @@ def test_wrong_layout_names_the_expected_one():
 
 def test_registry_builds_it():
     assert "lstm" in model_names("sequence")
-    assert isinstance(build_model("lstm", n_input_features=1, n_params=5, n_outputs=7), ParamConditionedLSTM)
+    assert isinstance(build_model("lstm", n_input_features=1, n_params=5, n_outputs=7, hidden_size=4, dense_size=4), ParamConditionedLSTM)

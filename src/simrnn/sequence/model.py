@@ -13,7 +13,7 @@ Hochreiter & Schmidhuber (1997).
 
 Example::
 
-    >>> model = ParamConditionedLSTM(n_input_features=1, n_params=6, n_outputs=7, hidden_size=8)
+    >>> model = ParamConditionedLSTM(n_input_features=1, n_params=6, n_outputs=7, hidden_size=8, dense_size=8)
     >>> model(torch.zeros(5, 4, 1), torch.zeros(5, 6)).shape
     torch.Size([5, 7])
 """
@@ -34,7 +34,8 @@ class ParamConditionedLSTM(nn.Module):
         n_input_features: F, load-path features per time step (drained: 1, undrained: 3).
         n_params: P, constant parameters per sequence (E, v, kr, eta, mu [, pressure, ...]).
         n_outputs: L, response labels predicted per step (e, p, q, f0, a_c, a_n, a_t).
-        hidden_size: U, LSTM units (GrainLearning's ``lstm_units``).
+        hidden_size: U, LSTM units (GrainLearning's ``lstm_units``; its default lives in
+            :class:`~simrnn.sequence.config.SequenceConfig`).
         dense_size: D, units of the ReLU layer after the LSTM (GrainLearning's ``dense_units``).
     """
 
@@ -43,8 +44,8 @@ class ParamConditionedLSTM(nn.Module):
         n_input_features: int,
         n_params: int,
         n_outputs: int,
-        hidden_size: int = 200,
-        dense_size: int = 200,
+        hidden_size: int,
+        dense_size: int,
     ) -> None:
         super().__init__()
         self.n_input_features = n_input_features

@@ -23,31 +23,41 @@ from simrnn.sequence.predict import SequenceRun, predict
 from simrnn.sequence.preprocess import build_params
 
 
-def _sequences_to_predict(run: SequenceRun, data_file: Path, split: str, n_sequences: int) -> np.ndarray:
-    """Indices of the sequences to predict: the run's test split when the file is its training file."""
+def _sequences_to_predict(run: SequenceRun, data_file: Path, split: str, n_sequences: int) -> tuple[np.ndarray, str]:
+    """Indices of the sequences to predict and the split they are.
+
+    ``auto``: the run's test split when ``data_file`` is its training file (same checksum), else
+    every sequence (an imported run, or a new data file).
+    """
+    data_cfg = run.config.get("data", {}) if isinstance(run.config.get("data"), dict) else {}
+    own_file = "split" in data_cfg and data_cfg.get("sha256") == sha256_file(data_file)
+    if split == "auto":
+        split = "test" if own_file else "all"
     if split == "all":
-        return np.arange(n_sequences)
-    data_cfg = run.config.get("data", {})
-    if data_cfg.get("sha256") != sha256_file(data_file):
+        return np.arange(n_sequences), split
+    if not own_file:
         raise UserInputError(
-            f"{data_file}: --split {split} needs the run's own training file (checksum differs); use --split all."
+            f"{data_file}: --split {split} needs the run's own training file (checksum differs or the run has "
+            "no split); use --split all."
         )
-    return np.asarray(data_cfg["split"][split], dtype=int)
+    return np.asarray(data_cfg["split"][split], dtype=int), split
 
 
-def predict_file(run: SequenceRun, data_file: str | Path, *, split: str = "test", n_plot: int = 3,
+def predict_file(run: SequenceRun, data_file: str | Path, *, split: str = "auto", n_plot: int = 3,
                  out: str | Path | None = None) -> dict[str, Any]:
     """Predict the sequences of ``data_file`` (the run's selection of pressure/experiment type).
 
-    Returns a summary with the output directory, the metrics and the figure path.
+    Returns a summary with the output directory, the split predicted, the metrics and the figure path.
     """
-    if split not in ("train", "val", "test", "all"):
-        raise UserInputError(f"--split is {split!r}; expected train, val, test or all.")
+    if split not in ("auto", "train", "val", "test", "all"):
+        raise UserInputError(f"--split is {split!r}; expected auto, train, val, test or all.")
+    if n_plot < 0:
+        raise UserInputError(f"--n-plot is {n_plot}; expected 0 or more sequences to plot.")
     data_file = Path(data_file)
     meta = run.meta
     data = read_triaxial_hdf5(data_file, pressure=meta.get("pressure", "All"),
                               experiment_type=meta.get("experiment_type", "All"))
-    index = _sequences_to_predict(run, data_file, split, len(data.inputs))
+    index, split = _sequences_to_predict(run, data_file, split, len(data.inputs))
     params = build_params(data, meta.get("add_pressure", False), meta.get("add_experiment_type", False),
                           meta.get("add_e0", False))[index]
     inputs, truth = data.inputs[index], data.outputs[index]
@@ -64,4 +74,4 @@ def predict_file(run: SequenceRun, data_file: str | Path, *, split: str = "test"
     valid = steps >= 0
     figure = plot_prediction_curves(steps[valid], truth[shown], predictions[shown][:, valid], run.output_labels,
                                     out_dir / "prediction_curves.png", sequence_ids=index[shown].tolist())
-    return {"out_dir": out_dir, "metrics": metrics, "figure": figure, "n_sequences": int(len(index))}
+    return {"out_dir": out_dir, "split": split, "metrics": metrics, "figure": figure, "n_sequences": int(len(index))}

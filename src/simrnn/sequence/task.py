@@ -1,23 +1,33 @@
-"""Lightning wrappers of the sequence surrogate: loss, metrics, optimiser, data loaders.
+"""The sequence task for the engine: data, LightningModule and evaluation of a GrainLearning-style surrogate.
 
-The model itself (:mod:`simrnn.sequence.model`) is a plain ``nn.Module``; this module adds
-MSE loss, MAE metric and GrainLearning's Adam settings, and stores everything a checkpoint needs
-(``model_name``, ``model_args``, ``data_meta``) as hyper-parameters.
+The model itself (:mod:`simrnn.sequence.model`) is a plain ``nn.Module``; :class:`SequenceModule`
+adds MSE loss, MAE metric and GrainLearning's Adam settings, and stores what a checkpoint needs
+(``model_name``, ``model_args``, ``data_meta``) as hyper-parameters. :class:`SequenceTask` is what
+:func:`simrnn.engine.fit` calls.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from simrnn.registry import build_model
-from simrnn.sequence.preprocess import PreparedSequences
+from simrnn.engine.taskspec import Evaluation, Task, TaskData
+from simrnn.files import sha256_file
+from simrnn.registry import build_model, register_task
+from simrnn.sequence.config import GRAINLEARNING_COMPAT_KEYS, SequenceConfig
+from simrnn.sequence.evaluate import evaluate_sequences
+from simrnn.sequence.hdf5 import read_triaxial_hdf5
+from simrnn.sequence.predict import SequenceRun
+from simrnn.sequence.preprocess import PreparedSequences, prepare_sequences
+
+SPLITS = ("train", "val", "test")
 
 
-class SequenceTask(L.LightningModule):
+class SequenceModule(L.LightningModule):
     """Trains a registered sequence model on windows ``(x [B,W,F], params [B,P]) -> y [B,L]``.
 
     Args:
@@ -42,9 +52,8 @@ class SequenceTask(L.LightningModule):
         pred = self(windows, params)
         loss = torch.nn.functional.mse_loss(pred, targets)
         mae = torch.nn.functional.l1_loss(pred, targets)
-        on_step = stage == "train"
-        self.log(f"{stage}_loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=len(targets),
-                 sync_dist=True)
+        self.log(f"{stage}_loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True,
+                 batch_size=len(targets), sync_dist=True)
         self.log(f"{stage}_mae", mae, on_step=False, on_epoch=True, batch_size=len(targets), sync_dist=True)
         return loss
 
@@ -54,19 +63,11 @@ class SequenceTask(L.LightningModule):
     def validation_step(self, batch, batch_idx: int) -> None:
         self._step(batch, "val")
 
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, "test")
-
     def configure_optimizers(self) -> torch.optim.Optimizer:
         o = self.hparams.optim
         return torch.optim.Adam(
             self.parameters(), lr=o["learning_rate"], betas=(o["beta_1"], o["beta_2"]), eps=o["epsilon"]
         )
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        from simrnn import __version__
-
-        checkpoint["hyper_parameters"] = dict(checkpoint["hyper_parameters"], simrnn_version=__version__)
 
 
 class SequenceDataModule(L.LightningDataModule):
@@ -79,7 +80,7 @@ class SequenceDataModule(L.LightningDataModule):
         super().__init__()
         self.prepared = prepared
         self.batch_size = batch_size
-        self._datasets = {split: TensorDataset(*prepared.windows(split)) for split in ("train", "val", "test")}
+        self._datasets = {split: TensorDataset(*prepared.windows(split)) for split in SPLITS}
 
     def n_windows(self, split: str) -> int:
         return len(self._datasets[split])
@@ -92,3 +93,52 @@ class SequenceDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return DataLoader(self._datasets["test"], batch_size=self.batch_size)
+
+
+class SequenceTask(Task):
+    """GrainLearning's RNN surrogate: HDF5 triaxial sequences -> parameter-conditioned LSTM."""
+
+    name = "sequence"
+    config_class = SequenceConfig
+    ignored_keys = GRAINLEARNING_COMPAT_KEYS
+
+    def load_data(self, cfg: SequenceConfig) -> TaskData:
+        data = read_triaxial_hdf5(cfg.raw_data, pressure=cfg.pressure, experiment_type=cfg.experiment_type)
+        prepared = prepare_sequences(cfg, data)
+        datamodule = SequenceDataModule(prepared, cfg.batch_size)
+        model_args = {
+            "n_input_features": data.inputs.shape[2],
+            "n_params": prepared.arrays["train"]["params"].shape[1],
+            "n_outputs": data.outputs.shape[2],
+            "hidden_size": cfg.lstm_units,
+            "dense_size": cfg.dense_units,
+        }
+        record = {
+            "file": str(Path(cfg.raw_data).resolve()),
+            "sha256": sha256_file(cfg.raw_data),
+            "n_sequences": len(data.inputs),
+            "split": {k: v.tolist() for k, v in prepared.indices.items()},
+            "n_windows": {s: datamodule.n_windows(s) for s in SPLITS},
+        }
+        return TaskData(datamodule, prepared.meta, model_args, record, payload=(data, prepared))
+
+    def build_module(self, cfg: SequenceConfig, data: TaskData) -> SequenceModule:
+        optim = {"learning_rate": cfg.learning_rate, "beta_1": cfg.beta_1, "beta_2": cfg.beta_2,
+                 "epsilon": cfg.epsilon}
+        return SequenceModule(cfg.model, data.model_args, data.data_meta, optim)
+
+    def evaluate(self, model: torch.nn.Module, data: TaskData, cfg: SequenceConfig) -> Evaluation:
+        """Whole test sequences predicted (every window) and scored: see :func:`score_predictions`."""
+        raw, prepared = data.payload
+        run = SequenceRun(path=None, model=model, meta=data.data_meta)
+        test = prepared.indices["test"]
+        scores = evaluate_sequences(run, raw.inputs[test], prepared.arrays["test"]["params"], raw.outputs[test])
+        return Evaluation(
+            metrics={"mse": scores["mse"], "mae": scores["mae"]},
+            baselines={"training_mean": {"mse": scores["baseline_mse"]}},
+            details={k: scores[k] for k in ("rmse_per_label", "mae_per_label", "predicted_steps")}
+            | {"n_test_sequences": len(test)},
+        )
+
+
+register_task(SequenceTask())

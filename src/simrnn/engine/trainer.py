@@ -1,13 +1,15 @@
-"""The Lightning engine shared by every task: one place builds the Trainer.
+"""The one place that builds a Lightning Trainer for a run directory.
 
-It adds, for a run directory:
-- ``checkpoints/best.ckpt`` (lowest ``val_loss``) and ``checkpoints/last.ckpt`` (resumable),
-  written atomically (temporary name + rename);
+It adds, for every task:
+
+- ``checkpoints/last.ckpt`` written at the end of EVERY epoch, then ``history.json``
+  (so the history is never ahead of the resumable checkpoint), both atomically;
+- ``checkpoints/best.ckpt`` with the lowest ``val_loss``;
 - early stopping on ``val_loss`` with ``patience``;
-- ``history.json`` rewritten after every epoch (train/val loss and metrics);
-- a clear :class:`~simrnn.errors.TrainingDivergedError` when the loss becomes NaN/inf (run kept);
+- a one-sentence :class:`~simrnn.errors.TrainingDivergedError` when the loss is NaN/inf (run kept);
 - CSV logging always, TensorBoard or Weights & Biases (offline without an account) on request;
-- accelerator/devices/num_nodes/strategy (DDP on SLURM/LSF is Lightning's), precision, clipping.
+- accelerator/devices/num_nodes/strategy (DDP on SLURM/LSF is Lightning's), precision, clipping;
+- checkpoints read only with ``torch.load(weights_only=True)``, even when resuming.
 """
 
 from __future__ import annotations
@@ -17,23 +19,20 @@ import logging
 import math
 import os
 import warnings
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, Checkpoint, EarlyStopping, ModelCheckpoint
 
+from simrnn.checkpoints import read_checkpoint
+from simrnn.engine.settings import TrainSettings, parse_devices
 from simrnn.errors import TrainingDivergedError, UserInputError
 from simrnn.files import atomic_path, write_json_atomic
-from simrnn.runs import BEST_CHECKPOINT, CHECKPOINT_DIR, HISTORY_FILE, create_run_dir
-
-LOGGERS = ("csv", "tensorboard", "wandb")
-#: environment variable through which every DDP process learns the run directory of rank 0.
-RUN_DIR_ENV = "SIMRNN_RUN_DIR"
-_RANK_VARIABLES = ("RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "LOCAL_RANK")
+from simrnn.runs import BEST_CHECKPOINT, CHECKPOINT_DIR, HISTORY_FILE, LAST_CHECKPOINT
 
 
 class _DropAdvertisements(logging.Filter):
@@ -46,44 +45,49 @@ class _DropAdvertisements(logging.Filter):
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdvertisements())
 
 
-@dataclass
-class EngineSettings:
-    """Trainer settings common to all tasks (defaults written once, here)."""
-
-    max_epochs: int = 100
-    patience: int = 5
-    accelerator: str = "auto"
-    devices: str = "auto"
-    num_nodes: int = 1
-    strategy: str = "auto"
-    precision: str = "32-true"
-    gradient_clip_val: float = 0.0
-    logger: str = "csv"
-    progress_bar: bool = True
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Write checkpoints to a temporary file and rename, so a crash never leaves half a file."""
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Write checkpoints atomically (stamped with simrnn's version); read them with ``weights_only=True``."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
+        from simrnn import __version__
+
+        hp = checkpoint.get("hyper_parameters")
+        if isinstance(hp, dict):
+            checkpoint["hyper_parameters"] = dict(hp, simrnn_version=__version__)
         with atomic_path(path) as tmp:
             torch.save(checkpoint, tmp)
 
+    def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict[str, Any]:
+        return read_checkpoint(path)
 
-class HistoryCallback(Callback):
-    """Rewrite ``history.json``: a list of ``{epoch, train_loss, train_mae, val_loss, val_mae, ...}``."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+class EpochCheckpoint(Checkpoint):
+    """At the end of every epoch: append to the history, write ``last.ckpt``, then ``history.json``.
+
+    ``history.json`` is a list of ``{epoch, train_loss, val_loss, <other logged metrics>}``. The
+    history also lives in the checkpoint, so a resumed run rewrites ``history.json`` from
+    ``last.ckpt`` (entries byte-identical) and appends from ``last epoch + 1``. Being a
+    :class:`Checkpoint`, Lightning calls it after early stopping and the best-model checkpoint,
+    so ``last.ckpt`` holds their up-to-date state.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.history_path = Path(run_dir) / HISTORY_FILE
+        self.last_path = Path(run_dir) / CHECKPOINT_DIR / LAST_CHECKPOINT
         self.history: list[dict[str, float]] = []
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero and self.history_path.exists():  # resumed: drop epochs after last.ckpt
+            write_json_atomic(self.history_path, self.history)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if not k.endswith("_step")}
-        entry = {"epoch": trainer.current_epoch}
+        entry: dict[str, float] = {"epoch": trainer.current_epoch}
         entry.update({k.removesuffix("_epoch"): v for k, v in sorted(metrics.items())})
         self.history.append(entry)
+        trainer.save_checkpoint(self.last_path, weights_only=False)
         if trainer.is_global_zero:
-            write_json_atomic(self.path, self.history)
+            write_json_atomic(self.history_path, self.history)
 
     def state_dict(self) -> dict[str, Any]:
         return {"history": self.history}
@@ -103,7 +107,8 @@ class DivergenceCallback(Callback):
         if loss is not None and not math.isfinite(float(loss)):
             raise TrainingDivergedError(
                 f"the training loss became {float(loss)} at epoch {trainer.current_epoch}, batch {batch_idx}; "
-                f"lower learning_rate or set gradient_clip_val (run kept in {self.run_dir})."
+                f"check the data for extreme values, lower the learning rate or set gradient_clip_val "
+                f"(run kept in {self.run_dir})."
             )
 
 
@@ -128,63 +133,18 @@ def _loggers(run_dir: Path, name: str, version: str) -> list:
         offline = os.environ.get("WANDB_MODE", "offline") != "online" or not os.environ.get("WANDB_API_KEY")
         loggers.append(WandbLogger(save_dir=str(run_dir), project="simrnn", offline=offline))
     elif name != "csv":
-        raise UserInputError(f"unknown logger {name!r}; expected one of {', '.join(LOGGERS)}.")
+        raise UserInputError(f"unknown logger {name!r}; expected one of csv, tensorboard, wandb.")
     return loggers
 
 
-def _devices(value: str) -> Any:
-    if value == "auto":
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        return value  # e.g. "0,1"
-
-
-def global_rank() -> int:
-    """This process's rank in a distributed job (0 when not distributed), from the launcher's variables."""
-    for name in _RANK_VARIABLES:
-        if os.environ.get(name, "").isdigit():
-            return int(os.environ[name])
-    return 0
-
-
-def claim_run_dir(runs_root: str | Path, task: str) -> tuple[Path, bool]:
-    """The run directory of this (possibly distributed) training and whether this process owns it.
-
-    Rank 0 creates a fresh ``runs_root/task/<timestamp>`` (or the empty directory named by
-    ``$SIMRNN_RUN_DIR``, as an HPC job script may set); :func:`run_dir_exported` then tells the
-    processes that Lightning's DDP launcher starts. Other ranks only read the variable and
-    write nothing.
-    """
-    shared = os.environ.get(RUN_DIR_ENV)
-    if global_rank() != 0:
-        if not shared:
-            raise UserInputError(f"distributed rank {global_rank()} started without ${RUN_DIR_ENV}; "
-                                 "launch through `simrnn` or set it in the job script.")
-        return Path(shared), False
-    if shared:
-        run_dir = Path(shared)
-        if (run_dir / "config.json").exists():
-            raise UserInputError(f"${RUN_DIR_ENV}={run_dir} is an existing run; use --resume or a new directory.")
-        (run_dir / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
-    else:
-        run_dir = create_run_dir(runs_root, task)
-    return run_dir, True
-
-
-@contextlib.contextmanager
-def run_dir_exported(run_dir: Path):
-    """Set ``$SIMRNN_RUN_DIR`` while the block runs (DDP workers started inside inherit it)."""
-    previous = os.environ.get(RUN_DIR_ENV)
-    os.environ[RUN_DIR_ENV] = str(run_dir)
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(RUN_DIR_ENV, None)
-        else:
-            os.environ[RUN_DIR_ENV] = previous
+def logger_record(run_dir: Path, name: str, version: str) -> dict[str, str]:
+    """Which loggers a fit used and where they write (for config.json)."""
+    record = {"csv": str(Path(run_dir) / "logs" / version)}
+    if name == "tensorboard":
+        record["tensorboard"] = str(Path(run_dir) / "tensorboard" / version)
+    elif name == "wandb":
+        record["wandb"] = str(Path(run_dir) / "wandb")
+    return record
 
 
 @contextlib.contextmanager
@@ -201,50 +161,53 @@ def lightning_warnings_filtered():
         yield
 
 
-def _log_version(run_dir: Path, resuming: bool) -> str:
+def log_version(run_dir: Path, resuming: bool) -> str:
+    """``train`` for a new run, ``resume_<n>`` (the first unused n) for a resumed one."""
     if not resuming:
         return "train"
     n = 1
-    while (run_dir / "logs" / f"resume_{n}").exists():
+    while (Path(run_dir) / "logs" / f"resume_{n}").exists():
         n += 1
     return f"resume_{n}"
 
 
-def build_trainer(run_dir: Path, settings: EngineSettings, resuming: bool = False) -> L.Trainer:
-    """A Trainer writing checkpoints, history and logs into ``run_dir``.
+def build_trainer(run_dir: Path, settings: TrainSettings, *, log_name: str = "train",
+                  callbacks: Sequence[Callback] = ()) -> L.Trainer:
+    """A Trainer writing checkpoints, history and logs (``logs/<log_name>/``) into ``run_dir``.
 
-    Logs of a resumed fit go to a new ``logs/resume_<n>/`` folder, so earlier logs are kept.
+    ``callbacks`` (e.g. an Optuna pruning callback) run before the engine's own.
     """
     run_dir = Path(run_dir)
-    checkpoint = ModelCheckpoint(
+    best = ModelCheckpoint(
         dirpath=run_dir / CHECKPOINT_DIR,
         filename=BEST_CHECKPOINT.removesuffix(".ckpt"),
         monitor="val_loss",
         mode="min",
         save_top_k=1,
-        save_last=True,
+        save_last=False,
         enable_version_counter=False,
     )
-    callbacks = [
-        checkpoint,
+    engine_callbacks = [
         EarlyStopping(monitor="val_loss", mode="min", patience=settings.patience, check_finite=False),
-        HistoryCallback(run_dir / HISTORY_FILE),
         DivergenceCallback(run_dir),
+        best,
+        EpochCheckpoint(run_dir),
     ]
     return L.Trainer(
         default_root_dir=str(run_dir),
-        max_epochs=settings.max_epochs,
+        max_epochs=settings.epochs,
         accelerator=settings.accelerator,
-        devices=_devices(settings.devices),
+        devices=parse_devices(settings.devices),
         num_nodes=settings.num_nodes,
         strategy=settings.strategy,
         precision=settings.precision,
         gradient_clip_val=settings.gradient_clip_val or None,
-        callbacks=callbacks,
-        logger=_loggers(run_dir, settings.logger, _log_version(run_dir, resuming)),
+        callbacks=[*callbacks, *engine_callbacks],
+        logger=_loggers(run_dir, settings.logger, log_name),
         enable_progress_bar=settings.progress_bar,
         enable_model_summary=False,
-        plugins=[AtomicCheckpointIO()],
+        enable_checkpointing=True,
+        plugins=[SafeCheckpointIO()],
         log_every_n_steps=10,
         deterministic=False,
     )

@@ -1,0 +1,93 @@
+"""``simrnn <task> train``: one command per task, its options generated from the task's config dataclass.
+
+Every field of the config class (engine settings included) becomes ``--field-name VALUE`` with its
+type, its help text and its default, so ``--help`` lists every key. Values given on the command line
+override those of ``--config FILE`` (YAML/JSON, GrainLearning and W&B files accepted).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from simrnn.cli.output import console
+
+_METAVARS = {int: "INT", float: "FLOAT", str: "TEXT"}
+
+
+def _option(field: dataclasses.Field, hint: Any, choices: list[str] | None = None) -> Any:
+    """``Annotated[str | None, typer.Option(...)]`` for one config field (None = not given).
+
+    Values arrive as text and are coerced by :func:`simrnn.config.build_config`, so a bad value is
+    one sentence naming the key (not a usage box), exactly as for a value from a config file.
+    """
+    origin = typing.get_origin(hint)
+    if choices:
+        metavar = "[" + "|".join(choices) + "]"
+    elif hint is bool:
+        metavar = "[true|false]"
+    elif origin is typing.Literal:
+        metavar = "[" + "|".join(map(str, typing.get_args(hint))) + "]"
+    elif origin in (list, tuple):
+        items = [a for a in typing.get_args(hint) if a is not Ellipsis] or [str]
+        metavar = ",".join(_METAVARS.get(a, "TEXT") for a in items) + ("..." if origin is list else "")
+    else:
+        metavar = _METAVARS.get(hint, "TEXT")
+    default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+    shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+    help_text = f"{field.metadata.get('help', '')} (default: {shown!s})".replace("[", r"\[")
+    return Annotated[str | None, typer.Option(help=help_text, metavar=metavar, show_default=False)]
+
+
+def add_train_command(app: typer.Typer, task_name: str, help_text: str) -> None:
+    """Add ``train`` to ``app`` for the registered task ``task_name``."""
+    from simrnn.registry import get_task, model_names
+
+    config_class = get_task(task_name).config_class
+    hints = typing.get_type_hints(config_class)
+    config_fields = dataclasses.fields(config_class)
+
+    def train(config: Path | None = None, resume: Path | None = None, **given: Any) -> None:
+        from simrnn.config import load_config_file
+        from simrnn.engine import fit, global_rank
+
+        values = load_config_file(config) if config else {}
+        explicit = {k: v for k, v in given.items() if v is not None}
+        values.update(explicit)
+        source = f"{config}" if config else "command line"
+        run_dir = fit(task_name, values, resume=resume, source=source)
+        if global_rank() == 0:
+            print_run_summary(run_dir)
+
+    parameters = [
+        inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+            Path | None, typer.Option("--config", "-c", help="YAML/JSON config file; options given here override it.")]),
+        inspect.Parameter("resume", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+            Path | None, typer.Option(help="Continue RUN_DIR from checkpoints/last.ckpt (e.g. with more --epochs).")]),
+    ]
+    parameters += [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                     annotation=_option(f, hints[f.name], model_names(task_name) if f.name == "model" else None))
+                   for f in config_fields]
+    train.__signature__ = inspect.Signature(parameters)
+    train.__annotations__ = {p.name: p.annotation for p in parameters}
+    train.__doc__ = help_text
+    app.command("train")(train)
+
+
+def print_run_summary(run_dir: Path) -> None:
+    """Print where a finished run is, its test metrics next to its baselines, and its best epoch."""
+    from simrnn.runs import LOSS_FIGURE, TEST_RESULTS_FILE, read_artifact
+
+    results = read_artifact(run_dir, TEST_RESULTS_FILE)
+    console.print(f"run: {run_dir}")
+    metrics = ", ".join(f"{k} {v:.4g}" for k, v in results["metrics"].items())
+    console.print(f"test ({results['checkpoint']}, best epoch {results['best_epoch']} of "
+                  f"{results['epochs_trained']}): {metrics}")
+    for name, values in results.get("baselines", {}).items():
+        console.print(f"baseline {name.replace('_', ' ')}: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
+    console.print(f"learning curves: {Path(run_dir) / LOSS_FIGURE}")
