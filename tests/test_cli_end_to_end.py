@@ -33,7 +33,7 @@ def cli_run(tmp_path_factory):
            "--experiment-types", "drained")
     invoke("sequence", "train", "--raw-data", data, "--epochs", 2, "--runs-root", tmp / "runs",
            "--window-size", 4, "--pad-length", 3, "--lstm-units", 32, "--dense-units", 32,
-           "--learning-rate", 0.01, "--batch-size", 64, "--progress-bar", "false", "--seed", 3)
+           "--learning-rate", 0.01, "--batch-size", 64, "--no-progress-bar", "--seed", 3)
     (run_dir,) = (tmp / "runs" / "sequence").iterdir()
     return tmp, data, run_dir
 
@@ -112,7 +112,7 @@ def test_train_help_lists_every_setting_with_its_type_and_default(monkeypatch):
     text = runner.invoke(app, ["sequence", "train", "--help"]).output
     for field in dataclasses.fields(SequenceConfig):
         assert f"--{field.name.replace('_', '-')} " in text, field.name
-    assert "--lstm-units" in text and "(default: 200)" in text and "[true|false]" in text
+    assert "--lstm-units" in text and "(default: 200)" in text and "--no-add-pressure" in text
     assert "[csv|tensorboard|wandb]" in text and "[lstm]" in text
 
 

@@ -18,7 +18,7 @@ def test_two_process_ddp_training_writes_one_complete_run(tiny_h5, tmp_path):
     result = subprocess.run(
         [str(simrnn), "sequence", "train", "--raw-data", str(tiny_h5), "--epochs", "2", "--window-size", "3",
          "--lstm-units", "8", "--dense-units", "8", "--runs-root", str(tmp_path / "runs"), "--accelerator", "cpu",
-         "--devices", "2", "--strategy", "ddp", "--progress-bar", "false"],
+         "--devices", "2", "--strategy", "ddp", "--no-progress-bar"],
         capture_output=True, text=True, env=env, timeout=240, stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 0, result.stderr[-2000:]

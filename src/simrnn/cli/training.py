@@ -25,12 +25,14 @@ def _option(field: dataclasses.Field, hint: Any, choices: list[str] | None = Non
 
     Values arrive as text and are coerced by :func:`simrnn.config.build_config`, so a bad value is
     one sentence naming the key (not a usage box), exactly as for a value from a config file.
+    Booleans are flag pairs, ``--skip/--no-skip`` (LASERNet's ``--no-preload`` style).
     """
     origin = typing.get_origin(hint)
     if choices:
         metavar = "[" + "|".join(choices) + "]"
     elif hint is bool:
-        metavar = "[true|false]"
+        flag = field.name.replace("_", "-")
+        return Annotated[bool | None, typer.Option(f"--{flag}/--no-{flag}", help=_help(field), show_default=False)]
     elif origin is typing.Literal:
         metavar = "[" + "|".join(map(str, typing.get_args(hint))) + "]"
     elif origin in (list, tuple):
@@ -38,10 +40,14 @@ def _option(field: dataclasses.Field, hint: Any, choices: list[str] | None = Non
         metavar = ",".join(_METAVARS.get(a, "TEXT") for a in items) + ("..." if origin is list else "")
     else:
         metavar = _METAVARS.get(hint, "TEXT")
+    return Annotated[str | None, typer.Option(help=_help(field), metavar=metavar, show_default=False)]
+
+
+def _help(field: dataclasses.Field) -> str:
+    """The field's help text with its default (escaped for rich markup)."""
     default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
     shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
-    help_text = f"{field.metadata.get('help', '')} (default: {shown!s})".replace("[", r"\[")
-    return Annotated[str | None, typer.Option(help=help_text, metavar=metavar, show_default=False)]
+    return f"{field.metadata.get('help', '')} (default: {shown!s})".replace("[", r"\[")
 
 
 def add_train_command(app: typer.Typer, task_name: str, help_text: str) -> None:
