@@ -62,13 +62,14 @@ def run(
     Re-running the same command resumes the study. More workers join with `simrnn sweep worker`.
     """
     from simrnn.sweep import load_sweep, run_sweep, sweep_storage
+    from simrnn.sweep.study import shown_url
 
     for note in load_sweep(sweep_file).notes:
         console.print(f"note: {note}")
     result = run_sweep(sweep_file, task, trials=trials, storage=storage, study=study, timeout=timeout,
                        on_trial=_print_trial)
     print_leaderboard(result)
-    console.print(f"storage: {sweep_storage(sweep_file, task, storage)}  study: {result.study_name}")
+    console.print(f"storage: {shown_url(sweep_storage(sweep_file, task, storage))}  study: {result.study_name}")
 
 
 @app.command()

@@ -273,7 +273,10 @@ def parse_sweep(raw: Mapping[str, Any], source: str = "sweep") -> SweepSpec:
     fixed = {**settings, **fixed}
     if method == "grid":
         for p in parameters:
-            p.grid_values()  # raises for continuous distributions
+            try:
+                p.grid_values()
+            except UserInputError as exc:  # a continuous distribution
+                raise UserInputError(f"{source}: {exc}") from None
     ignored = [k for k in IGNORED_KEYS if k in raw]
     notes = (f"ignoring the W&B key(s) {', '.join(ignored)}: simrnn runs every trial itself, offline.",) if ignored else ()
     run_cap = raw.get("run_cap")

@@ -51,7 +51,7 @@ def storage_url(storage: str | Path | None, runs_root: str | Path = "runs") -> s
 
     try:
         url = make_url(text)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         raise UserInputError(f"--storage {text!r} is not a database URL (e.g. postgresql://user@host:5432/db).") from None
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
@@ -74,10 +74,17 @@ def open_storage(url: str, spec: SweepSpec | None = None) -> optuna.storages.RDB
                 url, heartbeat_interval=interval, grace_period=spec.grace_period if spec else None,
                 heartbeat_stale_trial_callback=retry, **kwargs)
     except ImportError as exc:
-        raise UserInputError(f"--storage {url}: no database driver for this URL ({exc.__cause__ or exc}).") from None
+        raise UserInputError(f"--storage {shown_url(url)}: no database driver for this URL ({exc.__cause__ or exc}).") from None
     except Exception as exc:  # sqlalchemy.exc.OperationalError and friends: server down, bad credentials
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserInputError(f"--storage {url}: cannot open the database ({first}).") from None
+        raise UserInputError(f"--storage {shown_url(url)}: cannot open the database ({first}).") from None
+
+
+def shown_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``, for messages and logs."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def make_sampler(spec: SweepSpec, seed: int) -> optuna.samplers.BaseSampler:
@@ -111,7 +118,7 @@ def create_study(spec: SweepSpec, task: str, storage: str, study_name: str) -> o
         study.set_user_attr(TASK_ATTR, task)
     elif _canonical(saved) != _canonical(spec.raw) or study.user_attrs.get(TASK_ATTR) != task:
         raise UserInputError(
-            f"study {study_name!r} in {storage} was started with another sweep definition or task; "
+            f"study {study_name!r} in {shown_url(storage)} was started with another sweep definition or task; "
             "resume it with the same file and --task, or choose a new --study."
         )
     return study
@@ -130,11 +137,11 @@ def load_study(storage: str, study_name: str, seed_offset: int = 0) -> tuple[opt
         except KeyError:
             names = optuna.get_all_study_names(storage_obj)
             raise UserInputError(
-                f"no study {study_name!r} in {storage}; studies there: {', '.join(names) or 'none'}."
+                f"no study {study_name!r} in {shown_url(storage)}; studies there: {', '.join(names) or 'none'}."
             ) from None
     raw, task = summary.user_attrs.get(SPEC_ATTR), summary.user_attrs.get(TASK_ATTR)
     if raw is None or task is None:
-        raise UserInputError(f"study {study_name!r} in {storage} was not created by `simrnn sweep run`.")
+        raise UserInputError(f"study {study_name!r} in {shown_url(storage)} was not created by `simrnn sweep run`.")
     spec = parse_sweep(raw, f"study {study_name}")
     with optuna_quiet():
         study = optuna.load_study(

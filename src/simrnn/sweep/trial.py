@@ -32,22 +32,25 @@ class SurplusTrial(Exception):
 
 
 class PruningCallback(Callback):
-    """Report the objective to the trial after every validation epoch; raise ``TrialPruned`` when told.
+    """Report the objective to the trial after every validation epoch; stop training when it should be pruned.
 
     The pruner watches the sweep metric when the task logs it every epoch (``val_loss``,
     ``val_mae`` ...), otherwise ``val_loss``, negated for a maximising study so that the pruner's
-    "better" always agrees with the study's direction.
+    "better" always agrees with the study's direction. A pruned trial stops at the end of its
+    epoch (``trainer.should_stop``), so its run directory is complete: history, checkpoints and
+    test results of the epochs it trained. :func:`run_trial` then raises ``optuna.TrialPruned``.
     """
 
     def __init__(self, trial: optuna.Trial, metric: MetricSpec) -> None:
         self.trial, self.metric = trial, metric
+        self.pruned: str | None = None
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero:
             self.trial.set_user_attr(RUN_DIR_ATTR, str(Path(trainer.default_root_dir).resolve()))
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking:
+        if trainer.sanity_checking or self.pruned:
             return
         logged = trainer.callback_metrics
         if self.metric.name in logged:
@@ -61,7 +64,8 @@ class PruningCallback(Callback):
         if math.isfinite(value):
             self.trial.report(sign * value, step=epoch)
         if self.trial.should_prune():
-            raise optuna.TrialPruned(f"pruned after epoch {epoch} ({monitor} {value:.4g})")
+            self.pruned = f"pruned after epoch {epoch} ({monitor} {value:.4g})"
+            trainer.should_stop = True
 
 
 def objective_value(run_dir: str | Path, metric: MetricSpec) -> float:
@@ -114,12 +118,16 @@ def run_trial(trial: optuna.Trial, spec: SweepSpec, task: Any) -> float:
     values = spec.sample(trial)
     searched = {p.name: values[p.name] for p in spec.parameters}
     trial.set_user_attr(SETTINGS_ATTR, searched)
+    pruning = PruningCallback(trial, spec.metric)
     try:
-        run_dir = engine.fit(task, {"progress_bar": False, **values}, callbacks=[PruningCallback(trial, spec.metric)],
+        # no progress bar in trials unless the sweep asks for one: a worker's log stays readable
+        run_dir = engine.fit(task, {"progress_bar": False, **values}, callbacks=[pruning],
                              source=f"sweep trial {trial.number}")
     except TrainingDivergedError as exc:
         trial.set_user_attr(FAILURE_ATTR, f"diverged: {exc}")
         raise
     trial.set_user_attr(RUN_DIR_ATTR, str(Path(run_dir).resolve()))
+    if pruning.pruned:
+        raise optuna.TrialPruned(pruning.pruned)
     return objective_value(run_dir, spec.metric)
 
