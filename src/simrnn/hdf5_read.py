@@ -91,7 +91,7 @@ def resolve(group: h5py.Group, name: str, path: str | os.PathLike) -> h5py.Group
     try:
         return group[name]
     except (KeyError, OSError, RuntimeError) as exc:
-        raise UserInputError(f"{path}: '{where}' cannot be opened ({_short(exc)}).") from None
+        raise UserInputError(f"{path}: '{where}' is damaged and cannot be opened ({_short(exc)}).") from None
 
 
 def check_dataset(dset: h5py.Dataset, path: str | os.PathLike, *, whole: bool = True) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from simrnn.errors import UserInputError
+from simrnn.files import check_output_location
 
 
 def from_yade_command(
@@ -48,6 +49,7 @@ def synth_command(
     uniformly over GrainLearning's ranges (E 7-10, v 0-0.5, kr 0-1, eta 0-1, mu 0-60).
     """
     from simrnn.cli.output import console
+    from simrnn.sequence.hdf5 import MAX_ABS_VALUE
     from simrnn.sequence.triaxial import INPUT_NAMES, write_synthetic_triaxial
 
     _refuse_overwrite(out, force)
@@ -55,11 +57,23 @@ def synth_command(
     try:
         pressure_values = tuple(float(p) for p in values)
     except ValueError:
-        raise UserInputError(f"--pressures '{pressures}' must be comma-separated numbers in Pa, e.g. 0.2e6,0.5e6.") from None
+        pressure_values = ()
+    if not pressure_values or not all(0 < p <= MAX_ABS_VALUE for p in pressure_values):
+        raise UserInputError(
+            f"--pressures '{pressures}' must be comma-separated positive numbers in Pa (at most {MAX_ABS_VALUE:g}), "
+            "e.g. 0.2e6,0.5e6."
+        )
     kinds = tuple(_split(experiment_types))
     unknown = [k for k in kinds if k not in INPUT_NAMES]
-    if unknown or not kinds or not pressure_values:
+    if unknown or not kinds:
         raise UserInputError(f"--experiment-types '{experiment_types}' must list drained and/or undrained.")
+    for option, value, low, high in (("--samples-per-group", samples_per_group, 1, 1_000_000),
+                                     ("--sequence-length", sequence_length, 2, 1_000_000)):
+        if not low <= value <= high:
+            raise UserInputError(f"{option} {value}: expected an integer from {low} to {high}.")
+    if not 0 < max_axial_strain <= 1:
+        raise UserInputError(f"--max-axial-strain {max_axial_strain}: expected a strain above 0 and at most 1.")
+    check_output_location(out)
     path = write_synthetic_triaxial(out, samples_per_group, sequence_length=sequence_length, pressures=pressure_values,
                                     experiment_types=kinds, seed=seed, max_axial_strain=max_axial_strain,
                                     overwrite=force)
@@ -75,6 +89,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _refuse_overwrite(out: Path, force: bool) -> None:
+    if out.is_dir():
+        raise UserInputError(f"{out}: is a directory; expected the name of the HDF5 file to write.")
     if out.exists() and not force:
         raise UserInputError(f"{out}: already exists; pass --force to overwrite it.")
 

@@ -153,6 +153,13 @@ def _convert_locked(files: list[tuple[int, Path]], partial: Path, settings: dict
             finally:
                 if writer is not None:
                     writer.close()
+    except UserInputError as exc:
+        if writer is None or not writer.complete.any():
+            raise
+        raise UserInputError(
+            f"{str(exc).rstrip('.')}; the {int(writer.complete.sum())} time steps converted so far are kept in "
+            f"{partial.name}: fix the input and run the same command again to resume."
+        ) from None
     except KeyboardInterrupt:
         done = int(writer.complete.sum()) if writer is not None else 0
         kept = (

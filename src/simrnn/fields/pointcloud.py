@@ -204,7 +204,7 @@ def _locate_bad_value(path: Path, header: list[str], message: str) -> UserInputE
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    if "CSV parse error" in message or "columns" in message and "Expected" in message:
+    if "CSV parse error" in message or "UTF8" in message or ("columns" in message and "Expected" in message):
         return _locate_bad_row(path, len(header))
     match = re.search(r"column #(\d+)", message)
     names = [header[int(match.group(1))]] if match and int(match.group(1)) < len(header) else REQUIRED_COLUMNS
@@ -229,7 +229,13 @@ def _locate_bad_value(path: Path, header: list[str], message: str) -> UserInputE
 
 
 def _locate_bad_row(path: Path, n_columns: int) -> UserInputError:
-    """The first line whose number of fields differs from the header's (truncated or extra fields)."""
+    """The first line that is not UTF-8 or whose number of fields differs from the header's."""
+    with open(path, "rb") as handle:
+        for line, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return UserInputError(f"{path}, line {line}: bytes that are not UTF-8 text; expected numbers.")
     with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
         reader = csv.reader(handle)
         next(reader, None)
