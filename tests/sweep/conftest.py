@@ -40,9 +40,14 @@ def write_sweep(tmp_path, tiny_sequences):
     return write
 
 
-def worker_command(*args: str) -> list[str]:
-    """``simrnn <args>`` in a fresh Python process (the installed package, this interpreter)."""
-    return [sys.executable, "-c", "from simrnn.cli import main; main()", *args]
+@pytest.fixture(scope="session")
+def worker_command():
+    """``worker_command(*args)`` -> the command line of ``simrnn <args>`` in a fresh Python process."""
+
+    def command(*args: str) -> list[str]:
+        return [sys.executable, "-c", "from simrnn.cli import main; main()", *args]
+
+    return command
 
 
 @pytest.fixture(scope="session")
