@@ -1,0 +1,79 @@
+"""Configuration of a field-surrogate run, with LASERNet's flag names and defaults.
+
+LASERNet's ``--epochs 100 --batch-size 16 --lr 1e-3 --seq-length 3 --plane xz --rnn-layers 4
+--split-ratio 12,6,6 --no-preload`` keep their meaning; ``patience`` defaults to LASERNet's 15
+here. The engine's settings (epochs, seed, devices, strategy, precision, logger, gradient
+clipping ...) come from :class:`~simrnn.engine.settings.TrainSettings`.
+
+Loss (masked: cells outside the window's mask never count)::
+
+    w = mask * (1 inside t_solidus <= T_target <= t_liquidus else base_weight)   ("weighted")
+    w = mask                                                                      ("mse")
+    loss = sum(w * (pred - target)^2) / (9 * sum(w))  [+ decouple_beta * L_decouple for PredRNN]
+
+with ``T_target`` the target step's temperature in kelvin (un-normalised ``future_temp``).
+LASERNet's defaults for the band (1400..1500 K, base weight 0.1) are kept; the synthetic data
+melts at 1700 K.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from simrnn.config import setting
+from simrnn.engine.settings import TrainSettings
+from simrnn.errors import UserInputError
+
+
+@dataclass
+class FieldsConfig(TrainSettings):
+    """Every setting of a field run (defaults: LASERNet's where it has one)."""
+
+    patience: int = setting(15, "Epochs without a lower val_loss before stopping early (LASERNet: 15).")
+    cache: str = setting("", "HDF5 field cache made by `simrnn fields convert` (required).")
+    plane: Literal["xy", "xz", "yz"] = setting("xz", "Plane of the 2-D samples: xy, xz or yz.")
+    split_ratio: tuple[int, int, int] = setting((12, 6, 6), "Train, val, test proportions of the time steps.")
+    seq_length: int = setting(3, "Context frames per sample.")
+    preload: bool = setting(True, "Read the split's frames into memory once (--no-preload: read per sample).")
+    model: str = setting("cnn-lstm", "Registered field model.")
+    hidden_channels: int = setting(64, "Channels of the recurrent core (h, c and PredRNN's m).")
+    rnn_layers: int = setting(4, "Stacked recurrent layers.")
+    encoder_channels: list[int] = setting([16, 32, 64], "Widths of the encoder stages (each halves the grid).")
+    skip: bool = setting(False, "U-Net skips from the last context frame and the future temperature.")
+    batch_size: int = setting(16, "Samples per batch.")
+    lr: float = setting(1e-3, "Adam learning rate.")
+    cosine_schedule: bool = setting(False, "Anneal the learning rate to 0 over the epochs (cosine).")
+    loss: Literal["mse", "weighted"] = setting("mse", "Loss: mse, or weighted (solidification band weight 1).")
+    t_solidus: float = setting(1400.0, "Lower end (K) of the solidification band (weighted loss, band_mse).")
+    t_liquidus: float = setting(1500.0, "Upper end (K) of the solidification band.")
+    base_weight: float = setting(0.1, "Weight of the cells outside the band with --loss weighted, in [0, 1].")
+    decouple_beta: float = setting(0.1, "Weight of PredRNN-V2's memory decoupling loss (0: off).")
+    num_workers: int = setting(0, "DataLoader worker processes (0: load in the training process).")
+
+    def validate(self, source: str = "config") -> None:
+        """Raise a one-sentence :class:`UserInputError` for inconsistent values."""
+        super().validate(source)
+        if not self.cache:
+            raise UserInputError(f"{source}: no field cache; give cache (--cache FILE.h5).")
+        for key in ("seq_length", "hidden_channels", "rnn_layers", "batch_size"):
+            if getattr(self, key) < 1:
+                raise UserInputError(f"{source}: {key!r} must be at least 1, got {getattr(self, key)}.")
+        if len(self.split_ratio) != 3 or min(self.split_ratio) < 1:
+            raise UserInputError(
+                f"{source}: 'split_ratio' must be three positive integers like 12,6,6, got {list(self.split_ratio)}.")
+        if not self.encoder_channels or min(self.encoder_channels) < 1:
+            raise UserInputError(
+                f"{source}: 'encoder_channels' must be positive widths like 16,32,64, got {self.encoder_channels}.")
+        if not 0 < self.lr < math.inf:
+            raise UserInputError(f"{source}: 'lr' must be positive, got {self.lr}.")
+        if not self.t_solidus < self.t_liquidus:
+            raise UserInputError(
+                f"{source}: 't_solidus' ({self.t_solidus} K) must be below 't_liquidus' ({self.t_liquidus} K).")
+        if not 0 <= self.base_weight <= 1:
+            raise UserInputError(f"{source}: 'base_weight' must be in [0, 1], got {self.base_weight}.")
+        if self.decouple_beta < 0:
+            raise UserInputError(f"{source}: 'decouple_beta' must not be negative, got {self.decouple_beta}.")
+        if self.num_workers < 0:
+            raise UserInputError(f"{source}: 'num_workers' must not be negative, got {self.num_workers}.")

@@ -1,0 +1,148 @@
+"""Masked test metrics of field predictions, and the persistence baseline.
+
+Every metric counts only cells where the window's ``mask`` is True (points present in every
+step), over the nine IPF channels:
+
+- ``mse``, ``mae``: pooled over all masked cells and channels of the split; ``mse/<channel>``,
+  ``mae/<channel>`` per channel (``ipf_x:0`` ... ``ipf_z:2``);
+- ``psnr``: torchmetrics' PSNR (``data_range=1``) of the masked cells, i.e.
+  ``10 log10(1 / mse)``, higher is better;
+- ``ssim``: torchmetrics' SSIM map (``data_range=1``, Gaussian window 11, sigma 1.5; smaller for
+  images under 11 cells) averaged over the masked cells, higher is better;
+- ``band_mse``: MSE of the cells whose target-step temperature lies in the solidification band
+  ``t_solidus..t_liquidus`` (absent when no test cell is in the band);
+- ``skill = 1 - mse / mse_persistence``: the gain over the *persistence* baseline, which predicts
+  that the microstructure does not change (the last context frame's IPF). 1 is perfect, 0 is no
+  better than persistence, negative is worse.
+
+Example::
+
+    scores = FieldScores()
+    scores.update(pred, target, mask, band)   # [B, 9, H, W], [B, 9, H, W], [B, H, W], [B, H, W]
+    scores.compute()["mse"]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torchmetrics.functional.image import structural_similarity_index_measure
+from torchmetrics.image import PeakSignalNoiseRatio
+
+from simrnn.fields.pointcloud import IPF_COLUMNS
+
+#: SSIM's Gaussian window (torchmetrics' and Wang et al.'s default).
+SSIM_KERNEL = 11
+#: metrics where a larger value is better (everything else: lower is better).
+HIGHER_IS_BETTER = ("ssim", "psnr", "skill")
+
+
+def kelvin(future_temp: torch.Tensor, normalisation: dict[str, Any]) -> torch.Tensor:
+    """Normalised temperature (any shape) -> kelvin, with a run's normalisation constants."""
+    lo, hi = normalisation["t_ambient_K"], normalisation["t_max_train_K"]
+    return lo + future_temp.float() * (hi - lo)
+
+
+def band_mask(future_temp: torch.Tensor, normalisation: dict[str, Any], t_solidus: float,
+              t_liquidus: float) -> torch.Tensor:
+    """``future_temp [B, 1, H, W]`` -> ``[B, H, W]`` bool: target-step temperature in the band (K)."""
+    t = kelvin(future_temp[:, 0], normalisation)
+    return (t >= t_solidus) & (t <= t_liquidus)
+
+
+def persistence(context: torch.Tensor) -> torch.Tensor:
+    """The persistence prediction: ``context [B, L, 10, H, W]`` -> last frame's IPF ``[B, 9, H, W]``."""
+    return context[:, -1, 1:]
+
+
+def ssim_kernel(height: int, width: int) -> int:
+    """SSIM window: 11, or the largest odd size that fits a smaller image."""
+    smallest = min(height, width)
+    return min(SSIM_KERNEL, smallest if smallest % 2 else smallest - 1)
+
+
+class FieldScores:
+    """Accumulates the masked errors of one predictor over batches; :meth:`compute` gives the metrics."""
+
+    def __init__(self, channels: tuple[str, ...] = IPF_COLUMNS) -> None:
+        self.channels = channels
+        n = len(channels)
+        self.sq = torch.zeros(n, dtype=torch.float64)
+        self.abs = torch.zeros(n, dtype=torch.float64)
+        self.cells = 0
+        self.band_sq = 0.0
+        self.band_cells = 0
+        self.ssim_sum = 0.0
+        self.psnr = PeakSignalNoiseRatio(data_range=1.0)
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, band: torch.Tensor) -> None:
+        """Add a batch: ``pred``/``target [B, C, H, W]`` in [0, 1], ``mask``/``band [B, H, W]`` bool."""
+        if pred.shape != target.shape or pred.dim() != 4 or pred.shape[1] != len(self.channels):
+            raise ValueError(f"pred and target must both be [batch, {len(self.channels)}, height, width], "
+                             f"got {list(pred.shape)} and {list(target.shape)}")
+        if mask.shape != (pred.shape[0], *pred.shape[2:]) or band.shape != mask.shape:
+            raise ValueError(f"mask and band must be [batch, height, width] = {[pred.shape[0], *pred.shape[2:]]}, "
+                             f"got {list(mask.shape)} and {list(band.shape)}")
+        pred, target = pred.detach().double().cpu(), target.detach().double().cpu()
+        mask, band = mask.cpu().bool(), band.cpu().bool()
+        m = mask[:, None].expand_as(pred)
+        err = pred - target
+        self.sq += (err.square() * m).sum(dim=(0, 2, 3))
+        self.abs += (err.abs() * m).sum(dim=(0, 2, 3))
+        self.cells += int(mask.sum())
+        in_band = (band & mask)[:, None].expand_as(pred)
+        self.band_sq += float((err.square() * in_band).sum())
+        self.band_cells += int((band & mask).sum())
+        if m.any():
+            self.psnr.update(pred[m], target[m])
+        kernel = ssim_kernel(*pred.shape[2:])
+        _, ssim_map = structural_similarity_index_measure(
+            pred, target, data_range=1.0, kernel_size=kernel, reduction="none", return_full_image=True)
+        self.ssim_sum += float((ssim_map * m).sum())
+
+    def compute(self) -> dict[str, float]:
+        """``mse, mae, ssim, psnr, band_mse`` (if any band cell), ``mse/<channel>``, ``mae/<channel>``."""
+        if self.cells == 0:
+            raise ValueError("no masked cells were scored (every mask was False)")
+        n = self.cells
+        per_sq, per_abs = self.sq / n, self.abs / n
+        out = {
+            "mse": float(per_sq.mean()),
+            "mae": float(per_abs.mean()),
+            "ssim": self.ssim_sum / (n * len(self.channels)),
+            "psnr": float(self.psnr.compute()),
+        }
+        if self.band_cells:
+            out["band_mse"] = self.band_sq / (self.band_cells * len(self.channels))
+        out.update({f"mse/{c}": float(v) for c, v in zip(self.channels, per_sq, strict=True)})
+        out.update({f"mae/{c}": float(v) for c, v in zip(self.channels, per_abs, strict=True)})
+        return out
+
+
+def skill(mse: float, mse_reference: float) -> float | None:
+    """``1 - mse / mse_reference`` (1: perfect, 0: as good as the reference); None if the reference is exact."""
+    return 1.0 - mse / mse_reference if mse_reference > 0 else None
+
+
+@torch.no_grad()
+def score_batches(model: torch.nn.Module, batches: Iterable[dict[str, torch.Tensor]], normalisation: dict[str, Any],
+                  band_K: tuple[float, float], device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Run ``model`` over ``batches`` (dataset items collated) and score it and the persistence baseline.
+
+    Returns ``{"metrics": {..., "skill"}, "persistence": {...}, "cells": n, "band_cells": n}``.
+    """
+    model_scores, persistence_scores = FieldScores(), FieldScores()
+    for batch in batches:
+        context, future_temp = batch["context"].to(device), batch["future_temp"].to(device)
+        pred = model(context, future_temp).float()
+        band = band_mask(batch["future_temp"], normalisation, *band_K)
+        model_scores.update(pred, batch["target"], batch["mask"], band)
+        persistence_scores.update(persistence(batch["context"]), batch["target"], batch["mask"], band)
+    metrics, baseline = model_scores.compute(), persistence_scores.compute()
+    gain = skill(metrics["mse"], baseline["mse"])
+    if gain is not None:
+        metrics["skill"] = gain
+    return {"metrics": metrics, "persistence": baseline, "cells": model_scores.cells,
+            "band_cells": model_scores.band_cells}
