@@ -106,3 +106,36 @@ def test_no_csv_found(tmp_path):
         find_step_files(tmp_path)
     with pytest.raises(UserInputError, match="directory not found"):
         find_step_files(tmp_path / "nope")
+
+
+def test_utf8_byte_order_mark_and_quoted_header_are_read(tmp_path):
+    path = write_step_csv(tmp_path / "a_2.csv", SHAPE, 2)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    step = grid_of(path)
+    np.testing.assert_array_equal(step.temperature, grid_fields(SHAPE, 2)["T"].astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda lines: lines[:1], "holds a header but no data rows"),
+        (lambda lines: [*lines, lines[-1][:20]], r"line 62: 4 fields where the header has 14"),
+        (lambda lines: [*lines[:5], lines[5] + ",9", *lines[6:]], r"line 6: 15 fields where the header has 14"),
+    ],
+    ids=["header-only", "truncated-last-line", "extra-field"],
+)
+def test_malformed_rows_name_the_line(tmp_path, edit, message):
+    path = write_step_csv(tmp_path / "a_1.csv", SHAPE, 1)
+    path.write_text("\n".join(edit(path.read_text().splitlines())) + "\n")
+    with pytest.raises(UserInputError, match=message):
+        read_point_cloud(path)
+
+
+def test_a_directory_or_absurd_step_number_is_refused(tmp_path):
+    (tmp_path / "Alldata_withpoints_3.csv").mkdir()
+    with pytest.raises(UserInputError, match="Alldata_withpoints_3.csv: is not a regular file"):
+        find_step_files(tmp_path)
+    (tmp_path / "Alldata_withpoints_3.csv").rmdir()
+    (tmp_path / "Alldata_withpoints_99999999999999999999.csv").write_text("x\n")
+    with pytest.raises(UserInputError, match="time-step number 99999999999999999999 is larger than 9223372036854775807"):
+        find_step_files(tmp_path)

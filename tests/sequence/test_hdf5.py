@@ -173,3 +173,76 @@ def test_write_is_atomic_and_never_overwrites(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.h5"]
     _write(path, _groups(steps=4), overwrite=True)
     assert read_triaxial_hdf5(path, experiment_type="drained").outputs.shape == (7, 4, 7)
+
+
+# ------------------------------------------------------------------ the checked reader (simrnn.hdf5_read)
+
+def _dataset_file(path, **create):
+    with h5py.File(path, "w") as f:
+        f.create_dataset("d", **create)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("create", "message"),
+    [
+        ({"shape": (10**9, 5), "dtype": "f4", "chunks": (1000, 5)}, r"declares shape \(1000000000, 5\) but none of its data"),
+        ({"shape": (100, 5), "dtype": "f8"}, "none of its data was ever written"),  # contiguous, never allocated
+        ({"data": np.ones((2, 2), complex)}, "holds complex numbers; expected real numbers"),
+        ({"data": np.array([b"a", b"b"])}, "holds strings"),
+        ({"data": np.zeros(3, dtype=[("a", "f4"), ("b", "i4")])}, "holds a compound or opaque type"),
+        ({"data": np.array([1.0, 3e38], np.float32)}, r"holds 3e\+38 at index \(1,\), beyond the plausible magnitude 1e\+15"),
+        ({"data": np.array([1.0, np.inf])}, r"holds 1 NaN/inf values \(first at index \(1,\)\)"),
+    ],
+    ids=["never-written-chunked", "never-written-contiguous", "complex", "strings", "compound", "3e38", "inf"],
+)
+def test_reader_refuses_before_reading(tmp_path, create, message):
+    from simrnn.hdf5_read import read_dataset
+
+    path = _dataset_file(tmp_path / "d.h5", **create)
+    with h5py.File(path, "r") as f, pytest.raises(UserInputError, match=message):
+        read_dataset(f, "d", path, max_abs=1e15)
+
+
+def test_reader_refuses_partly_written_chunks_but_reads_compressed_data(tmp_path):
+    from simrnn.hdf5_read import read_dataset
+
+    path = tmp_path / "d.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("partly", shape=(100, 4), dtype="f4", chunks=(10, 4))[:10] = 1.0
+        f.create_dataset("zipped", data=np.zeros((1000, 50), np.float32), compression="gzip", chunks=(100, 50))
+    with h5py.File(path, "r") as f:
+        with pytest.raises(UserInputError, match=r"stores only 160 bytes; parts of it were never written"):
+            read_dataset(f, "partly", path)
+        np.testing.assert_array_equal(read_dataset(f, "zipped", path), np.zeros((1000, 50), np.float32))
+
+
+def test_links_out_of_the_file_and_dangling_links_are_named(tmp_path):
+    from simrnn.hdf5_read import read_dataset
+
+    path = tmp_path / "d.h5"
+    with h5py.File(path, "w") as f:
+        f["soft"] = h5py.SoftLink("/nowhere")
+        f["external"] = h5py.ExternalLink("other.h5", "/x")
+    with h5py.File(path, "r") as f:
+        with pytest.raises(UserInputError, match="'soft' is a link to '/nowhere', which does not exist"):
+            read_dataset(f, "soft", path)
+        with pytest.raises(UserInputError, match="'external' is an external link to other.h5:/x"):
+            read_dataset(f, "external", path)
+
+
+def test_group_names_and_zero_sizes_that_would_train_on_nonsense(tmp_path):
+    for name in ("nan", "inf", "-2e5", "1e300"):
+        path = _write(tmp_path / f"{name}.h5")
+        with h5py.File(path, "a") as f:
+            f.move("0.2e6", name)
+        with pytest.raises(UserInputError, match=f"top-level group '{name}' is not a plausible confining pressure"):
+            read_triaxial_hdf5(path)
+    path = _write(tmp_path / "zero.h5")
+    with h5py.File(path, "a") as f:
+        del f["0.5e6/drained/inputs"]
+        f["0.5e6/drained/inputs"] = np.zeros((4, 6, 0), np.float32)
+    with pytest.raises(UserInputError, match=r"'0.5e6/drained/inputs' has shape \(4, 6, 0\); .*zero features"):
+        read_triaxial_hdf5(path, experiment_type="drained")
+    with pytest.raises(UserInputError, match="the key raw_data is missing or null"):
+        read_triaxial_hdf5(None)
