@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+import warnings
 from types import SimpleNamespace
 
 import optuna
@@ -13,6 +15,7 @@ from optuna.trial import TrialState
 from simrnn.errors import UserInputError
 from simrnn.sweep import run_sweep
 from simrnn.sweep.spec import MetricSpec, parse_sweep
+from simrnn.sweep.study import create_study, storage_url
 from simrnn.sweep.trial import PruningCallback, is_surplus_grid_trial, objective_value
 from simrnn.sweep.worker import counted_trials, wants_another
 
@@ -99,3 +102,21 @@ def test_timeout_zero_creates_the_study_and_trains_nothing(write_sweep, tmp_path
     study = run_sweep(write_sweep({"lstm_units": {"values": [4, 8]}}), "sequence", timeout=0)
     assert study.study_name == "sequence-sweep" and study.get_trials() == []
     assert (tmp_path / "runs" / "sweeps.db").is_file() and not (tmp_path / "runs" / "sequence").exists()
+
+
+def test_a_dead_workers_grid_point_is_queued_once_more(tmp_path):
+    spec = parse_sweep({"method": "grid", "metric": {"name": "val_loss"}, "parameters": {"a": {"values": [1, 2]}},
+                        "simrnn": {"heartbeat_interval": 1, "grace_period": 1}})
+    study = create_study(spec, "sequence", storage_url(tmp_path / "s.db"), "g")
+    with warnings.catch_warnings():  # Optuna: heartbeats are meant for Study.optimize; here we play the worker
+        warnings.simplefilter("ignore", UserWarning)
+        dead = study.ask()
+        dead.suggest_categorical("a", [1, 2])
+        study._storage.record_heartbeat(dead._trial_id)  # the worker's last sign of life ...
+        time.sleep(1.5)  # ... longer ago than the grace period
+        assert wants_another(study, spec, target=2)
+        trials = study.get_trials()
+        assert trials[0].state == TrialState.FAIL and trials[1].state == TrialState.WAITING
+        retry = study.ask()
+    assert retry.number == 1 and retry.suggest_categorical("a", [1, 2]) == trials[0].params["a"]
+    assert not is_surplus_grid_trial(retry)
