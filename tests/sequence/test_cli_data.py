@@ -9,7 +9,6 @@ from typer.testing import CliRunner
 
 import simrnn.cli
 from simrnn.cli import sequence_data
-from simrnn.errors import UserInputError
 from simrnn.sequence.hdf5 import read_triaxial_hdf5, validate_triaxial_hdf5
 
 runner = CliRunner()
@@ -40,17 +39,17 @@ def test_synth_writes_a_valid_file_and_refuses_to_overwrite(tmp_path):
     assert data.inputs.shape == (6, 15, 3) and sorted(set(data.pressure)) == [2e5, 1e6]
 
     result = runner.invoke(_app(), args)
-    assert isinstance(result.exception, UserInputError)
-    assert str(result.exception) == f"{out}: already exists; pass --force to overwrite it."
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)  # the CLI's error boundary
+    assert result.stderr.strip() == f"error: {out}: already exists; pass --force to overwrite it."
     assert runner.invoke(_app(), [*args, "--force", "--seed", "5"]).exit_code == 0
     assert not np.array_equal(read_triaxial_hdf5(out).contact_params, data.contact_params)
 
 
 def test_synth_rejects_bad_lists(tmp_path):
     result = runner.invoke(_app(), ["sequence", "synth", str(tmp_path / "s.h5"), "--experiment-types", "drained,cyclic"])
-    assert str(result.exception) == "--experiment-types 'drained,cyclic' must list drained and/or undrained."
+    assert result.stderr.strip() == "error: --experiment-types 'drained,cyclic' must list drained and/or undrained."
     result = runner.invoke(_app(), ["sequence", "synth", str(tmp_path / "s.h5"), "--pressures", "0.2e6,high"])
-    assert "--pressures '0.2e6,high' must be comma-separated numbers in Pa" in str(result.exception)
+    assert "--pressures '0.2e6,high' must be comma-separated positive numbers in Pa" in result.stderr
     assert not (tmp_path / "s.h5").exists()
 
 
