@@ -14,6 +14,9 @@ fields_app = typer.Typer(
 
 def register(app: typer.Typer) -> None:
     """Add the ``fields`` sub-command group to the main ``simrnn`` application."""
+    from simrnn.cli import fields_train  # train, predict, rollout
+
+    fields_train.register(fields_app)
     app.add_typer(fields_app, name="fields")
 
 

@@ -1,0 +1,71 @@
+"""``simrnn fields train | predict | rollout``: train a field surrogate and use a trained run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from simrnn.cli.output import console
+from simrnn.cli.training import add_train_command
+
+_SPLIT = typer.Option(help="Split to predict: test, val or train.")
+_CACHE = typer.Option(help="Field cache to read instead of the run's own (same grid).")
+
+
+def register(fields_app: typer.Typer) -> None:
+    """Add ``train``, ``predict`` and ``rollout`` to the ``simrnn fields`` group."""
+    add_train_command(fields_app, "fields", """Train a field surrogate (CNN-LSTM or PredRNN) into runs/fields/<timestamp>/.
+
+    LASERNet's flags keep their meaning (--epochs --batch-size --lr --seq-length --plane --rnn-layers
+    --split-ratio --no-preload); every setting can also come from --config. The BEST checkpoint is
+    scored on the test split against the persistence baseline (test_results.json).
+    """)
+    fields_app.command("predict")(predict)
+    fields_app.command("rollout")(rollout)
+
+
+def predict(
+    run: Annotated[Path, typer.Argument(help="A fields run directory.")],
+    split: Annotated[str, _SPLIT] = "test",
+    timestep: Annotated[int | None, typer.Option(help="Target step k to predict (default: the split's first).")] = None,
+    slice_index: Annotated[int | None, typer.Option("--slice", help="Slice along the plane's fixed axis (default: middle).")] = None,
+    cache: Annotated[Path | None, _CACHE] = None,
+    out: Annotated[Path | None, typer.Option(help="Output directory (default RUN/predictions/<timestamp>).")] = None,
+) -> None:
+    """Predict one sample with RUN's best checkpoint; write a figure, the arrays (.npz) and metrics.json."""
+    from simrnn.fields.predict import load_fields_run, predict_to_files
+
+    summary = predict_to_files(load_fields_run(run), split, timestep, slice_index, cache, out)
+    m, p = summary["metrics"], summary["persistence"]
+    console.print(f"predicted step {summary['target_step']} ({summary['split']}, {summary['plane']} slice "
+                  f"{summary['slice_index']}) from steps {', '.join(map(str, summary['context_steps']))}")
+    console.print(f"model: MSE {m['mse']:.4g}, SSIM {m['ssim']:.3f}, PSNR {m['psnr']:.1f} dB; "
+                  f"persistence: MSE {p['mse']:.4g}, SSIM {p['ssim']:.3f}, PSNR {p['psnr']:.1f} dB")
+    console.print(f"written to {summary['out_dir']} (figure: {summary['figure']})")
+
+
+def rollout(
+    run: Annotated[Path, typer.Argument(help="A fields run directory.")],
+    steps: Annotated[int, typer.Option(help="Horizon: predicted frames, each fed back as context.")] = 3,
+    split: Annotated[str, _SPLIT] = "test",
+    start: Annotated[int, typer.Option(help="Window of the split whose true context starts the rollout.")] = 0,
+    cache: Annotated[Path | None, _CACHE] = None,
+    out: Annotated[Path | None, typer.Option(help="Output directory (default RUN/rollouts/<timestamp>).")] = None,
+) -> None:
+    """Autoregressive rollout over every slice (true temperatures given); error per horizon step."""
+    from rich.table import Table
+
+    from simrnn.fields.predict import load_fields_run
+    from simrnn.fields.rollout import rollout_to_files
+
+    summary = rollout_to_files(load_fields_run(run), steps, split, start, cache, out)
+    table = Table("horizon", "step", "MSE", "persistence MSE", "skill", "SSIM", "persistence SSIM")
+    for r in summary["steps"]:
+        skill = f"{r['skill']:.3f}" if "skill" in r else "-"
+        table.add_row(str(r["horizon"]), str(r["target_step"]), f"{r['mse']:.4g}", f"{r['persistence']['mse']:.4g}",
+                      skill, f"{r['ssim']:.3f}", f"{r['persistence']['ssim']:.3f}")
+    console.print(f"rollout of {summary['run']} ({summary['split']}, {summary['n_slices']} {summary['plane']} slices):")
+    console.print(table)
+    console.print(f"written to {summary['out_dir']} (figure: {summary['figure']})")
