@@ -7,8 +7,9 @@ step), over the nine IPF channels:
   ``mae/<channel>`` per channel (``ipf_x:0`` ... ``ipf_z:2``);
 - ``psnr``: torchmetrics' PSNR (``data_range=1``) of the masked cells, i.e.
   ``10 log10(1 / mse)``, higher is better;
-- ``ssim``: torchmetrics' SSIM map (``data_range=1``, Gaussian window 11, sigma 1.5; smaller for
-  images under 11 cells) averaged over the masked cells, higher is better;
+- ``ssim``: torchmetrics' SSIM map (``data_range=1``, Gaussian sigma 1.5, i.e. an 11-cell window
+  with reflected borders; a narrower one for images under 6 cells) averaged over the masked
+  cells, higher is better;
 - ``band_mse``: MSE of the cells whose target-step temperature lies in the solidification band
   ``t_solidus..t_liquidus`` (absent when no test cell is in the band);
 - ``skill = 1 - mse / mse_persistence``: the gain over the *persistence* baseline, which predicts
@@ -33,8 +34,8 @@ from torchmetrics.image import PeakSignalNoiseRatio
 
 from simrnn.fields.pointcloud import IPF_COLUMNS
 
-#: SSIM's Gaussian window (torchmetrics' and Wang et al.'s default).
-SSIM_KERNEL = 11
+#: SSIM's Gaussian sigma (torchmetrics' and Wang et al.'s default; window 2 * int(3.5 sigma + 0.5) + 1 = 11).
+SSIM_SIGMA = 1.5
 #: metrics where a larger value is better (everything else: lower is better).
 HIGHER_IS_BETTER = ("ssim", "psnr", "skill")
 
@@ -57,10 +58,10 @@ def persistence(context: torch.Tensor) -> torch.Tensor:
     return context[:, -1, 1:]
 
 
-def ssim_kernel(height: int, width: int) -> int:
-    """SSIM window: 11, or the largest odd size that fits a smaller image."""
-    smallest = min(height, width)
-    return min(SSIM_KERNEL, smallest if smallest % 2 else smallest - 1)
+def ssim_sigma(height: int, width: int) -> float:
+    """SSIM's Gaussian sigma: 1.5, or smaller where the window's reflected border (5 cells) does not fit."""
+    pad = min(5, min(height, width) - 1)
+    return SSIM_SIGMA if pad == 5 else pad / 3.5
 
 
 class FieldScores:
@@ -97,9 +98,8 @@ class FieldScores:
         self.band_cells += int((band & mask).sum())
         if m.any():
             self.psnr.update(pred[m], target[m])
-        kernel = ssim_kernel(*pred.shape[2:])
         _, ssim_map = structural_similarity_index_measure(
-            pred, target, data_range=1.0, kernel_size=kernel, reduction="none", return_full_image=True)
+            pred, target, data_range=1.0, sigma=ssim_sigma(*pred.shape[2:]), reduction="none", return_full_image=True)
         self.ssim_sum += float((ssim_map * m).sum())
 
     def compute(self) -> dict[str, float]:

@@ -1,0 +1,122 @@
+"""The fields task's parts: config (LASERNet defaults, errors), masked and weighted loss, decoupling term,
+shuffled training batches, and what load_data records."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from field_training import TINY, tiny_cache
+from single_thread import one_thread  # noqa: F401  (autouse fixture)
+
+from simrnn.engine import task_config
+from simrnn.errors import UserInputError
+from simrnn.fields.dataset import FieldSequenceDataset
+from simrnn.fields.hardware import conv_layout
+from simrnn.fields.task import FieldsTask, loss_weights, masked_mse
+from simrnn.files import sha256_file
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tiny_cache(tmp_path_factory.mktemp("fields_task"))
+
+
+def config(cache, **overrides):
+    return task_config("fields", {**TINY, "cache": str(cache), **overrides})
+
+
+def test_defaults_are_lasernets(tmp_path):
+    cfg = task_config("fields", {"cache": str(tmp_path / "c.h5")})
+    assert (cfg.batch_size, cfg.lr, cfg.seq_length, cfg.plane, cfg.rnn_layers) == (16, 1e-3, 3, "xz", 4)
+    assert (cfg.split_ratio, cfg.preload, cfg.skip, cfg.patience, cfg.model) == ((12, 6, 6), True, False, 15, "cnn-lstm")
+    assert (cfg.loss, cfg.t_solidus, cfg.t_liquidus, cfg.base_weight) == ("mse", 1400.0, 1500.0, 0.1)
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({}, "no field cache; give cache"),
+    ({"cache": "c.h5", "split_ratio": "12,6"}, "'split_ratio' must be three positive integers like 12,6,6, got [12, 6]"),
+    ({"cache": "c.h5", "t_solidus": 1600, "t_liquidus": 1500}, "'t_solidus' (1600.0 K) must be below 't_liquidus'"),
+    ({"cache": "c.h5", "base_weight": 2}, "'base_weight' must be in [0, 1], got 2.0"),
+    ({"cache": "c.h5", "loss": "l1"}, "'loss' is 'l1'; expected one of 'mse', 'weighted'"),
+    ({"cache": "c.h5", "model": "unet"}, "'model' is 'unet'; expected one of cnn-lstm, predrnn"),
+    ({"cache": "c.h5", "rnn_layers": 0}, "'rnn_layers' must be at least 1, got 0"),
+])
+def test_bad_settings_are_one_sentence(values, message):
+    with pytest.raises(UserInputError) as err:
+        task_config("fields", values, source="cli")
+    assert message in str(err.value) and str(err.value).startswith("cli: ")
+
+
+def test_masked_mse_ignores_cells_outside_the_mask():
+    g = torch.Generator().manual_seed(0)
+    pred, target = torch.rand(2, 9, 4, 6, generator=g), torch.rand(2, 9, 4, 6, generator=g)
+    mask = torch.rand(2, 4, 6, generator=g) > 0.5
+    loss = masked_mse(pred, target, mask.float())
+    expected = (pred - target).square().permute(0, 2, 3, 1)[mask].mean()
+    assert float(loss) == pytest.approx(float(expected), rel=1e-6)
+    assert float(masked_mse(torch.where(mask[:, None], pred, 5.0), target, mask.float())) == pytest.approx(float(loss))
+    assert float(masked_mse(pred, target, torch.ones(2, 4, 6))) == pytest.approx(float((pred - target).square().mean()))
+
+
+def test_weighted_loss_gives_the_band_weight_one_and_the_rest_base_weight():
+    norm = {"t_ambient_K": 300.0, "t_max_train_K": 2300.0}
+    future = torch.tensor([0.5, 0.6, 0.7, 0.6]).reshape(1, 1, 1, 4)  # 1300, 1500, 1700, 1500 K
+    batch = {"future_temp": future, "mask": torch.tensor([[[True, True, True, False]]])}
+    loss = {"kind": "weighted", "t_solidus": 1400.0, "t_liquidus": 1600.0, "base_weight": 0.25}
+    assert loss_weights(batch, loss, norm).tolist() == [[[0.25, 1.0, 0.25, 0.0]]]
+    assert loss_weights(batch, dict(loss, kind="mse"), norm).tolist() == [[[1.0, 1.0, 1.0, 0.0]]]
+
+
+def test_load_data_records_the_cache_split_and_kernels(cache):
+    task = FieldsTask()
+    data = task.load_data(config(cache))
+    train = FieldSequenceDataset(cache, split="train", split_ratio=(2, 1, 1), seq_length=2)
+    record = data.record
+    assert record["file"] == str(cache.resolve()) and record["sha256"] == sha256_file(cache)
+    assert record["steps"] == {"train": list(range(8)), "val": [8, 9, 10, 11], "test": [12, 13, 14, 15]}
+    assert record["n_samples"] == {"train": 40, "val": 16, "test": 16} and record["skipped_steps"] == [0]
+    expected_layout = "channels_last" if conv_layout("cpu") == torch.channels_last else "contiguous"
+    assert record["kernels"]["conv_layout"] == expected_layout and record["kernels"]["device_type"] == "cpu"
+    assert data.data_meta["normalisation"] == train.normalisation
+    assert data.data_meta["image_size"] == [8, 24] and data.data_meta["solidification_band_K"] == [1600.0, 1800.0]
+    assert data.model_args == {"in_channels": 10, "out_channels": 9, "hidden_channels": 4, "n_layers": 1,
+                               "skip": False, "encoder_channels": [4, 8, 8]}
+    val = data.datamodule.datasets["val"]
+    assert val.normalisation == train.normalisation and len(val) == 16
+
+
+def test_training_batches_are_shuffled_and_validation_keeps_its_order(cache):
+    datamodule = FieldsTask().load_data(config(cache)).datamodule
+    torch.manual_seed(0)
+    first = torch.cat([b["slice_index"] + 100 * b["target_step"] for b in datamodule.train_dataloader()])
+    second = torch.cat([b["slice_index"] + 100 * b["target_step"] for b in datamodule.train_dataloader()])
+    in_order = torch.tensor([item["slice_index"] + 100 * item["target_step"] for item in datamodule.datasets["train"]])
+    assert sorted(first.tolist()) == sorted(in_order.tolist())
+    assert not torch.equal(first, in_order) and not torch.equal(first, second)
+    val = torch.cat([b["slice_index"] + 100 * b["target_step"] for b in datamodule.val_dataloader()])
+    assert val.tolist() == [item["slice_index"] + 100 * item["target_step"] for item in datamodule.datasets["val"]]
+
+
+def test_predrnn_adds_the_weighted_decoupling_loss(cache):
+    task = FieldsTask()
+    data = task.load_data(config(cache, model="predrnn"))
+    batch = next(iter(data.datamodule.val_dataloader()))
+    losses = {}
+    for beta in (0.0, 0.5):
+        torch.manual_seed(0)
+        module = task.build_module(config(cache, model="predrnn", decouple_beta=beta), data)
+        module.log = lambda *args, **kwargs: None
+        losses[beta] = float(module.training_step(batch, 0).detach())
+    _, aux = module.model.forward_with_aux(batch["context"], batch["future_temp"])
+    assert float(aux["decouple"].detach()) > 0
+    assert losses[0.5] - losses[0.0] == pytest.approx(0.5 * float(aux["decouple"].detach()), rel=1e-4)
+
+
+def test_cosine_schedule_anneals_over_the_epochs(cache):
+    task = FieldsTask()
+    data = task.load_data(config(cache))
+    plain = task.build_module(config(cache), data).configure_optimizers()
+    assert isinstance(plain, torch.optim.Adam) and plain.param_groups[0]["lr"] == 0.01
+    annealed = task.build_module(config(cache, cosine_schedule=True, epochs=4), data).configure_optimizers()
+    schedule = annealed["lr_scheduler"]["scheduler"]
+    assert isinstance(schedule, torch.optim.lr_scheduler.CosineAnnealingLR) and schedule.T_max == 4
