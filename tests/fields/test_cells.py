@@ -17,6 +17,11 @@ def rand(*shape, seed=0):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
+def steps(length, *shape, seed=0):
+    """A core's input: ``length`` encoded frames ``[B, C, h, w]``."""
+    return list(rand(length, *shape, seed=seed).unbind(0))
+
+
 def test_convlstm_cell_is_one_conv_over_x_and_h_with_forget_bias_one():
     torch.manual_seed(0)
     cell = ConvLSTMCell(in_channels=2, hidden_channels=HID)
@@ -71,7 +76,7 @@ def test_memory_zig_zags_bottom_to_top_then_top_to_next_bottom():
     calls = []  # (layer, m given, m returned) in call order
     for k, cell in enumerate(stack.cells):
         cell.register_forward_hook(lambda mod, args, out, k=k: calls.append((k, args[3], out[2])))
-    stack(rand(2, 2, 2, 4, 4, seed=1))
+    stack(steps(2, 2, 2, 4, 4, seed=1))
     assert [k for k, _, _ in calls] == [0, 1, 2, 0, 1, 2]
     assert torch.equal(calls[0][1], torch.zeros(2, HID, 4, 4))
     for (_, _, given_out), (_, taken, _) in zip(calls[:-1], calls[1:], strict=True):
@@ -82,10 +87,10 @@ def test_memory_zig_zags_bottom_to_top_then_top_to_next_bottom():
 def test_stack_returns_the_top_layers_last_hidden_state(stack_class):
     torch.manual_seed(0)
     stack = stack_class(in_channels=2, hidden_channels=HID, n_layers=2)
-    x = rand(2, 3, 2, 4, 5, seed=1)
+    x = steps(3, 2, 2, 4, 5, seed=1)
     top, aux = stack(x)
     assert top.shape == (2, HID, 4, 5)
-    shorter, _ = stack(x[:, :2])
+    shorter, _ = stack(x[:2])
     assert not torch.allclose(top, shorter)  # the third step matters
     assert aux == {}
 
@@ -100,5 +105,5 @@ def test_decoupling_term_is_the_absolute_spatial_cosine_of_adapted_increments():
         left, right = torch.zeros(2, HID, 4, 4), torch.zeros(2, HID, 4, 4)
         left[..., :2], right[..., 2:] = 1.0, 1.0  # disjoint support: orthogonal
         assert stack._abs_cosine(left, right).item() == pytest.approx(0.0)
-        _, aux = stack(rand(2, 2, 2, 4, 4, seed=2), with_aux=True)
+        _, aux = stack(steps(2, 2, 2, 4, 4, seed=2), with_aux=True)
     assert 0.0 < aux["decouple"].item() < 1.0

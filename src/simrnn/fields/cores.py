@@ -1,7 +1,9 @@
 """Recurrent cores of the field models: stacked ConvLSTM and PredRNN's zig-zag ST-LSTM stack.
 
-Each core reads the encoded context frames ``x [B, L, C_in, h, w]`` and returns the top layer's
-last hidden state ``[B, C_hid, h, w]`` plus a dict of auxiliary losses (empty for ConvLSTM).
+Each core reads the encoded context frames as a sequence of L tensors ``steps[t] [B, C_in, h, w]``
+(a list rather than one ``[B, L, ...]`` tensor keeps every step dense in ``channels_last``) and
+returns the top layer's last hidden state ``[B, C_hid, h, w]`` plus a dict of auxiliary losses
+(empty for ConvLSTM).
 
 PredRNN's memory M flows bottom -> top within a time step and from the top layer at t-1 to the
 bottom layer at t (Wang et al., 2017, Fig. 3). PredRNN-V2's decoupling loss (Wang et al., TPAMI
@@ -12,6 +14,8 @@ bottom layer at t (Wang et al., 2017, Fig. 3). PredRNN-V2's decoupling loss (Wan
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -29,11 +33,11 @@ class ConvLSTMStack(nn.Module):
             ConvLSTMCell(in_channels if k == 0 else hidden_channels, hidden_channels) for k in range(n_layers)
         )
 
-    def forward(self, x: torch.Tensor, with_aux: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """``x [B, L, C_in, h, w]`` -> (top hidden state at step L ``[B, C_hid, h, w]``, ``{}``)."""
-        states = [cell.zero_state(x[:, 0]) for cell in self.cells]
-        for t in range(x.shape[1]):
-            inp = x[:, t]
+    def forward(self, steps: Sequence[torch.Tensor], with_aux: bool = False
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``steps[t] [B, C_in, h, w]`` -> (top hidden state at the last step ``[B, C_hid, h, w]``, ``{}``)."""
+        states = [cell.zero_state(steps[0]) for cell in self.cells]
+        for inp in steps:
             for k, cell in enumerate(self.cells):
                 states[k] = cell(inp, states[k])
                 inp = states[k][0]
@@ -50,18 +54,18 @@ class PredRNNStack(nn.Module):
         )
         self.adapter = nn.Conv2d(hidden_channels, hidden_channels, 1, bias=False)
 
-    def forward(self, x: torch.Tensor, with_aux: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """``x [B, L, C_in, h, w]`` -> (top hidden state at step L ``[B, C_hid, h, w]``, aux).
+    def forward(self, steps: Sequence[torch.Tensor], with_aux: bool = False
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``steps[t] [B, C_in, h, w]`` -> (top hidden state at the last step ``[B, C_hid, h, w]``, aux).
 
         ``aux = {"decouple": scalar}`` when ``with_aux``, else ``{}`` (the adapter is then skipped).
         """
-        first = self.cells[0].zero_state(x[:, 0])
+        first = self.cells[0].zero_state(steps[0])
         h = [first] * len(self.cells)
         c = [first] * len(self.cells)
         m = first
         cosines = []
-        for t in range(x.shape[1]):
-            inp = x[:, t]
+        for inp in steps:
             for k, cell in enumerate(self.cells):
                 h[k], c[k], m, delta_c, delta_m = cell(inp, h[k], c[k], m)
                 inp = h[k]

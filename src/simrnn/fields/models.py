@@ -50,7 +50,8 @@ def count_parameters(model: nn.Module) -> int:
 class FieldModel(nn.Module):
     """Encoder -> recurrent core -> fusion with the future temperature -> decoder.
 
-    Subclasses set ``core_class``, a module ``core(x [B, L, C, h, w], with_aux) -> (h, aux)``.
+    Subclasses set ``core_class``, a module ``core(steps, with_aux) -> (h, aux)`` reading the L
+    encoded frames ``steps[t] [B, C, h, w]`` (see :mod:`~simrnn.fields.cores`).
 
     Args:
         in_channels: channels per context frame (normalised T + 9 IPF = 10).
@@ -117,13 +118,14 @@ class FieldModel(nn.Module):
         batch, length, _, height, width = context.shape
         pad = (0, -width % self.multiple, 0, -height % self.multiple)
         layout = self.layout or conv_layout(context.device)
-        frames = F.pad(context.flatten(0, 1), pad, mode="replicate").contiguous(memory_format=layout)
+        # time-major frames [L * B, C, H, W]: step t is the dense block [t * B, (t + 1) * B)
+        frames = F.pad(context.transpose(0, 1).flatten(0, 1), pad, mode="replicate")
+        context_features, encoded = self.context_encoder(frames.contiguous(memory_format=layout), layout)
+        hidden, aux = self.core(encoded.chunk(length), with_aux)
         future = F.pad(future_temp, pad, mode="replicate").contiguous(memory_format=layout)
-        context_features, encoded = self.context_encoder(frames)
-        hidden, aux = self.core(encoded.unflatten(0, (batch, length)), with_aux)
-        future_features, future_encoded = self.future_encoder(future)
+        future_features, future_encoded = self.future_encoder(future, layout)
         if self.skip:
-            last = [f.unflatten(0, (batch, length))[:, -1] for f in context_features]
+            last = [f[-batch:] for f in context_features]
             skips = [torch.cat(pair, dim=1) for pair in zip(last, future_features, strict=True)][::-1]
         else:
             skips = [None] * len(future_features)
