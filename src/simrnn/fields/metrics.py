@@ -76,7 +76,7 @@ class FieldScores:
         self.band_sq = 0.0
         self.band_cells = 0
         self.ssim_sum = 0.0
-        self.psnr = PeakSignalNoiseRatio(data_range=1.0)
+        self.psnr = PeakSignalNoiseRatio(data_range=1.0, sync_on_compute=False)  # local: rank 0 evaluates alone
 
     def update(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, band: torch.Tensor) -> None:
         """Add a batch: ``pred``/``target [B, C, H, W]`` in [0, 1], ``mask``/``band [B, H, W]`` bool."""

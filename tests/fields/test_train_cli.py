@@ -1,0 +1,180 @@
+"""The field surrogate end to end through the command line, on a tiny synthetic melt pool:
+fields synth -> convert -> train (cnn-lstm and predrnn, 2 epochs) -> predict -> rollout -> runs compare;
+bf16 autocast on the CPU; a 2-process CPU DDP training whose checkpoint loads."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from field_training import GRID, STEPS, TINY
+from single_thread import one_thread  # noqa: F401  (autouse fixture)
+from typer.testing import CliRunner
+
+from simrnn.cli import app
+from simrnn.engine import RUN_DIR_ENV
+from simrnn.fields.metrics import score_batches
+from simrnn.fields.predict import load_fields_run, run_dataset
+from simrnn.fields.task import FieldsDataModule
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch):
+    from simrnn.cli.output import console
+
+    monkeypatch.setattr(console, "width", 250)
+
+
+def invoke(*args, code: int = 0):
+    result = runner.invoke(app, [str(a) for a in args], terminal_width=250)
+    assert result.exit_code == code, result.output
+    return result
+
+
+def options(settings: dict) -> list[str]:
+    out = []
+    for key, value in settings.items():
+        flag = "--" + key.replace("_", "-")
+        out += [flag if value is True else "--no-" + key.replace("_", "-")] if isinstance(value, bool) else [flag, value]
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fields_cli")
+    invoke("fields", "synth", tmp / "csv", "--grid", "x".join(map(str, GRID)), "--steps", STEPS, "--seed", 0)
+    invoke("fields", "convert", tmp / "csv", tmp / "cache.h5")
+    runs, outputs = {}, {}
+    for model in ("cnn-lstm", "predrnn"):
+        before = set((tmp / "runs" / "fields").glob("*"))
+        outputs[model] = invoke("fields", "train", "--cache", tmp / "cache.h5", "--model", model,
+                                "--runs-root", tmp / "runs", "--seed", 1, *options(TINY)).output
+        (runs[model],) = set((tmp / "runs" / "fields").glob("*")) - before
+    return tmp, runs, outputs
+
+
+def read(path: Path):
+    return json.loads(path.read_text())
+
+
+def test_train_writes_every_artefact_with_persistence_baseline(trained):
+    tmp, runs, outputs = trained
+    for model, run in runs.items():
+        config = read(run / "config.json")
+        assert config["task"] == "fields" and config["model"]["name"] == model and config["settings"]["seed"] == 1
+        assert config["data"]["n_samples"] == {"train": 40, "val": 16, "test": 16}
+        assert config["data"]["steps"]["test"] == [12, 13, 14, 15] and len(config["data"]["sha256"]) == 64
+        assert config["data"]["kernels"]["conv_layout"] in ("channels_last", "contiguous")
+        history = read(run / "history.json")
+        assert [h["epoch"] for h in history] == [0, 1] and all(math.isfinite(h["val_loss"]) for h in history)
+        assert ("train_decouple" in history[0]) == (model == "predrnn")
+        results = read(run / "test_results.json")
+        metrics, baseline = results["metrics"], results["baselines"]["persistence"]
+        assert {"mse", "mae", "ssim", "psnr", "band_mse", "skill", "mse/ipf_x:0", "mae/ipf_z:2"} <= set(metrics)
+        assert set(baseline) == set(metrics) - {"skill"}
+        assert results["higher_is_better"] == ["ssim", "psnr", "skill"]
+        assert metrics["skill"] == pytest.approx(1 - metrics["mse"] / baseline["mse"])
+        assert metrics["psnr"] == pytest.approx(10 * math.log10(1 / metrics["mse"]), rel=1e-5)
+        assert results["details"]["band_cells"] > 0 and results["details"]["n_test_samples"] == 16
+        assert "baseline persistence: mse" in outputs[model]
+        for name in ("training_losses.png", "checkpoints/best.ckpt", "checkpoints/last.ckpt"):
+            assert (run / name).stat().st_size > 0
+
+
+def test_test_results_are_those_of_the_best_checkpoint(trained):
+    _, runs, _ = trained
+    run_dir = runs["cnn-lstm"]
+    results, history = read(run_dir / "test_results.json"), read(run_dir / "history.json")
+    assert results["best_epoch"] == min(history, key=lambda h: h["val_loss"])["epoch"]
+    run = load_fields_run(run_dir)
+    loader = FieldsDataModule({"test": run_dataset(run, "test")}, batch_size=5).test_dataloader()
+    again = score_batches(run.model, loader, run.meta["normalisation"], run.band_K)
+    for key, value in results["metrics"].items():
+        assert again["metrics"][key] == pytest.approx(value, rel=1e-5, abs=1e-9), key
+    last = load_fields_run(run_dir, which="last")
+    assert run.meta == last.meta and run.meta["normalisation"] == read(run_dir / "config.json")["data_meta"]["normalisation"]
+
+
+def test_predict_writes_figure_arrays_and_metrics(trained):
+    tmp, runs, _ = trained
+    out = tmp / "prediction"
+    result = invoke("fields", "predict", runs["predrnn"], "--timestep", 14, "--slice", 2, "--out", out)
+    assert "predicted step 14 (test, xz slice 2) from steps 12, 13" in result.output
+    with np.load(out / "prediction.npz") as npz:
+        assert npz["prediction"].shape == npz["target"].shape == npz["persistence"].shape == (9, 8, 24)
+        assert npz["context"].shape == (2, 10, 8, 24) and npz["mask"].shape == (8, 24)
+        assert int(npz["target_step"]) == 14 and npz["prediction"].min() >= 0 and npz["prediction"].max() <= 1
+        saved_error = float(np.mean((npz["prediction"] - npz["target"]) ** 2, axis=0)[npz["mask"]].mean())
+        assert np.array_equal(npz["persistence"], npz["context"][-1, 1:])
+    metrics = read(out / "metrics.json")
+    assert metrics["metrics"]["mse"] == pytest.approx(saved_error, rel=1e-5)
+    assert (out / "prediction.png").stat().st_size > 10_000
+    bad = invoke("fields", "predict", runs["predrnn"], "--timestep", 3, code=2)
+    assert "--timestep 3: not a target step of the test split; expected one of 14, 15." in bad.output
+
+
+def test_rollout_horizon_one_is_the_plain_prediction(trained):
+    tmp, runs, _ = trained
+    result = invoke("fields", "rollout", runs["cnn-lstm"], "--steps", 2, "--out", tmp / "rollout")
+    assert "rollout of" in result.output and "persistence MSE" in result.output
+    summary = read(tmp / "rollout" / "rollout.json")
+    assert [s["horizon"] for s in summary["steps"]] == [1, 2] and [s["target_step"] for s in summary["steps"]] == [14, 15]
+    run = load_fields_run(runs["cnn-lstm"])
+    dataset = run_dataset(run, "test")
+    first_window = torch.utils.data.Subset(dataset, range(dataset.n_slices))
+    direct = score_batches(run.model, torch.utils.data.DataLoader(first_window, batch_size=8),
+                           run.meta["normalisation"], run.band_K)
+    assert summary["steps"][0]["mse"] == pytest.approx(direct["metrics"]["mse"], rel=1e-6)
+    assert summary["steps"][0]["persistence"]["mse"] == pytest.approx(direct["persistence"]["mse"], rel=1e-9)
+    assert summary["steps"][1]["persistence"]["mse"] != summary["steps"][0]["persistence"]["mse"]
+    assert (tmp / "rollout" / "rollout.png").is_file()
+    bad = invoke("fields", "rollout", runs["cnn-lstm"], "--steps", 3, code=2)
+    assert "--steps 3: the test split allows 1..2 rollout steps from window 0." in bad.output
+
+
+def test_runs_compare_puts_both_models_and_the_baseline_side_by_side(trained):
+    _, runs, _ = trained
+    result = invoke("runs", "compare", runs["cnn-lstm"], runs["predrnn"])
+    rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.startswith("│")}
+    assert {"mse", "ssim", "psnr", "skill", "band_mse", "persistence/mse", "persistence/ssim", "mse/ipf_z:2"} <= set(rows)
+    results = [read(runs[m] / "test_results.json")["metrics"]["mse"] for m in ("cnn-lstm", "predrnn")]
+    assert f"({100 * (results[1] - results[0]) / results[0]:+.1f} %)" in rows["mse"]
+    assert "(+0.0 %)" in rows["persistence/mse"] and "(fields)" in result.output
+
+
+def test_bf16_autocast_trains_on_the_cpu(trained):
+    tmp, _, _ = trained
+    invoke("fields", "train", "--cache", tmp / "cache.h5", "--runs-root", tmp / "bf16", "--precision", "bf16-mixed",
+           "--seed", 1, *options({**TINY, "epochs": 1}))
+    (run,) = (tmp / "bf16" / "fields").iterdir()
+    results = read(run / "test_results.json")
+    assert read(run / "config.json")["settings"]["precision"] == "bf16-mixed"
+    assert all(math.isfinite(v) for v in results["metrics"].values())
+    assert load_fields_run(run).model(torch.rand(1, 2, 10, 8, 24), torch.rand(1, 1, 8, 24)).dtype == torch.float32
+
+
+def test_two_process_cpu_ddp_training_gives_a_loadable_checkpoint(trained):
+    tmp, _, _ = trained
+    simrnn = Path(sys.executable).parent / "simrnn"
+    env = {k: v for k, v in os.environ.items() if k != RUN_DIR_ENV} | {"OMP_NUM_THREADS": "1"}
+    settings = {**TINY, "epochs": 1}
+    result = subprocess.run(
+        [str(simrnn), "fields", "train", "--cache", str(tmp / "cache.h5"), "--runs-root", str(tmp / "ddp"),
+         "--devices", "2", "--strategy", "ddp", *map(str, options(settings))],
+        capture_output=True, text=True, env=env, timeout=300, stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Starting with 2 processes" in result.stderr + result.stdout
+    (run_dir,) = (tmp / "ddp" / "fields").iterdir()
+    assert len(read(run_dir / "history.json")) == 1 and read(run_dir / "test_results.json")["epochs_trained"] == 1
+    run = load_fields_run(run_dir)
+    assert run.model(torch.rand(2, 2, 10, 8, 24), torch.rand(2, 1, 8, 24)).shape == (2, 9, 8, 24)
