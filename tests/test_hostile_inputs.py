@@ -648,6 +648,28 @@ def test_sigint_during_convert_says_what_was_kept(tmp_path: Path, monkeypatch) -
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.h5", "csv"]
 
 
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, MemoryError])
+def test_a_failed_or_interrupted_fields_synth_leaves_nothing(tmp_path: Path, monkeypatch, interrupt) -> None:
+    from simrnn.fields import synthetic
+
+    real, written = synthetic._write_csv, []
+
+    def fail_on_third(path, coords, step):
+        if len(written) == 2:
+            raise interrupt
+        written.append(path)
+        real(path, coords, step)
+
+    monkeypatch.setattr(synthetic, "_write_csv", fail_on_third)
+    result = CliRunner().invoke(app, ["fields", "synth", str(tmp_path / "new" / "csv"), "--grid", "6x4x3", "--steps", "5"])
+    assert list(tmp_path.iterdir()) == []  # neither the CSVs nor the folders made for them
+    if interrupt is KeyboardInterrupt:
+        assert result.exit_code == 130
+        assert result.stderr.strip() == "interrupted; the 2 CSV files written so far were removed; nothing was kept"
+    else:
+        assert isinstance(result.exception, MemoryError)
+
+
 def test_the_console_script_boundary_prints_one_line(tmp_path: Path, capsys) -> None:
     """``simrnn.cli.main`` (the console script) exits 2 with one line for a user error and a path error."""
     from simrnn.cli import main

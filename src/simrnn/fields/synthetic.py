@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simrnn.errors import UserInputError
+from simrnn.errors import Interrupted, UserInputError
 from simrnn.fields.ipf import ipf_xyz, random_orientations
 from simrnn.fields.pointcloud import COORD_COLUMNS, FILE_PATTERN, IPF_COLUMNS
 from simrnn.files import atomic_path, check_output_location, exclusive_lock, new_directory
@@ -237,9 +237,11 @@ def synthesise(
                 written.append(path)
                 if on_file is not None:
                     on_file(path)
-        except BaseException:
+        except BaseException as exc:
             for path in written:
                 path.unlink(missing_ok=True)
+            if isinstance(exc, KeyboardInterrupt):
+                raise Interrupted(f"the {len(written)} CSV files written so far were removed; nothing was kept") from None
             raise
     return written
 
