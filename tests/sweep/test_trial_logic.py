@@ -113,7 +113,7 @@ def test_a_dead_workers_grid_point_is_queued_once_more(tmp_path):
         dead = study.ask()
         dead.suggest_categorical("a", [1, 2])
         study._storage.record_heartbeat(dead._trial_id)  # the worker's last sign of life ...
-        time.sleep(1.5)  # ... longer ago than the grace period
+        time.sleep(2.5)  # ... longer ago than the grace period (SQLite timestamps have whole seconds)
         assert wants_another(study, spec, target=2)
         trials = study.get_trials()
         assert trials[0].state == TrialState.FAIL and trials[1].state == TrialState.WAITING

@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 
 from simrnn.sweep import run_sweep
 from simrnn.sweep.spec import load_sweep
-from simrnn.sweep.study import create_study, storage_url
+from simrnn.sweep.study import create_study, open_storage, storage_url
 
 WAIT_S = 180
 
@@ -54,7 +54,7 @@ def test_killed_worker_leaves_its_trial_failed_and_a_rerun_continues(write_sweep
     finally:
         proc.kill()
         proc.wait()
-    time.sleep(2.5)  # past the grace period: the dead worker's heartbeat is stale
+    time.sleep(3.5)  # past the grace period (whole seconds in SQLite): the dead worker's heartbeat is stale
 
     study = run_sweep(sweep, "sequence", trials=3)  # the same sweep again: resumes the study
     after = {t.number: t for t in study.get_trials()}
@@ -80,7 +80,7 @@ def test_two_workers_share_one_postgres_study(write_sweep, worker_command, postg
         assert w.returncode == 0, err
         assert " complete: value " in out  # each worker trained at least one grid point
 
-    trials = optuna.load_study(study_name="pg-grid", storage=url).get_trials()
+    trials = optuna.load_study(study_name="pg-grid", storage=open_storage(url)).get_trials()
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     points = sorted((t.user_attrs["settings"]["lstm_units"], t.user_attrs["settings"]["window_size"]) for t in complete)
     assert points == [(4, 2), (4, 3), (8, 2), (8, 3), (12, 2), (12, 3)]  # every grid point exactly once

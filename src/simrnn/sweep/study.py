@@ -67,6 +67,12 @@ def open_storage(url: str, spec: SweepSpec | None = None) -> optuna.storages.RDB
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": _SQLITE_TIMEOUT_S}}
+    else:
+        # no connection pool: a worker holds a server connection only while it talks to the database
+        # (a few queries per trial and heartbeat), so hundreds of workers fit max_connections
+        from sqlalchemy.pool import NullPool
+
+        kwargs["engine_kwargs"] = {"poolclass": NullPool}
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1) if spec and spec.method == "grid" else None
     try:
         with optuna_quiet():
