@@ -93,3 +93,10 @@ def test_pruning_stops_a_bad_trial_early(write_sweep):
     assert bad.intermediate_values[0] > good.intermediate_values[0]
     history = json.loads((Path(bad.user_attrs["run_dir"]) / "history.json").read_text())
     assert len(history) < 4  # it did not train all its epochs
+
+
+def test_bad_values_are_refused_before_any_training(write_sweep, tmp_path):
+    sweep = write_sweep({"lstm_units": {"values": ["many", 8]}})
+    result = runner.invoke(app, ["sweep", "run", str(sweep), "--task", "sequence"])
+    assert result.exit_code == 2 and "'lstm_units' should be an integer, got 'many'" in result.output
+    assert not (tmp_path / "runs" / "sequence").exists()

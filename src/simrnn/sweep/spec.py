@@ -126,6 +126,16 @@ class Parameter:
             f"{self.name!r} has distribution {self.distribution}."
         )
 
+    def example(self) -> Any:
+        """One value this parameter can take (the first choice, or the lower bound), for checking settings."""
+        if self.distribution in ("categorical", "int_uniform", "q_uniform"):
+            return self.grid_values()[0]
+        if self.distribution in ("log_uniform", "q_log_uniform"):
+            return math.exp(self.low)
+        if self.distribution.endswith("normal"):
+            return math.exp(self.mu) if "log" in self.distribution else self.mu
+        return int(self.low) if self.integer else self.low
+
     def suggest(self, trial, grid: bool = False) -> Any:
         """Sample this parameter on an Optuna trial; return the value a run receives."""
         d = self.distribution
@@ -223,6 +233,10 @@ class SweepSpec:
         for p in self.parameters:
             values[p.name] = p.suggest(trial, grid=self.method == "grid")
         return values
+
+    def example_settings(self) -> dict[str, Any]:
+        """Fixed settings plus one example value per searched parameter (see :meth:`Parameter.example`)."""
+        return {**self.fixed, **{p.name: p.example() for p in self.parameters}}
 
     def check_settings(self, config_class: type, task: str) -> None:
         """Raise one :class:`UserInputError` if a setting is not a field of the task's config dataclass."""

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from simrnn.engine import get_task
+from simrnn.engine import get_task, task_config
 from simrnn.errors import TrainingDivergedError
 from simrnn.sweep.spec import SweepSpec
 from simrnn.sweep.study import make_sampler, optuna_quiet
@@ -70,6 +70,7 @@ def work(study: optuna.Study, spec: SweepSpec, task_name: str, *, trials: int,
     """
     task = get_task(task_name)
     spec.check_settings(task.config_class, task_name)
+    task_config(task, spec.example_settings(), source=f"sweep of study {study.study_name}")  # types, ranges
     deadline = math.inf if timeout is None else time.monotonic() + timeout
     callbacks = [lambda _study, frozen: on_trial(frozen)] if on_trial else []
     ran = 0
