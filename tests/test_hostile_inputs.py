@@ -67,20 +67,14 @@ def csv_dir(folder: Path, n: int = 3) -> Path:
     return folder
 
 
-def write_h5(path: Path, n: int = 8, steps: int = 12) -> Path:
-    from conftest import write_learnable_h5
-
-    return write_learnable_h5(path, n_per_group=n, steps=steps, groups=("0.2e6",))
-
-
 @pytest.fixture(scope="module")
-def world(tmp_path_factory) -> Path:
+def world(tmp_path_factory, learnable_h5_writer) -> Path:
     """Valid inputs shared by the cases: data.h5, csv/, model/ (Keras), run/ (imported), obs.dat, cache.h5."""
     from simrnn.fields.cache import convert
     from simrnn.sequence.keras_import import import_keras
 
     w = tmp_path_factory.mktemp("world")
-    write_h5(w / "data.h5")
+    learnable_h5_writer(w / "data.h5", n_per_group=8, steps=12, groups=("0.2e6",))
     csv_dir(w / "csv")
     convert(w / "csv", w / "cache.h5")
     shutil.copytree(DATA / "rnn_triaxial_drained", w / "model",
