@@ -546,9 +546,6 @@ CASES = [
     case("runs/root-is-a-file", "runs list --root {w}/file", "file", owner="owner: runs.py / cli/runs.py"),
     case("runs/compare-missing", "runs compare {tmp}/a {tmp}/b", "not a simrnn run directory"),
     case("runs/compare-not-a-run", "runs compare {w}/run {w}/csv", "csv"),
-    case("runs/config-wrong-type", "runs list --root {tmp}/runs", "config.json",
-         lambda tmp, w: write_file("runs/sequence/r1/config.json", "[1]")(tmp, w), owner="owner: runs.py summarize_run"),
-    # ------------------------------------------------------------------ demo
     case("demo/workdir-under-a-file", "demo --workdir {w}/file/demo", "file/demo: a path component is not a directory"),
     case("demo/too-few-samples", "demo --workdir {tmp}/demo --samples-per-group 2 --epochs 1", "each split needs",
          owner="owner: demo.py (a failed demo leaves demo/<timestamp>/triaxial.h5; use files.new_timestamped_directory)"),
