@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from simrnn.cli.output import console
@@ -35,17 +37,24 @@ def _fmt(value) -> str:
 
 
 def print_leaderboard(study, limit: int | None = None) -> None:
-    """The study's trials as a rich table, best first."""
+    """The study's trials as a rich table, best first (run directories by name, their folder below)."""
     from simrnn.sweep import leaderboard
 
     rows = leaderboard(study)
     names = sorted({k for r in rows for k in r["settings"]})
-    table = Table("trial", "state", study.user_attrs.get("simrnn_sweep", {}).get("metric", {}).get("name", "value"),
-                  *names, "epochs", "run", title=f"study {study.study_name} ({study.direction.name.lower()})")
+    metric = study.user_attrs.get("simrnn_sweep", {}).get("metric", {}).get("name", "value")
+    folders = sorted({str(Path(r["run_dir"]).parent) for r in rows if r["run_dir"]})
+    table = Table("trial", "state", metric, *names, "epochs", "run",
+                  title=f"study {study.study_name} ({study.direction.name.lower()})",
+                  caption=f"runs in {', '.join(folders)}" if folders else None)
+    table.columns[-1].no_wrap = True
     for r in rows[:limit]:
+        run = Path(r["run_dir"]).name if r["run_dir"] else (r["failure"] or "-")
         table.add_row(str(r["number"]), r["state"], _fmt(r["value"]), *(_fmt(r["settings"].get(n)) for n in names),
-                      _fmt(r["epochs"]), r["run_dir"] or (r["failure"] or "-"))
-    console.print(table)
+                      _fmt(r["epochs"]), run)
+    # never squeeze numbers into "0.00…": widen past the terminal (job logs are not terminals)
+    needed = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    Console(width=max(console.width, needed), highlight=False).print(table)
 
 
 @app.command()
