@@ -543,9 +543,9 @@ CASES = [
     case("calibrate/out-under-a-file", "calibrate {w}/run --obs {w}/obs.dat --fixed pressure=0.2 --out {w}/file/c",
          "file/c: a path component is not a directory"),
     # ------------------------------------------------------------------ runs
-    case("runs/root-is-a-file", "runs list --root {w}/file", "file", owner="owner: runs.py / cli/runs.py"),
+    case("runs/root-is-a-file", "runs list --root {w}/file", "file: .*not a directory", owner="owner: runs.py / cli/runs.py"),
     case("runs/compare-missing", "runs compare {tmp}/a {tmp}/b", "not a simrnn run directory"),
-    case("runs/compare-not-a-run", "runs compare {w}/run {w}/csv", "csv"),
+    case("runs/compare-not-a-run", "runs compare {w}/run {w}/csv", "csv: not a simrnn run directory"),
     case("demo/workdir-under-a-file", "demo --workdir {w}/file/demo", "file/demo: a path component is not a directory"),
     case("demo/too-few-samples", "demo --workdir {tmp}/demo --samples-per-group 2 --epochs 1", "each split needs",
          owner="owner: demo.py (a failed demo leaves demo/<timestamp>/triaxial.h5; use files.new_timestamped_directory)"),
