@@ -232,7 +232,7 @@ def print_table(report: dict) -> None:
 
     m = report["machine"]
     peak = m["conv_peak_gflops"]
-    console = Console()
+    console = Console(width=200)
     console.print(f"{m['cpu_model']} ({m['cpus']} CPUs; flags {' '.join(m['cpu_flags']) or '-'}); "
                   f"torch {report['torch']}, {m['torch_threads']} threads; choices {m['choices']}")
     console.print(f"measured conv peak: fp32 {peak['fp32']:.0f} GFLOP/s, bf16 {peak['bf16']:.0f} GFLOP/s; "

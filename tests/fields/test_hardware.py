@@ -35,7 +35,7 @@ def test_timing_picks_the_faster_layout(monkeypatch):
     """With fake timings, the layout that is more than 15 % faster wins; a near tie keeps NCHW."""
     hardware._timed_layout.cache_clear()
     seconds = {torch.contiguous_format: 1.0, torch.channels_last: 0.5}
-    monkeypatch.setattr(hardware, "_conv_seconds", lambda shape, device, layout, bf16: seconds[layout])
+    monkeypatch.setattr(hardware, "_conv_seconds", lambda shape, device, layout, bf16, **kw: seconds[layout])
     try:
         assert hardware.conv_layout() == torch.channels_last
         hardware._timed_layout.cache_clear()

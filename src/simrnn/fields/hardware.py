@@ -4,7 +4,9 @@ The field models are convolution-bound, and on CPUs the memory layout alone can 
 convolution's speed several-fold (oneDNN's blocked kernels want ``channels_last``); bf16 helps only
 where the CPU has bf16 dot products (AVX512-BF16, AMX) or the GPU has bf16 tensor cores. Nothing
 here assumes a particular machine: each answer comes from a tiny timing on the device itself
-(tens of milliseconds), cached for the rest of the process.
+(tens of milliseconds), cached for the rest of the process. On CPUs the layout and bf16 probes
+run on one thread and measure CPU time, so that a busy shared machine (where every OpenMP barrier
+waits for a time slice) cannot flip the answer; the peak uses every thread and wall time.
 
 - :func:`conv_layout` -> ``torch.channels_last`` or ``torch.contiguous_format`` (no change in
   results beyond fp32 rounding, so the models use it automatically);
@@ -28,7 +30,7 @@ import contextlib
 import functools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -49,24 +51,42 @@ def _device_type(device: torch.device | str | None) -> str:
     return torch.device(device if device is not None else "cpu").type
 
 
-def _best_seconds(fn: Callable[[], object], device_type: str, repeats: int = 5) -> float:
-    """Best wall time of ``fn`` over ``repeats`` calls after one warm-up call."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        if device_type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _best_seconds(fn: Callable[[], object], device_type: str, repeats: int, cpu_time: bool) -> float:
+    """Best time of ``fn`` over ``repeats`` calls after one warm-up call.
+
+    ``cpu_time`` (CPU only): this process's CPU seconds on one thread instead of wall seconds.
+    """
+    clock = time.process_time if cpu_time else time.perf_counter
+    with _one_thread() if cpu_time else contextlib.nullcontext():
         fn()
-        if device_type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
+        best = float("inf")
+        for _ in range(repeats):
+            if device_type == "cuda":
+                torch.cuda.synchronize()
+            start = clock()
+            fn()
+            if device_type == "cuda":
+                torch.cuda.synchronize()
+            best = min(best, clock() - start)
     return best
 
 
 def _conv_seconds(shape: tuple[int, ...], device_type: str, layout: torch.memory_format,
-                  bf16: bool, repeats: int = 5) -> float:
-    """Best seconds of one 3x3 convolution of ``shape`` = (batch, c_in, c_out, height, width)."""
+                  bf16: bool, repeats: int = 5, peak: bool = False) -> float:
+    """Best seconds of one 3x3 convolution of ``shape`` = (batch, c_in, c_out, height, width).
+
+    CPU time on one thread on CPUs, unless ``peak`` (then wall time on every thread).
+    """
     batch, c_in, c_out, height, width = shape
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(batch, c_in, height, width, generator=generator).to(device_type)
@@ -78,7 +98,7 @@ def _conv_seconds(shape: tuple[int, ...], device_type: str, layout: torch.memory
         with torch.no_grad(), autocast:
             F.conv2d(x, weight, padding=1)
 
-    return _best_seconds(run, device_type, repeats)
+    return _best_seconds(run, device_type, repeats, cpu_time=device_type == "cpu" and not peak)
 
 
 def _conv_flops(shape: tuple[int, ...]) -> float:
@@ -127,7 +147,7 @@ def fast_bf16(device: torch.device | str | None = None) -> bool:
 
 @functools.cache
 def _timed_peak(device_type: str, bf16: bool) -> float:
-    seconds = min(_conv_seconds(_PEAK, device_type, layout, bf16, repeats=3)
+    seconds = min(_conv_seconds(_PEAK, device_type, layout, bf16, repeats=3, peak=True)
                   for layout in (torch.contiguous_format, torch.channels_last))
     return _conv_flops(_PEAK) / seconds / 1e9
 
