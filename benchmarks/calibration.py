@@ -27,7 +27,7 @@ import torch
 from simrnn.files import write_json_atomic
 from simrnn.runs import package_versions
 from simrnn.sequence.calibration import calibrate, surrogate_callback
-from simrnn.sequence.calibration_io import read_observation_table
+from simrnn.sequence.calibration.observations import read_observation_table
 from simrnn.sequence.keras_import import import_keras
 from simrnn.sequence.predict import load_run
 

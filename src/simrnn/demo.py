@@ -3,7 +3,8 @@
 1. synthesise a triaxial data set (drained and undrained, 0.2/0.5/1.0 MPa);
 2. train a drained sequence surrogate for a few epochs;
 3. predict the test sequences and draw predicted vs true curves;
-4. calibrate the surrogate against a held-out synthetic curve with known parameters;
+4. calibrate a held-out synthetic curve with known parameters, with the surrogate and with the
+   synthetic simulator itself (posterior mean, std, 90 % interval, identifiability);
 5. synthesise a small melt-pool point-cloud series, convert it to the gridded cache and build the
    plane-sequence datasets.
 """
@@ -17,6 +18,8 @@ from typing import Any
 
 from simrnn.runs import create_timestamped_dir
 
+#: synthetic sequences per pressure and drainage in the demo's data set.
+DEMO_SAMPLES_PER_GROUP = 96
 #: the demo's training settings: about 1 minute on 2 idle CPU cores.
 DEMO_TRAINING = {
     "experiment_type": "drained",
@@ -34,7 +37,8 @@ DEMO_TRAINING = {
 }
 
 
-def run_demo(workdir: str | Path = "demo_output", *, samples_per_group: int = 96, epochs: int | None = None,
+def run_demo(workdir: str | Path = "demo_output", *, samples_per_group: int = DEMO_SAMPLES_PER_GROUP,
+             epochs: int | None = None,
              progress_bar: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run every step in a fresh ``workdir/<timestamp>/`` and return a summary of each step."""
     from simrnn.sequence.predict import load_run
@@ -61,10 +65,10 @@ def run_demo(workdir: str | Path = "demo_output", *, samples_per_group: int = 96
     prediction = predict_file(load_run(run_dir), data_file, split="test")
     summary["prediction"] = prediction
 
-    log("[4/5] calibrating against a held-out synthetic curve")
-    from simrnn.sequence.calibration_demo import demo_calibration
+    log("[4/5] calibrating a held-out synthetic curve with the surrogate and with the simulator")
+    from simrnn.sequence.calibration.demo import demo_calibration
 
-    summary["calibration"] = demo_calibration(run_dir, out / "calibration", seed=0, samples=50, iterations=10)
+    summary["calibration"] = demo_calibration(run_dir, out / "calibration", seed=0)
 
     log("[5/5] melt-pool point clouds -> gridded cache -> plane sequences")
     from simrnn.fields.demo import demo_summary

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from simrnn.cli.output import exit_on_user_error
+from simrnn.cli.output import console, exit_on_user_error
 from simrnn.errors import UserInputError
 
 
@@ -45,6 +45,17 @@ def parse_ranges(items: list[str]) -> dict[str, tuple[float, float]]:
     return ranges
 
 
+def print_posterior(posterior: dict[str, dict]) -> None:
+    """One line per parameter: posterior mean +- std, 90 % interval, most probable, truth if known."""
+    console.print("parameter: posterior mean +- std [90 % credible interval] (most probable)")
+    for name, p in posterior.items():
+        truth = ""
+        if "truth" in p:
+            truth = f"; truth {p['truth']:.5g} {'inside' if p['truth_inside_ci90'] else 'OUTSIDE'}"
+        console.print(f"  {name}: {p['mean']:.5g} +- {p['std']:.2g} [{p['ci90'][0]:.5g}, {p['ci90'][1]:.5g}] "
+                      f"({p['most_probable']:.5g}){truth}")
+
+
 def calibrate(
     run: Annotated[Path, typer.Argument(help="A sequence run directory (trained or imported).")],
     obs: Annotated[Path, typer.Option("--obs", help="Observation table: '# name ...' header, one row per step.")],
@@ -57,7 +68,7 @@ def calibrate(
         help="Comma-separated control column(s), one per model input (default: the first column).")] = None,
     fixed: Annotated[list[str] | None, typer.Option(
         "--fixed", help="NAME=VALUE for a run parameter that is not calibrated (repeat).")] = None,
-    samples: Annotated[int, typer.Option(help="Samples per iteration.")] = 50,
+    samples: Annotated[int, typer.Option(help="Samples per iteration.")] = 100,
     iterations: Annotated[int, typer.Option(help="Maximum iterations (GrainLearning may stop earlier).")] = 20,
     ess: Annotated[float, typer.Option(help="Target effective sample size (fraction).")] = 0.3,
     seed: Annotated[int, typer.Option(help="Random state of the Gaussian-mixture resampling.")] = 0,
@@ -65,10 +76,15 @@ def calibrate(
     max_components: Annotated[int, typer.Option(help="Maximum Gaussian-mixture components.")] = 1,
     prior_weight: Annotated[float | None, typer.Option(
         help="Dirichlet weight-concentration prior (default: 1/max-components).")] = None,
-    scale_cov_with_max: Annotated[bool, typer.Option(
-        help="Likelihood covariance sigma*max(obs)^2 per curve instead of sigma*obs_t^2 per step.")] = False,
+    noise: Annotated[float | None, typer.Option(help=(
+        "Observation noise std as a fraction of each observed curve's range (default 0.01)."))] = None,
+    model_error: Annotated[list[str] | None, typer.Option("--model-error", help=(
+        "LABEL=RMSE error of the surrogate for an observed curve, physical units (repeat; default: the "
+        "run's test RMSE from test_results.json)."))] = None,
+    precision: Annotated[str, typer.Option(help="Surrogate prediction precision: fp32 (exact) or bf16.")] = "fp32",
     reference: Annotated[list[str] | None, typer.Option(
         help="NAME=VALUE known parameter value (synthetic tests), compared in the outputs (repeat).")] = None,
+    figures: Annotated[bool, typer.Option(help="Draw curves.png and posteriors.png.")] = True,
     out: Annotated[Path | None, typer.Option(help="New output directory (default: runs/calibration/<timestamp>).")] = None,
     runs_root: Annotated[Path, typer.Option(help="Where runs/calibration/<timestamp> is created.")] = Path("runs"),
 ) -> None:
@@ -78,7 +94,6 @@ def calibrate(
     simrnn calibrate RUN --obs experimental_test_drained_s3=0.2.dat --param E=7:10 --param v=0:0.5
     --param kr=0:1 --param eta=0:1 --param mu=0:60 --fixed pressure=0.2 --max-components 5 --prior-weight 0.01
     """
-    from simrnn.cli.output import console
     from simrnn.sequence.calibration import calibrate as run_calibration
 
     def report(stats) -> None:
@@ -86,17 +101,19 @@ def calibrate(
         console.print(f"iteration {stats.iteration}: sigma {stats.sigma:.3g}, ESS {stats.ess:.2f}; mean {values}")
 
     with exit_on_user_error():  # exits 2 under simrnn.cli.main and CliRunner alike
+        errors = parse_assignments(model_error or [], "--model-error")
         result = run_calibration(
             run, obs, param_ranges=parse_ranges(param or []), obs_names=_split_names(obs_names),
             control=_split_names(control), fixed_params=parse_assignments(fixed or [], "--fixed"),
             samples=samples, iterations=iterations, ess_target=ess, seed=seed, gmm_n_init=gmm_n_init,
-            max_components=max_components, prior_weight=prior_weight, scale_cov_with_max=scale_cov_with_max,
+            max_components=max_components, prior_weight=prior_weight, noise=noise,
+            model_error=errors if model_error else None, precision=precision,
             reference=parse_assignments(reference or [], "--reference"), out_dir=out, runs_root=runs_root,
-            progress=report,
+            figures=figures, progress=report,
         )
-    console.print("parameter: most probable | posterior mean +- std")
-    for name in result.param_names:
-        console.print(f"  {name}: {result.most_probable[name]:.5g} | {result.mean[name]:.5g} +- {result.std[name]:.2g}")
+    print_posterior(result.posterior)
+    for note in result.notes:
+        console.print(f"note: {note}")
     t = result.timings
     console.print(
         f"{len(result.iterations)} iterations in {t['wall_seconds']:.1f} s: surrogate {t['surrogate_seconds']:.2f} s "

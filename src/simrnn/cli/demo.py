@@ -7,18 +7,20 @@ from typing import Annotated
 
 import typer
 
-from simrnn.cli.output import console
+from simrnn.cli.output import console, exit_on_user_error
+from simrnn.demo import DEMO_SAMPLES_PER_GROUP
 
 
 def demo(
     workdir: Annotated[Path, typer.Option(help="Parent folder; each demo gets a fresh <timestamp> folder.")] = Path("demo_output"),
-    samples_per_group: Annotated[int, typer.Option(help="Synthetic sequences per pressure and drainage.")] = 96,
+    samples_per_group: Annotated[int, typer.Option(help="Synthetic sequences per pressure and drainage.")] = DEMO_SAMPLES_PER_GROUP,
     epochs: Annotated[int | None, typer.Option(help="Training epochs (default: the demo's setting).")] = None,
 ) -> None:
     """Synthesise data, train and evaluate a sequence surrogate, calibrate it, and prepare field data."""
     from simrnn.demo import run_demo
 
-    s = run_demo(workdir, samples_per_group=samples_per_group, epochs=epochs, log=console.print)
+    with exit_on_user_error():
+        s = run_demo(workdir, samples_per_group=samples_per_group, epochs=epochs, log=console.print)
     m = s["prediction"]["metrics"]
     console.rule("simrnn demo: summary")
     console.print(f"data:        {s['data_file']}")
@@ -29,15 +31,29 @@ def demo(
         Path(s["run_dir"]) / "training_losses.png", s["prediction"]["figure"], *s["calibration"].get("figures", []),
         s["fields"].get("figure", ""),
     ) if p))
-    cal = s["calibration"]
-    console.print("calibration: " + ", ".join(
-        f"{k} {cal['most_probable'][k]:.3g} (true {cal['truth'][k]:.3g})" for k in cal["truth"]))
+    print_calibration(s["calibration"])
     fields = s["fields"]
     counts = fields["n_samples"]
     console.print(f"fields:      grid {'x'.join(map(str, fields['grid']))}, {fields['n_files']} time steps -> "
                   f"{fields['cache']}; xz plane sequences train/val/test = "
                   f"{counts['train']}/{counts['val']}/{counts['test']}")
     console.print(f"total time:  {s['seconds']:.1f} s")
+
+
+def print_calibration(cal: dict) -> None:
+    """The demo's calibration: per parameter, the truth, both posteriors and the verdicts."""
+    console.print("calibration (posterior mean +- std [90 % interval]; identifiable: simulator std < 10 % of range):")
+    for name, truth in cal["truth"].items():
+        sur, sim = cal["surrogate"][name], cal["simulator"][name]
+        console.print(
+            f"  {name:<4} true {truth:<7.4g} surrogate {sur['mean']:.4g} +- {sur['std']:.2g} "
+            f"[{sur['ci90'][0]:.4g}, {sur['ci90'][1]:.4g}] {'inside' if sur['truth_inside_ci90'] else 'OUTSIDE'}"
+            f" | simulator {sim['mean']:.4g} +- {sim['std']:.2g} "
+            f"{'identifiable' if cal['identifiable'][name] else 'not identifiable'}"
+        )
+    for model, notes in cal["notes"].items():
+        for note in notes:
+            console.print(f"  note ({model}): {note}")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,16 +1,14 @@
 """Identifiability: how strongly (and how distinctly) each parameter moves the observed curves.
 
-GrainLearning's likelihood compares simulation and observation step by step with a covariance
-proportional to ``obs_t^2`` (or ``max_t(obs)^2`` with ``scale_cov_with_max``), i.e. it sees
-*relative* residuals ``(sim - obs) / s`` with ``s = |obs_t|`` (or ``max_t obs``). So the
-sensitivity is measured in the same units, by central differences around a point ``theta``, over
-the steps the likelihood uses (``t >= start``)::
+The calibration's likelihood (:mod:`.likelihood`) measures residuals in units of each curve's
+error-model standard deviation ``s_o``. So the sensitivity is measured in the same units, by
+central differences around a point ``theta``, over the steps the likelihood uses (``t >= start``)::
 
-    J[j, o, t] = (y_o,t(theta + d_j) - y_o,t(theta - d_j)) / s_o,t  *  (0.1 (high_j - low_j)) / (2 d_j)
+    J[j, o, t] = (y_o,t(theta + d_j) - y_o,t(theta - d_j)) / s_o  *  (0.1 (high_j - low_j)) / (2 d_j)
 
-the relative change of observable ``o`` at step ``t`` when parameter ``j`` moves by 10 % of its
-calibration range (``d_j`` = ``step_fraction`` of the range, clipped into the range). A parameter
-whose RMS change is below the fit's own relative residual cannot be pinned down by the data; two
+the change of observable ``o`` at step ``t``, in error-model standard deviations, when parameter
+``j`` moves by 10 % of its calibration range (``d_j`` = ``step_fraction`` of the range, clipped
+into the range). A parameter whose RMS change is well below 1 cannot be pinned down by the data; two
 parameters whose change vectors are nearly parallel (cosine close to +-1) compensate each other;
 the singular vectors of ``J`` (flattened over o, t) name the best and worst determined
 combinations. All ``2 P + 1`` curves are simulated in one batched surrogate pass.
@@ -24,24 +22,24 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from simrnn.sequence.calibration import SurrogateCallback
+    from simrnn.sequence.calibration.callbacks import ModelCallback
 
 
-def curve_sensitivity(callback: SurrogateCallback, names: Sequence[str], center: np.ndarray,
+def curve_sensitivity(callback: ModelCallback, names: Sequence[str], center: np.ndarray,
                       param_ranges: Mapping[str, tuple[float, float]], ctrl: np.ndarray, observed: np.ndarray,
-                      start: int, scale_cov_with_max: bool = False, step_fraction: float = 0.05) -> dict[str, Any]:
+                      start: int, curve_std: np.ndarray, step_fraction: float = 0.05) -> dict[str, Any]:
     """Sensitivity of the simulated curves to each calibrated parameter around ``center``.
 
     Args:
-        callback: the calibration's surrogate callback.
+        callback: the calibration's model callback.
         names: calibrated parameter names ``[P]``; center: their values ``[P]``.
         ctrl: control ``[T]`` or ``[F, T]``; observed: ``[num_obs, T]`` in ``callback.obs_names`` order.
-        start: first step of the likelihood; scale_cov_with_max: GrainLearning's covariance option.
+        start: first step of the likelihood; curve_std: the error model's ``s_o [num_obs]``.
 
     Returns:
-        A JSON-ready dict: ``rms_relative_change_per_10pct_range`` {param: {obs: value}},
-        ``fit_rms_relative_residual`` and ``fit_rms_residual_fraction_of_range`` {obs: value} at
-        ``center``, ``effect_cosine`` {param: {param: value}} and ``principal_directions`` (singular values = RMS relative change per 10 % move along a unit
+        A JSON-ready dict: ``rms_change_in_std_per_10pct_range`` {param: {obs: value}},
+        ``fit_rms_residual_in_std`` and ``fit_rms_residual_fraction_of_range`` {obs: value} at
+        ``center``, ``effect_cosine`` {param: {param: value}} and ``principal_directions`` (singular values = RMS change in std per 10 % move along a unit
         direction in range-normalised parameter space, strongest first).
     """
     center = np.asarray(center, dtype=np.float64)
@@ -54,9 +52,7 @@ def curve_sensitivity(callback: SurrogateCallback, names: Sequence[str], center:
     batch[1 + np.arange(num), np.arange(num)] = plus
     batch[1 + num + np.arange(num), np.arange(num)] = minus
     sim = callback.simulate(batch, names, ctrl, observed)  # [2P+1, num_obs, T]
-    scale = np.abs(observed[:, start:])  # [num_obs, T']
-    if scale_cov_with_max:
-        scale = np.broadcast_to(observed.max(axis=1, keepdims=True), scale.shape)
+    scale = np.asarray(curve_std, dtype=np.float64)[:, None]  # [num_obs, 1]
     per_tenth = 0.1 * (high - low) / (plus - minus)  # [P]
     change = (sim[1:num + 1, :, start:] - sim[num + 1:, :, start:]) / scale * per_tenth[:, None, None]
     rms = np.sqrt(np.mean(change**2, axis=-1))  # [P, num_obs]
@@ -73,14 +69,14 @@ def curve_sensitivity(callback: SurrogateCallback, names: Sequence[str], center:
     return {
         "center": dict(zip(names, center.tolist(), strict=True)),
         "step_fraction_of_range": step_fraction,
-        "rms_relative_change_per_10pct_range": {
+        "rms_change_in_std_per_10pct_range": {
             n: dict(zip(obs_names, rms[j].tolist(), strict=True)) for j, n in enumerate(names)
         },
-        "fit_rms_relative_residual": dict(zip(obs_names, residual.tolist(), strict=True)),
+        "fit_rms_residual_in_std": dict(zip(obs_names, residual.tolist(), strict=True)),
         "fit_rms_residual_fraction_of_range": dict(zip(obs_names, residual_of_range.tolist(), strict=True)),
         "effect_cosine": {n: dict(zip(names, cosine[j].tolist(), strict=True)) for j, n in enumerate(names)},
         "principal_directions": [
-            {"rms_relative_change": float(s), "direction": dict(zip(names, d.tolist(), strict=True))}
+            {"rms_change_in_std": float(s), "direction": dict(zip(names, d.tolist(), strict=True))}
             for s, d in zip(singular, directions, strict=True)
         ],
     }

@@ -11,7 +11,7 @@ import numpy as np
 from simrnn.plots import plt, save_figure
 
 if TYPE_CHECKING:
-    from simrnn.sequence.calibration import IterationStats
+    from simrnn.sequence.calibration.posterior import IterationStats
 
 
 def plot_final_curves(control: np.ndarray, control_name: str, observed: np.ndarray, simulated: np.ndarray,
