@@ -1,32 +1,31 @@
-"""What this CPU offers and how many of its cores are free right now.
+"""What this CPU offers, and sharing CPU work between threads that tolerate busy cores.
 
 - :func:`cpu_model`, :func:`cpu_flags`: the CPU's name and the instruction-set flags that decide
   kernels (AVX2, AVX-512, AVX-512 BF16, AMX), from ``/proc/cpuinfo`` where it exists;
 - :func:`has_bf16`: bf16 dot products in hardware (AVX-512 BF16 or AMX), as PyTorch detects them;
-- :func:`free_cores`: the cores of this process's affinity mask that OTHER processes leave idle,
-  measured from ``/proc/stat`` between calls (nothing is assumed about the machine);
-- :func:`intra_op_threads`: runs a block with at most that many PyTorch threads, then restores
+- :func:`worker_count`: how many workers may share a job (the affinity mask, capped by the
+  caller's ``torch.get_num_threads()``);
+- :func:`share_work`: runs a job in several threads at once, each with ONE PyTorch thread; the
+  job takes its next piece of work from a shared iterator itself;
+- :func:`intra_op_threads`: runs a block with a given number of PyTorch threads, then restores
   the caller's setting.
 
-Why free cores matter: PyTorch splits every operation statically over its threads and waits for
-the slowest. With another process busy on one of two cores, the thread that shares that core gets
-half of it in slices of milliseconds, so each of the thousands of short operations of a
-prediction waits for it: 50 sequences took 22x longer. One thread on the free core instead runs
-at full speed.
+Why not PyTorch's own threads for many small operations: PyTorch splits every operation
+statically over its threads and waits for the slowest at the end. With another process busy on
+one of two cores, the thread that shares that core gets half of it in slices of milliseconds,
+and each of the thousands of short operations of a prediction waits for it: 50 sequences took
+22x longer. Workers that each run whole blocks single-threaded and take the next block when
+done need no such waits: the worker on the busy core simply does fewer blocks.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
-
-#: Shortest interval (s) over which :func:`free_cores` measures; shorter calls reuse its last answer.
-MIN_INTERVAL_S = 0.05
-_PROC_STAT = "/proc/stat"
 
 
 def _cpuinfo_field(name: str) -> str | None:
@@ -74,74 +73,14 @@ def affinity_cpus() -> list[int]:
         return list(range(os.cpu_count() or 1))
 
 
-def _busy_ticks(cpus: list[int]) -> int | None:
-    """Non-idle clock ticks (USER_HZ) summed over ``cpus`` since boot, from ``/proc/stat``."""
-    wanted = {f"cpu{c}" for c in cpus}
-    busy = 0
-    try:
-        with open(_PROC_STAT, encoding="ascii") as handle:
-            for line in handle:
-                fields = line.split()
-                if fields and fields[0] in wanted:
-                    # user nice system idle iowait irq softirq steal: idle and iowait are not busy
-                    values = [int(v) for v in fields[1:9]]
-                    busy += sum(values) - values[3] - values[4]
-    except (OSError, ValueError):
-        return None
-    return busy
+def worker_count(limit: int | None = None) -> int:
+    """Workers for CPU work shared out in blocks: the cores of the affinity mask, at most ``limit``.
 
-
-class _Sampler:
-    """Busy time of the affinity cores, minus this process's own CPU time, between two calls."""
-
-    def __init__(self) -> None:
-        self.cpus = affinity_cpus()
-        self.tick = 1.0 / os.sysconf("SC_CLK_TCK")
-        self.last = self._sample()
-        self.free = float(len(self.cpus))
-
-    def _sample(self) -> tuple[float, float, int | None]:
-        return time.monotonic(), time.process_time(), _busy_ticks(self.cpus)
-
-    def free_cores(self) -> float:
-        now = self._sample()
-        wall = now[0] - self.last[0]
-        if now[2] is None or self.last[2] is None:
-            return self.free
-        if wall < MIN_INTERVAL_S:
-            return self.free
-        others = (now[2] - self.last[2]) * self.tick - (now[1] - self.last[1])
-        self.free = min(len(self.cpus), max(0.0, len(self.cpus) - others / wall))
-        self.last = now
-        return self.free
-
-
-_SAMPLER: _Sampler | None = None
-
-
-def free_cores(wait: bool = True) -> float:
-    """Cores of the affinity mask left idle by other processes since the previous call (or import).
-
-    The first call in a process waits :data:`MIN_INTERVAL_S` to measure (``wait=False``: assume
-    all cores free instead); later calls closer together than that return the previous answer.
-    Where ``/proc/stat`` is missing every core counts as free.
-    """
-    global _SAMPLER
-    if _SAMPLER is None:
-        _SAMPLER = _Sampler()
-        if wait:
-            time.sleep(MIN_INTERVAL_S)
-    return _SAMPLER.free_cores()
-
-
-def adaptive_threads(limit: int | None = None) -> int:
-    """PyTorch threads to use now: the free cores (rounded), at least 1, at most ``limit``.
-
-    ``limit`` defaults to the current ``torch.get_num_threads()``, so a caller's own setting
-    (``torch.set_num_threads``, ``OMP_NUM_THREADS``) is an upper bound that is never exceeded.
+    ``limit`` defaults to ``torch.get_num_threads()``, so a caller's own setting
+    (``torch.set_num_threads``, ``OMP_NUM_THREADS``) is never exceeded.
     """
     limit = torch.get_num_threads() if limit is None else limit
-    return max(1, min(limit, int(free_cores() + 0.5)))
+    return max(1, min(limit, len(affinity_cpus())))
 
 
 @contextlib.contextmanager
@@ -155,3 +94,31 @@ def intra_op_threads(threads: int) -> Iterator[int]:
     finally:
         if threads != previous:
             torch.set_num_threads(previous)
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def share_work(job: Callable[[], None], workers: int) -> None:
+    """Run ``job()`` in ``workers`` threads at once (1: this thread), each in inference mode with one
+    PyTorch intra-op thread; returns when all are done and re-raises the first error.
+
+    ``job`` must take its pieces of work from something shared (an iterator behind a lock) until
+    none is left, so that a thread slowed by a busy core takes fewer pieces. The threads are kept
+    in a pool for the rest of the process. PyTorch's thread count is process-wide: other threads
+    of the caller that run PyTorch meanwhile also get one thread.
+    """
+
+    def in_inference_mode() -> None:
+        with torch.inference_mode():
+            job()
+
+    with intra_op_threads(1):
+        if workers == 1:
+            in_inference_mode()
+            return
+        if workers not in _POOLS:
+            _POOLS[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="simrnn-worker")
+        futures = [_POOLS[workers].submit(in_inference_mode) for _ in range(workers)]
+        for future in futures:
+            future.result()

@@ -39,20 +39,25 @@ GateProduct = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 _CHOSEN: dict[tuple, str] = {}
 
 
-def gate_product(name: str, weights: torch.Tensor) -> GateProduct:
+def gate_product(name: str, weights: torch.Tensor, activation: str = "sigmoid") -> GateProduct:
     """``f(hx [R, K], buffer [>=R, N]) -> sigmoid(hx @ weights)  [R, N]`` on backend ``name``.
 
     Args:
         name: one of :data:`BACKENDS`.
         weights: ``[K, N]`` float32 (for the LSTM ``K = U + F + 1``, ``N = 4U``).
+        activation: ``"sigmoid"``, or ``"none"`` for the bare product (the benchmark's floor).
 
     The ``"mm"`` product writes into ``buffer``; the ``"onednn"`` one returns a new tensor.
     """
+    if activation not in ("sigmoid", "none"):
+        raise ValueError(f"activation must be 'sigmoid' or 'none', got {activation!r}")
     if name == "mm":
+        if activation == "none":
+            return lambda hx, buffer: torch.mm(hx, weights, out=buffer[: hx.shape[0]])
         return lambda hx, buffer: torch.mm(hx, weights, out=buffer[: hx.shape[0]]).sigmoid_()
     if name == "onednn":
         packed = torch.ops.mkldnn._reorder_linear_weight(weights.t().contiguous())
-        return lambda hx, buffer: torch.ops.mkldnn._linear_pointwise(hx, packed, None, "sigmoid", [], "")
+        return lambda hx, buffer: torch.ops.mkldnn._linear_pointwise(hx, packed, None, activation, [], "")
     raise ValueError(f"unknown gate backend {name!r}; expected one of {BACKENDS}")
 
 

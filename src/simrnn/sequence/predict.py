@@ -15,6 +15,7 @@ sets the floor (``benchmarks/sequence.py``).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,14 +24,14 @@ import numpy as np
 import torch
 
 from simrnn.checkpoints import model_from_checkpoint, read_checkpoint
-from simrnn.cpu import adaptive_threads, intra_op_threads
+from simrnn.cpu import share_work, worker_count
 from simrnn.errors import UserInputError
 from simrnn.runs import CONFIG_FILE, checkpoint_path, read_artifact, require_run_dir
 from simrnn.sequence.backend import check_precision, gate_backend, gate_product, matmul_precision
 from simrnn.sequence.model import ParamConditionedLSTM
 
 #: Windows per block in :func:`_predict_lstm` (memory about 7 KB per window for U = 200).
-CHUNK_ROWS = 2048
+CHUNK_ROWS = 1024
 
 
 @dataclass
@@ -148,7 +149,8 @@ def _lstm_cell_(s: torch.Tensor, d: torch.Tensor, h_out: torch.Tensor, scratch: 
 
 
 def _predict_lstm(model: ParamConditionedLSTM, x: torch.Tensor, p: torch.Tensor, window_size: int,
-                  chunk_rows: int = CHUNK_ROWS, backend: str | None = None) -> torch.Tensor:
+                  chunk_rows: int = CHUNK_ROWS, backend: str | None = None,
+                  workers: int | None = None) -> torch.Tensor:
     """Every window of every sequence through a :class:`ParamConditionedLSTM`, without building windows.
 
     Equals ``model(windows, params)`` on all windows up to float32 rounding, sharing work: the
@@ -157,13 +159,19 @@ def _predict_lstm(model: ParamConditionedLSTM, x: torch.Tensor, p: torch.Tensor,
     the fastest backend of :mod:`simrnn.sequence.backend` (no separate input projection, one
     sigmoid pass serves all gates: :func:`_gate_weights`). Rows are time-major (``k * N + n``).
     Window positions are processed in blocks of about ``chunk_rows`` windows (at least one
-    position, i.e. N windows) in buffers allocated once, which bounds the memory to about 7 KB
-    per window for U = 200 and keeps the element-wise work in cache.
+    position, i.e. N windows) in buffers allocated once per worker, which bounds the memory to
+    about 7 KB per window and worker for U = 200 and keeps the element-wise work in cache.
+
+    With ``workers`` (CPU) that many threads each take the next block when done with one, running
+    it with ONE PyTorch thread (:func:`simrnn.cpu.share_work`): no operation waits for a thread on
+    a busy core, and a worker on a core shared with another process simply does fewer blocks.
 
     Args:
         x: padded load paths ``[N, S, F]``.
         p: parameters ``[N, P]``.
         backend: a name from :data:`simrnn.sequence.backend.BACKENDS`; default: the timed choice.
+        workers: CPU threads sharing the blocks; None: this thread alone, with PyTorch's own
+            intra-op threads (GPU, or what this function did before).
 
     Returns:
         Standardised outputs ``[N, K, L]``, ``K = S - window_size + 1``; window ``k`` ends at step
@@ -179,27 +187,41 @@ def _predict_lstm(model: ParamConditionedLSTM, x: torch.Tensor, p: torch.Tensor,
     first = torch.tanh(model.state_h(p)) @ w_hh  # h0 W_hh  [N, 4U]
     d0 = torch.tanh(model.state_c(p)).mul_(-2.0)  # scaled cell state -2 c0  [N, U]
     out = x.new_empty(k_total, n, model.n_outputs)
-    hx1_buffer = x.new_ones(rows, units + f + 1)  # [h, x, 1] per window  [rows, U + F + 1]
-    gate_buffer = x.new_empty(rows, 4 * units)
-    d_buffer, scratch_buffer = x.new_empty(rows, units), x.new_empty(rows, units)
-    for k0 in range(0, k_total, block):
-        m = min(k_total, k0 + block) - k0
-        hx1, d, scratch = hx1_buffer[: m * n], d_buffer[: m * n], scratch_buffer[: m * n]
-        h, xs = hx1[:, :units], hx1[:, units : units + f]
-        xs.view(m, n, f).copy_(x_time[k0 : k0 + m])
-        first_gates = torch.mm(hx1[:, units:], stacked[units:], out=gate_buffer[: m * n])
-        first_gates.view(m, n, -1).add_(first).sigmoid_()
-        d.view(m, n, units).copy_(d0.expand(m, n, units))
-        _lstm_cell_(first_gates, d, h, scratch)
-        for j in range(1, window_size):
-            xs.view(m, n, f).copy_(x_time[k0 + j : k0 + j + m])
-            _lstm_cell_(gates(hx1, gate_buffer), d, h, scratch)
-        hidden = torch.relu_(torch.addmm(model.dense.bias, h, model.dense.weight.t()))
-        out[k0 : k0 + m] = torch.addmm(model.head.bias, hidden, model.head.weight.t()).view(m, n, -1)
+    starts = iter(range(0, k_total, block))
+    lock = threading.Lock()
+
+    def run_blocks() -> None:
+        hx1_buffer = x.new_ones(rows, units + f + 1)  # [h, x, 1] per window  [rows, U + F + 1]
+        gate_buffer = x.new_empty(rows, 4 * units)
+        d_buffer, scratch_buffer = x.new_empty(rows, units), x.new_empty(rows, units)
+        while True:
+            with lock:
+                k0 = next(starts, None)
+            if k0 is None:
+                return
+            m = min(k_total, k0 + block) - k0
+            hx1, d, scratch = hx1_buffer[: m * n], d_buffer[: m * n], scratch_buffer[: m * n]
+            h, xs = hx1[:, :units], hx1[:, units : units + f]
+            xs.view(m, n, f).copy_(x_time[k0 : k0 + m])
+            first_gates = torch.mm(hx1[:, units:], stacked[units:], out=gate_buffer[: m * n])
+            first_gates.view(m, n, -1).add_(first).sigmoid_()
+            d.view(m, n, units).copy_(d0.expand(m, n, units))
+            _lstm_cell_(first_gates, d, h, scratch)
+            for j in range(1, window_size):
+                xs.view(m, n, f).copy_(x_time[k0 + j : k0 + j + m])
+                _lstm_cell_(gates(hx1, gate_buffer), d, h, scratch)
+            hidden = torch.relu_(torch.addmm(model.dense.bias, h, model.dense.weight.t()))
+            out[k0 : k0 + m] = torch.addmm(model.head.bias, hidden, model.head.weight.t()).view(m, n, -1)
+
+    if workers is None:
+        run_blocks()
+    else:
+        share_work(run_blocks, min(workers, -(-k_total // block)))
     return out.permute(1, 0, 2)
 
 
-def predict(run: SequenceRun, inputs, params, *, precision: str = "fp32", threads: int | None = None) -> np.ndarray:
+def predict(run: SequenceRun, inputs, params, *, precision: str = "fp32", threads: int | None = None,
+            backend: str | None = None) -> np.ndarray:
     """Predict whole sequences, un-standardised, in one batched pass over all windows.
 
     A :class:`ParamConditionedLSTM` takes the shared-work path :func:`_predict_lstm`; any other
@@ -212,8 +234,11 @@ def predict(run: SequenceRun, inputs, params, *, precision: str = "fp32", thread
         precision: ``"fp32"`` (exact), or ``"bf16"``: matrix products in bfloat16 with float32
             accumulation where the CPU has bf16 dot products (AVX-512 BF16 / AMX), refused
             elsewhere; its error against fp32 is measured in ``benchmarks/sequence.py``.
-        threads: PyTorch threads for this call; default: the cores other processes leave free
-            (:func:`simrnn.cpu.adaptive_threads`), never more than ``torch.get_num_threads()``.
+        threads: CPU threads sharing the LSTM's blocks (:func:`_predict_lstm`); default: the
+            cores of the affinity mask, never more than ``torch.get_num_threads()``.
+        backend: the LSTM's gate-product backend (:data:`simrnn.sequence.backend.BACKENDS`);
+            default: the faster one, timed once per process. All give the same results up to
+            float32 rounding.
 
     Returns:
         ``[N, S - window_size + 1 + pad_length, L]``; element ``k`` estimates original step
@@ -234,18 +259,21 @@ def predict(run: SequenceRun, inputs, params, *, precision: str = "fp32", thread
         )
     device = next(model.parameters()).device
     check_precision(precision, device)
-    with intra_op_threads(threads or adaptive_threads()), matmul_precision(precision), torch.inference_mode():
-        out = _predict_standardised(run, x.to(device), p.to(device)).cpu().numpy()
+    workers = worker_count(threads) if device.type == "cpu" else None
+    with matmul_precision(precision), torch.inference_mode():
+        out = _predict_standardised(run, x.to(device), p.to(device), backend, workers).cpu().numpy()
     if run.meta.get("standardize_outputs", True):
         out = out * np.asarray(run.meta["output_std"], np.float32) + np.asarray(run.meta["output_mean"], np.float32)
     return out
 
 
-def _predict_standardised(run: SequenceRun, x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+def _predict_standardised(run: SequenceRun, x: torch.Tensor, p: torch.Tensor, backend: str | None,
+                          workers: int | None) -> torch.Tensor:
     """``x [N, S, F], p [N, P] -> [N, S - W + 1 + pad, L]`` standardised, on the model's device."""
     model = run.model
     if isinstance(model, ParamConditionedLSTM):
-        return _predict_lstm(model, _pad_start(x, run.window_size, run.pad_length), p, run.window_size)
+        x = _pad_start(x, run.window_size, run.pad_length)
+        return _predict_lstm(model, x, p, run.window_size, backend=backend, workers=workers)
     windows = sliding_windows(x, run.window_size, run.pad_length)
     n, k = windows.shape[:2]
     out = model(windows.reshape(n * k, run.window_size, x.shape[2]), p.repeat_interleave(k, dim=0))
