@@ -117,7 +117,7 @@ class FieldModel(nn.Module):
         self._check_shapes(context, future_temp)
         batch, length, _, height, width = context.shape
         pad = (0, -width % self.multiple, 0, -height % self.multiple)
-        layout = self.layout or conv_layout(context.device)
+        layout = self.layout if self.layout is not None else conv_layout(context.device)
         # time-major frames [L * B, C, H, W]: step t is the dense block [t * B, (t + 1) * B)
         frames = F.pad(context.transpose(0, 1).flatten(0, 1), pad, mode="replicate")
         context_features, encoded = self.context_encoder(frames.contiguous(memory_format=layout), layout)
