@@ -178,3 +178,17 @@ def test_two_process_cpu_ddp_training_gives_a_loadable_checkpoint(trained):
     assert len(read(run_dir / "history.json")) == 1 and read(run_dir / "test_results.json")["epochs_trained"] == 1
     run = load_fields_run(run_dir)
     assert run.model(torch.rand(2, 2, 10, 8, 24), torch.rand(2, 1, 8, 24)).shape == (2, 9, 8, 24)
+
+
+def test_demo_trains_both_models_and_prints_them_next_to_persistence(trained):
+    from simrnn.fields.demo_models import DEMO_FIELD_MODELS, train_field_models
+
+    tmp, _, _ = trained
+    lines = []
+    out = train_field_models(tmp / "cache.h5", tmp / "demo_runs", epochs=1, log=lines.append)
+    assert set(out["runs"]) == set(DEMO_FIELD_MODELS) and out["threads"] >= 1
+    table = lines[0].splitlines()
+    assert table[0].split() == ["test", "split", "mse", "ssim", "psnr", "band_mse", "skill"]
+    assert [row.split()[0] for row in table[1:]] == ["persistence", *DEMO_FIELD_MODELS]
+    assert float(table[2].split()[1]) == pytest.approx(out["metrics"]["cnn-lstm"]["mse"], rel=1e-3)
+    assert read(out["runs"]["predrnn"] / "test_results.json")["epochs_trained"] == 1

@@ -1,0 +1,104 @@
+"""The field-model part of ``simrnn demo``: train CNN-LSTM and PredRNN briefly, report them next to persistence.
+
+Both models train through the engine (:func:`simrnn.engine.fit`) on the demo's synthetic cache
+with small widths and a few epochs (about 8 s per model on 2 idle CPU cores for the 96 x 24 x 16,
+24-step demo cache); their BEST checkpoints are scored on the test split. A few epochs are far from
+converged: the point is the whole path (train -> test_results.json -> compare), not accuracy.
+
+Threads: at these tiny sizes PyTorch's intra-op threads can cost far more than they gain (on a
+2-core machine with one core busy, 2 threads made an epoch 16-22x slower than 1), so the demo
+times one training step with 1 thread and with the current count and trains with the faster.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+#: the demo's training settings (small and short; everything else is FieldsConfig's default).
+DEMO_FIELD_TRAINING = {
+    "seq_length": 2,
+    "hidden_channels": 8,
+    "rnn_layers": 1,
+    "encoder_channels": [8, 8, 16],
+    "skip": True,
+    "batch_size": 32,
+    "lr": 0.01,
+    "epochs": 3,
+    "seed": 0,
+    "t_solidus": 1600.0,  # the synthetic alloy melts at 1700 K
+    "t_liquidus": 1800.0,
+}
+DEMO_FIELD_MODELS = ("cnn-lstm", "predrnn")
+_SHOWN = ("mse", "ssim", "psnr", "band_mse")
+
+
+def train_field_models(cache: str | Path, runs_root: str | Path, *, epochs: int | None = None,
+                       progress_bar: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train every demo field model on ``cache`` into ``runs_root/fields/<timestamp>/``; log their test metrics.
+
+    Returns ``{"runs": {model: run_dir}, "metrics": {model: {...}}, "persistence": {...}, "table": str}``.
+    """
+    from simrnn.engine import fit
+    from simrnn.runs import TEST_RESULTS_FILE, read_artifact
+
+    settings = dict(DEMO_FIELD_TRAINING, cache=str(cache), runs_root=str(runs_root), progress_bar=progress_bar)
+    if epochs is not None:
+        settings["epochs"] = epochs
+    runs, metrics, baseline = {}, {}, {}
+    previous = torch.get_num_threads()
+    threads = fastest_threads(settings)
+    try:
+        torch.set_num_threads(threads)
+        for model in DEMO_FIELD_MODELS:
+            runs[model] = fit("fields", dict(settings, model=model), source="demo settings")
+            results = read_artifact(runs[model], TEST_RESULTS_FILE)
+            metrics[model] = results["metrics"]
+            baseline = results["baselines"]["persistence"]
+    finally:
+        torch.set_num_threads(previous)
+    rows = [("persistence", baseline), *metrics.items()]
+    header = f"{'test split':<12}" + "".join(f"{k:>10}" for k in (*_SHOWN, "skill"))
+    lines = [header] + [f"{name:<12}" + "".join(f"{m[k]:>10.4g}" if k in m else f"{'-':>10}" for k in (*_SHOWN, "skill"))
+                        for name, m in rows]
+    table = "\n".join(lines)
+    log(table)
+    return {"runs": runs, "metrics": metrics, "persistence": baseline, "table": table, "threads": threads}
+
+
+def fastest_threads(settings: dict[str, Any]) -> int:
+    """1 or the current intra-op thread count, whichever trains a batch of ``settings``' first model faster.
+
+    Each count is timed on the same batch (best of 2 steps after a warm-up step); ties go to 1.
+    """
+    from simrnn.engine import task_config
+    from simrnn.fields.task import FieldsTask
+
+    current = torch.get_num_threads()
+    if current == 1:
+        return 1
+    cfg = task_config("fields", dict(settings, model=DEMO_FIELD_MODELS[0]), source="demo settings")
+    task = FieldsTask()
+    data = task.load_data(cfg)
+    batch = next(iter(data.datamodule.train_dataloader()))
+    model = task.build_module(cfg, data).model
+
+    def step() -> float:
+        start = time.perf_counter()
+        pred, _ = model.forward_with_aux(batch["context"], batch["future_temp"])
+        (pred - batch["target"]).square().mean().backward()
+        return time.perf_counter() - start
+
+    seconds = {}
+    try:
+        for n in (1, current):
+            torch.set_num_threads(n)
+            step()
+            seconds[n] = min(step(), step())
+    finally:
+        torch.set_num_threads(current)
+    return current if seconds[current] < seconds[1] / 1.15 else 1
