@@ -69,22 +69,23 @@ def test_killed_worker_leaves_its_trial_failed_and_a_rerun_continues(write_sweep
 
 
 def test_two_workers_share_one_postgres_study(write_sweep, worker_command, postgres_url, tmp_path):
-    sweep = write_sweep({"lstm_units": {"values": [4, 8, 12]}, "window_size": {"values": [2, 3]}},
+    sweep = write_sweep({"lstm_units": {"values": [4, 8]}, "window_size": {"values": [2, 3]}},
                         method="grid", settings={"epochs": 1}, name="pg")
     url = storage_url(postgres_url)
     create_study(load_sweep(sweep), "sequence", url, "pg-grid")
     command = worker_command("sweep", "worker", "--storage", postgres_url, "--study", "pg-grid")
     workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [w.communicate(timeout=WAIT_S) for w in workers]
-    for w, (out, err) in zip(workers, outputs, strict=True):
+    for w, (_, err) in zip(workers, outputs, strict=True):
         assert w.returncode == 0, err
-        assert " complete: value " in out  # each worker trained at least one grid point
+    # between them the two workers trained every point once (which worker got how many depends on timing)
+    assert sum(out.count(" complete: value ") for out, _ in outputs) == 4
 
     trials = optuna.load_study(study_name="pg-grid", storage=open_storage(url)).get_trials()
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     points = sorted((t.user_attrs["settings"]["lstm_units"], t.user_attrs["settings"]["window_size"]) for t in complete)
-    assert points == [(4, 2), (4, 3), (8, 2), (8, 3), (12, 2), (12, 3)]  # every grid point exactly once
-    assert len({t.user_attrs["run_dir"] for t in complete}) == 6
+    assert points == [(4, 2), (4, 3), (8, 2), (8, 3)]  # every grid point exactly once
+    assert len({t.user_attrs["run_dir"] for t in complete}) == 4
     others = [t for t in trials if t.state != TrialState.COMPLETE]
     assert all(t.user_attrs.get("failure", "").startswith("surplus") for t in others)  # a lost race trains nothing
-    assert len(list((tmp_path / "runs" / "sequence").iterdir())) == 6
+    assert len(list((tmp_path / "runs" / "sequence").iterdir())) == 4
