@@ -151,13 +151,14 @@ def test_runs_compare_puts_both_models_and_the_baseline_side_by_side(trained):
     assert "(+0.0 %)" in rows["persistence/mse"] and "(fields)" in result.output
 
 
-def test_bf16_autocast_trains_on_the_cpu(trained):
+def test_bf16_autocast_trains_on_the_cpu_from_lazy_hdf5_reads(trained):
     tmp, _, _ = trained
     invoke("fields", "train", "--cache", tmp / "cache.h5", "--runs-root", tmp / "bf16", "--precision", "bf16-mixed",
-           "--seed", 1, *options({**TINY, "epochs": 1}))
+           "--seed", 1, "--no-preload", *options({**TINY, "epochs": 1}))
     (run,) = (tmp / "bf16" / "fields").iterdir()
     results = read(run / "test_results.json")
-    assert read(run / "config.json")["settings"]["precision"] == "bf16-mixed"
+    settings = read(run / "config.json")["settings"]
+    assert settings["precision"] == "bf16-mixed" and settings["preload"] is False
     assert all(math.isfinite(v) for v in results["metrics"].values())
     assert load_fields_run(run).model(torch.rand(1, 2, 10, 8, 24), torch.rand(1, 1, 8, 24)).dtype == torch.float32
 
@@ -178,6 +179,19 @@ def test_two_process_cpu_ddp_training_gives_a_loadable_checkpoint(trained):
     assert len(read(run_dir / "history.json")) == 1 and read(run_dir / "test_results.json")["epochs_trained"] == 1
     run = load_fields_run(run_dir)
     assert run.model(torch.rand(2, 2, 10, 8, 24), torch.rand(2, 1, 8, 24)).shape == (2, 9, 8, 24)
+
+
+def test_resume_continues_a_fields_run(trained):
+    tmp, _, _ = trained
+    invoke("fields", "train", "--cache", tmp / "cache.h5", "--runs-root", tmp / "resume", *options({**TINY, "epochs": 1}))
+    (run,) = (tmp / "resume" / "fields").iterdir()
+    first = read(run / "history.json")
+    invoke("fields", "train", "--resume", run, "--epochs", 2)
+    history = read(run / "history.json")
+    assert history[:1] == first and [h["epoch"] for h in history] == [0, 1]
+    assert read(run / "test_results.json")["epochs_trained"] == 2
+    refused = invoke("fields", "train", "--resume", run, "--epochs", 3, "--lr", 0.5, code=2)
+    assert "cannot change lr when resuming" in refused.output
 
 
 def test_demo_trains_both_models_and_prints_them_next_to_persistence(trained):
