@@ -9,8 +9,12 @@ early (it never predicts step S-1) and its tutorial compares with labels shifted
 
 Speed: all windows of all sequences go through one batched pass. For the parameter-conditioned
 LSTM, :func:`_predict_lstm` never materialises the windows and shares the work they have in
-common; what remains is one ``[N*K, U] x [U, 4U]`` GEMM per window step after the first, which
-sets the floor (``benchmarks/sequence.py``).
+common; what remains is one ``[rows, U + F + 1] x [U + F + 1, 4U]`` product per window step after
+the first, on the faster exact float32 backend (:mod:`simrnn.sequence.backend`, timed once per
+process), and five element-wise passes. Blocks of windows are shared by one single-threaded
+worker per core (:func:`simrnn.cpu.share_work`), so a core busy with another process slows
+prediction in proportion instead of stalling every operation. ``benchmarks/sequence.py``
+measures it against the products alone (the floor), bf16 and a competing busy process.
 """
 
 from __future__ import annotations
