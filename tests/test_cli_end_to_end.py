@@ -74,7 +74,7 @@ def test_predict_refuses_an_existing_output_directory(cli_run, capsys):
         main(["sequence", "predict", str(run_dir), "--data", str(data), "--out", str(tmp / "taken")])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert "output directory exists already" in err and "Traceback" not in err
+    assert "taken: already exists; choose a new directory" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize(

@@ -94,7 +94,7 @@ def test_run_directories_with_the_same_second_get_suffixes(tmp_path):
 
 
 def test_an_existing_output_directory_is_refused(tmp_path):
-    with pytest.raises(UserInputError, match="output directory exists already"):
+    with pytest.raises(UserInputError, match="already exists; choose a new directory"):
         new_output_dir(tmp_path, tmp_path / "default")
 
 
@@ -106,3 +106,17 @@ def test_a_failed_write_leaves_the_old_file_untouched(tmp_path):
         raise RuntimeError("crash")
     assert target.read_text() == "old"
     assert os.listdir(tmp_path) == ["results.json"]
+
+
+def test_a_non_finite_validation_loss_stops_with_one_sentence(tmp_path):
+    from types import SimpleNamespace
+
+    from simrnn.engine.trainer import DivergenceCallback
+    from simrnn.errors import TrainingDivergedError
+
+    trainer = SimpleNamespace(callback_metrics={"val_loss": torch.tensor(float("nan"))}, sanity_checking=False,
+                              current_epoch=3)
+    with pytest.raises(TrainingDivergedError, match="the validation loss became nan at epoch 3"):
+        DivergenceCallback(tmp_path).on_validation_end(trainer, None)
+    DivergenceCallback(tmp_path).on_validation_end(SimpleNamespace(
+        callback_metrics={"val_loss": torch.tensor(0.5)}, sanity_checking=False, current_epoch=3), None)

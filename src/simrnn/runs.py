@@ -11,14 +11,16 @@ A finished run holds::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import platform
+from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from simrnn.errors import UserInputError
-from simrnn.files import read_json, write_json_atomic
+from simrnn.files import new_directory, new_timestamped_directory, read_json, write_json_atomic
 
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"
@@ -33,28 +35,23 @@ _TRACKED_PACKAGES = ("simrnn", "torch", "lightning", "numpy", "h5py", "optuna", 
 
 def create_timestamped_dir(parent: str | Path, now: _dt.datetime | None = None) -> Path:
     """Create and return ``parent/<YYYY-MM-DD_HH-MM-SS>``; a clash gets ``_1``, ``_2``, ... appended."""
-    stamp = (now or _dt.datetime.now()).strftime("%Y-%m-%d_%H-%M-%S")
-    parent = Path(parent)
-    parent.mkdir(parents=True, exist_ok=True)
-    for attempt in range(10_000):
-        candidate = parent / (stamp if attempt == 0 else f"{stamp}_{attempt}")
-        try:
-            candidate.mkdir()
-        except FileExistsError:
-            continue
-        return candidate
-    raise RuntimeError(f"could not create a fresh directory under {parent}")
+    with new_timestamped_directory(parent, now=now, keep_on_error=True) as created:
+        return created
 
 
 def new_output_dir(out: str | Path | None, default_parent: str | Path) -> Path:
     """Create the user's ``out`` (a one-line error if it exists) or a fresh ``default_parent/<timestamp>``."""
     if out is None:
         return create_timestamped_dir(default_parent)
-    out = Path(out)
-    if out.exists():
-        raise UserInputError(f"{out}: output directory exists already; choose a new one.")
-    out.mkdir(parents=True)
-    return out
+    with new_directory(out, keep_on_error=True) as created:
+        return created
+
+
+@contextlib.contextmanager
+def output_dir(out: str | Path | None, default_parent: str | Path) -> Iterator[Path]:
+    """Like :func:`new_output_dir` for a block that writes into it: removed again if the block fails."""
+    with (new_timestamped_directory(default_parent) if out is None else new_directory(out)) as created:
+        yield created
 
 
 def create_run_dir(root: str | Path, task: str, now: _dt.datetime | None = None) -> Path:
@@ -104,6 +101,8 @@ def checkpoint_path(run_dir: Path, which: str = "best") -> Path:
 def list_runs(root: str | Path, task: str | None = None) -> list[Path]:
     """All run directories under ``root`` (optionally of one task), oldest first."""
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise UserInputError(f"{root}: not a directory; expected the folder holding <task>/<timestamp> runs.")
     if task:
         tasks = [root / task]
     else:

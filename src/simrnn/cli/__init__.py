@@ -45,15 +45,39 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     typer.secho(f"warning: {message}", err=True, fg=typer.colors.YELLOW)
 
 
+def _usage_error_types() -> tuple[type, type | None]:
+    """Click's ``UsageError`` and ``NoArgsIsHelpError``: Typer >= 0.29 bundles its own click."""
+    try:
+        from typer._click.exceptions import NoArgsIsHelpError, UsageError
+    except ImportError:  # older Typer runs on the click package
+        from click.exceptions import UsageError
+
+        NoArgsIsHelpError = getattr(__import__("click.exceptions").exceptions, "NoArgsIsHelpError", None)
+    return UsageError, NoArgsIsHelpError
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``simrnn`` console script.
 
-    Usage errors (click's), :class:`UserInputError` and path errors print one line and exit with
-    status 2; Ctrl-C prints one line and exits 130 (see :func:`simrnn.cli.output.exit_on_user_error`,
-    which also guards every command under ``CliRunner``).
+    Usage errors (click's: an unknown option, a missing argument) print ONE line naming the
+    command and its ``--help``; :class:`UserInputError` and path errors print one line and exit
+    with status 2; Ctrl-C prints one line and exits 130 (see
+    :func:`simrnn.cli.output.exit_on_user_error`, which also guards every command under ``CliRunner``).
     """
+    import sys
     import warnings
 
     warnings.showwarning = _show_warning
-    with exit_on_user_error():
-        app(args=argv, prog_name="simrnn")  # standalone: click prints usage errors, exits 2
+    usage_error, no_args_is_help = _usage_error_types()
+    command = typer.main.get_command(app)
+    try:
+        with exit_on_user_error():
+            code = command.main(args=argv, prog_name="simrnn", standalone_mode=False)
+    except usage_error as exc:
+        if no_args_is_help is not None and isinstance(exc, no_args_is_help):
+            exc.show()
+        else:
+            where = exc.ctx.command_path if exc.ctx is not None else "simrnn"
+            typer.secho(f"error: {exc.format_message()} (see '{where} --help').", err=True, fg=typer.colors.RED)
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -6,7 +6,6 @@ import contextlib
 import functools
 import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -71,16 +70,3 @@ def guard_command(callback: Callable) -> Callable:
 
     guarded.__simrnn_guarded__ = True
     return guarded
-
-
-def print_run_summary(run_dir: Path) -> None:
-    """Print where a finished run is and its test metrics."""
-    from simrnn.runs import LOSS_FIGURE, TEST_RESULTS_FILE, read_artifact
-
-    results = read_artifact(run_dir, TEST_RESULTS_FILE)
-    console.print(f"run: {run_dir}")
-    console.print(
-        f"test MSE (standardised) {results['mse']:.4g} (predicting the training mean: {results['baseline_mse']:.4g}), "
-        f"best epoch {results.get('best_epoch')} of {results.get('epochs_trained')}"
-    )
-    console.print(f"learning curves: {Path(run_dir) / LOSS_FIGURE}")

@@ -30,7 +30,7 @@ from simrnn.engine.settings import (
 )
 from simrnn.engine.taskspec import Evaluation, Task, TaskData
 from simrnn.engine.trainer import build_trainer, lightning_warnings_filtered, log_version, logger_record
-from simrnn.errors import UserInputError
+from simrnn.errors import Interrupted, UserInputError
 from simrnn.files import read_json, to_jsonable
 from simrnn.plots import plot_training_losses
 from simrnn.registry import get_task, model_names
@@ -48,8 +48,8 @@ from simrnn.runs import (
 _REQUIRED_HPARAMS = ("model_name", "model_args", "data_meta")
 
 
-class TrainingInterrupted(UserInputError):
-    """Ctrl+C stopped the training; the run directory is kept and can be resumed."""
+class TrainingInterrupted(Interrupted):
+    """Ctrl+C stopped the training; the run directory is kept and can be resumed (the CLI exits 130)."""
 
 
 def task_config(task: Task | str, values: dict[str, Any] | TrainSettings | None = None, *,
@@ -115,8 +115,8 @@ def fit(task: Task | str, values: dict[str, Any] | TrainSettings | None = None, 
         if not trainer.interrupted:
             raise
         raise TrainingInterrupted(
-            f"training interrupted in epoch {trainer.current_epoch}; the run is kept in {run_dir} "
-            f"(continue with --resume {run_dir})."
+            f"training stopped in epoch {trainer.current_epoch}; the run is kept in {run_dir} with its last "
+            f"complete epoch in checkpoints/last.ckpt (continue with --resume {run_dir})"
         ) from None
     if trainer.is_global_zero:
         finish_run(task, run_dir, cfg, data)

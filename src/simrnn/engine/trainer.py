@@ -82,8 +82,9 @@ class EpochCheckpoint(Checkpoint):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if not k.endswith("_step")}
-        entry: dict[str, float] = {"epoch": trainer.current_epoch}
-        entry.update({k.removesuffix("_epoch"): v for k, v in sorted(metrics.items())})
+        entry: dict[str, float | None] = {"epoch": trainer.current_epoch}
+        # JSON has no NaN: a non-finite metric is recorded as null
+        entry.update({k.removesuffix("_epoch"): v if math.isfinite(v) else None for k, v in sorted(metrics.items())})
         self.history.append(entry)
         trainer.save_checkpoint(self.last_path, weights_only=False)
         if trainer.is_global_zero:
@@ -97,10 +98,18 @@ class EpochCheckpoint(Checkpoint):
 
 
 class DivergenceCallback(Callback):
-    """Stop with a one-sentence error as soon as the training loss is NaN or infinite."""
+    """Stop with a one-sentence error as soon as the training or validation loss is NaN or infinite."""
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        loss = trainer.callback_metrics.get("val_loss")
+        if loss is not None and not trainer.sanity_checking and not math.isfinite(float(loss)):
+            raise TrainingDivergedError(
+                f"the validation loss became {float(loss)} at epoch {trainer.current_epoch} while the training "
+                f"loss stayed finite; check the validation data for extreme values (run kept in {self.run_dir})."
+            )
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
