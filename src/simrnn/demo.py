@@ -38,14 +38,19 @@ DEMO_TRAINING = {
 
 
 def run_demo(workdir: str | Path = "demo_output", *, samples_per_group: int = DEMO_SAMPLES_PER_GROUP,
-             epochs: int | None = None,
+             epochs: int | None = None, calibration: dict[str, Any] | None = None,
              progress_bar: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run every step in a fresh ``workdir/<timestamp>/`` and return a summary of each step."""
+    """Run every step in a fresh ``workdir/<timestamp>/`` and return a summary of each step.
+
+    ``calibration`` overrides :data:`simrnn.sequence.calibration.demo.DEMO_SETTINGS` (e.g. fewer samples).
+    """
+    from simrnn.sequence.calibration.demo import check_demo_settings, demo_calibration
     from simrnn.sequence.predict import load_run
     from simrnn.sequence.predict_files import predict_file
     from simrnn.sequence.train import train
     from simrnn.sequence.triaxial import write_synthetic_triaxial
 
+    check_demo_settings(**(calibration or {}))
     out = create_timestamped_dir(workdir)
     summary: dict[str, Any] = {"workdir": out}
     started = time.perf_counter()
@@ -66,9 +71,7 @@ def run_demo(workdir: str | Path = "demo_output", *, samples_per_group: int = DE
     summary["prediction"] = prediction
 
     log("[4/5] calibrating a held-out synthetic curve with the surrogate and with the simulator")
-    from simrnn.sequence.calibration.demo import demo_calibration
-
-    summary["calibration"] = demo_calibration(run_dir, out / "calibration", seed=0)
+    summary["calibration"] = demo_calibration(run_dir, out / "calibration", seed=0, **(calibration or {}))
 
     log("[5/5] melt-pool point clouds -> gridded cache -> plane sequences")
     from simrnn.fields.demo import demo_summary

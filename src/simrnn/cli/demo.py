@@ -9,18 +9,24 @@ import typer
 
 from simrnn.cli.output import console, exit_on_user_error
 from simrnn.demo import DEMO_SAMPLES_PER_GROUP
+from simrnn.sequence.calibration.demo import DEMO_SETTINGS
 
 
 def demo(
     workdir: Annotated[Path, typer.Option(help="Parent folder; each demo gets a fresh <timestamp> folder.")] = Path("demo_output"),
     samples_per_group: Annotated[int, typer.Option(help="Synthetic sequences per pressure and drainage.")] = DEMO_SAMPLES_PER_GROUP,
     epochs: Annotated[int | None, typer.Option(help="Training epochs (default: the demo's setting).")] = None,
+    calibration_samples: Annotated[int, typer.Option(help="GrainLearning samples per iteration.")] = (
+        DEMO_SETTINGS["samples"]),
+    calibration_iterations: Annotated[int, typer.Option(help="GrainLearning's maximum iterations.")] = (
+        DEMO_SETTINGS["iterations"]),
 ) -> None:
     """Synthesise data, train and evaluate a sequence surrogate, calibrate it, and prepare field data."""
     from simrnn.demo import run_demo
 
     with exit_on_user_error():
-        s = run_demo(workdir, samples_per_group=samples_per_group, epochs=epochs, log=console.print)
+        s = run_demo(workdir, samples_per_group=samples_per_group, epochs=epochs, log=console.print,
+                     calibration={"samples": calibration_samples, "iterations": calibration_iterations})
     m = s["prediction"]["metrics"]
     console.rule("simrnn demo: summary")
     console.print(f"data:        {s['data_file']}")

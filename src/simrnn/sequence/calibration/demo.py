@@ -4,7 +4,9 @@ The "observation" is :func:`simrnn.sequence.triaxial.triaxial_response` (the sam
 model as ``simrnn sequence synth``) at 0.2 MPa for contact parameters drawn, seeded, from the
 middle 60 % of GrainLearning's ranges, so they are (almost surely) not among the training samples.
 The same GrainLearning calibration runs once with the trained surrogate as the model and once with
-the synthetic model itself (:class:`~.callbacks.SimulatorCallback`, no model error). The second
+the synthetic model itself (:class:`~.callbacks.SimulatorCallback`, no model error). The
+surrogate's model error is its RMSE against the simulator on fresh tests at the same conditions
+(:func:`surrogate_error`). The second
 separates what one drained curve can identify from what the surrogate gets wrong: a parameter is
 *identifiable* when its simulator-based posterior std is below :data:`IDENTIFIABLE_STD_FRACTION`
 of its range.
@@ -20,14 +22,50 @@ import numpy as np
 from simrnn.files import write_text_atomic
 from simrnn.sequence.calibration.artefacts import CURVES_FIGURE, POSTERIORS_FIGURE
 from simrnn.sequence.calibration.callbacks import simulator_callback
-from simrnn.sequence.calibration.driver import calibrate
+from simrnn.sequence.calibration.driver import SamplingSettings, calibrate, check_counts
 from simrnn.sequence.predict import load_run
 
 DEMO_PRESSURE_MPA = 0.2
 #: A parameter is identifiable when the simulator-based posterior std is below this fraction of its range.
 IDENTIFIABLE_STD_FRACTION = 0.1
 #: The demo's GrainLearning settings (both calibrations).
-DEMO_SETTINGS = {"samples": 200, "iterations": 30, "gmm_n_init": 1, "max_components": 3}
+DEMO_SETTINGS = {"samples": 200, "iterations": 60, "gmm_n_init": 1, "max_components": 3}
+#: Fresh synthetic tests (seeded, independent of the truths) that measure the surrogate's error.
+ERROR_SAMPLES, ERROR_SEED = 64, 12345
+
+
+def check_demo_settings(**settings: Any) -> None:
+    """One-sentence errors for bad overrides of :data:`DEMO_SETTINGS`, before any work is done."""
+    merged = dict(DEMO_SETTINGS, **settings)
+    check_counts(merged["samples"], merged["iterations"], merged.get("ess_target", 0.3))
+    SamplingSettings(merged["gmm_n_init"], merged["max_components"], merged.get("prior_weight")).validate()
+
+
+def surrogate_error(run_path: str | Path, fixed: dict[str, float], strain: np.ndarray,
+                    obs_names: list[str]) -> dict[str, float]:
+    """RMSE per observed label of the surrogate against the simulator at the calibration's own
+    conditions: :data:`ERROR_SAMPLES` fresh drained tests at the demo pressure, parameters drawn
+    uniformly over GrainLearning's ranges (seeded; none of them is the held-out truth).
+
+    Args:
+        fixed: the run's fixed parameters except ``e0`` (taken from each test's own curve).
+        strain: the observation's axial strain ``[T]``.
+    """
+    from simrnn.sequence.calibration.callbacks import surrogate_callback
+    from simrnn.sequence.triaxial import CONTACT_PARAM_NAMES, OUTPUT_NAMES, PARAM_RANGES, triaxial_response
+
+    rng = np.random.default_rng(ERROR_SEED)
+    params = np.column_stack([rng.uniform(*PARAM_RANGES[n], ERROR_SAMPLES) for n in CONTACT_PARAM_NAMES])
+    _, outputs = triaxial_response(params, DEMO_PRESSURE_MPA, "drained", strain)  # [N, T, 7]
+    truth = outputs[:, :, [OUTPUT_NAMES.index(n) for n in obs_names]].transpose(0, 2, 1)  # [N, num_obs, T]
+    callback = surrogate_callback(run_path, obs_names, "e_z", fixed)
+    start = callback.init_inference_step
+    names = list(CONTACT_PARAM_NAMES)
+    if "e0" in callback.param_names:  # an add_e0 run: each test's own initial void ratio
+        params, names = np.column_stack([params, outputs[:, 0, OUTPUT_NAMES.index("e")]]), [*names, "e0"]
+    sim = callback.simulate(params, names, strain, truth[0])  # [N, num_obs, T]
+    rmse = np.sqrt(np.mean((sim[:, :, start:] - truth[:, :, start:]) ** 2, axis=(0, 2)))
+    return dict(zip(obs_names, rmse.tolist(), strict=True))
 
 
 def heldout_truth(seed: int) -> dict[str, float]:
@@ -81,8 +119,10 @@ def demo_calibration(run_path: str | Path, workdir: str | Path, seed: int = 0, *
     fixed = {k: v for k, v in {"pressure": DEMO_PRESSURE_MPA, "drained": 1.0, **e0}.items() if k in run_params}
     ranges = {n: tuple(PARAM_RANGES[n]) for n in CONTACT_PARAM_NAMES}
     common = dict(DEMO_SETTINGS, **settings, param_ranges=ranges, reference=truth, seed=seed, runs_root=workdir)
+    strain = np.loadtxt(obs_file, comments="#")[:, 0]
+    model_error = surrogate_error(run_path, {k: v for k, v in fixed.items() if k != "e0"}, strain, ["e", "p", "q"])
     surrogate = calibrate(run_path, obs_file, obs_names=["e", "p", "q"], control="e_z", fixed_params=fixed,
-                          **common)
+                          model_error=model_error, **common)
     simulator = calibrate(simulator_callback(["e", "p", "q"], "e_z", {"pressure": DEMO_PRESSURE_MPA}), obs_file,
                           **common)
     identifiable = {n: simulator.posterior[n]["std_fraction_of_range"] < IDENTIFIABLE_STD_FRACTION for n in ranges}
@@ -91,6 +131,7 @@ def demo_calibration(run_path: str | Path, workdir: str | Path, seed: int = 0, *
         "surrogate": surrogate.posterior,
         "simulator": simulator.posterior,
         "identifiable": identifiable,
+        "surrogate_error": model_error,
         "stop_reason": {"surrogate": surrogate.stop_reason, "simulator": simulator.stop_reason},
         "notes": {"surrogate": surrogate.notes, "simulator": simulator.notes},
         "out_dir": {"surrogate": str(surrogate.out_dir), "simulator": str(simulator.out_dir)},

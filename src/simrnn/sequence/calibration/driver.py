@@ -79,7 +79,7 @@ def _check_ranges(param_ranges: Mapping[str, tuple[float, float]]) -> None:
             raise UserInputError(f"range of {name!r} ({low}:{high}) must lie within +-{MAX_ABS_BOUND:g}.")
 
 
-def _check_counts(samples: int, iterations: int, ess_target: float) -> None:
+def check_counts(samples: int, iterations: int, ess_target: float) -> None:
     if samples < 2 or iterations < 1:
         raise UserInputError(f"--samples must be >= 2 and --iterations >= 1, got {samples} and {iterations}.")
     if not 0 < ess_target <= 1:
@@ -207,7 +207,7 @@ def _notes(reason: str, history: list[IterationStats], num_samples: int) -> list
                 "a larger --model-error or more --samples)."]
     if reason == "max_iterations":
         return [f"GrainLearning's sigma is still {history[-1].sigma:.3g} > 1 after {len(history)} iterations: the "
-                "ensemble is wider than the error model's posterior (give more --iterations)."]
+                "ensemble is wider than the error model's posterior (give more iterations)."]
     return []
 
 
@@ -270,7 +270,7 @@ def calibrate(model: str | Path | SequenceRun | ModelCallback, obs_file: str | P
         obs_names = list(obs_names) if obs_names else [n for n in table.names if n not in control]
     ctrl = table.stack(list(control))
     observed = table.stack(list(obs_names))
-    _check_counts(samples, iterations, ess_target)
+    check_counts(samples, iterations, ess_target)
     sampling = SamplingSettings(gmm_n_init, max_components, prior_weight)
     sampling.validate()
     reference = {str(k): float(v) for k, v in (reference or {}).items()}

@@ -1,0 +1,47 @@
+"""``simrnn demo`` end to end with tiny settings, through the real command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from simrnn.cli import app
+
+TINY = ["--samples-per-group", "8", "--epochs", "1", "--calibration-samples", "16", "--calibration-iterations", "2"]
+
+
+def test_demo_with_a_briefly_trained_surrogate_runs_every_step(tmp_path):
+    """Issue 11: ``demo --samples-per-group 8 --epochs 1`` crashed in GrainLearning's second iteration."""
+    pytest.importorskip("grainlearning")
+    result = CliRunner().invoke(app, ["demo", "--workdir", str(tmp_path), *TINY])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    calibration = [li for li in lines if li.startswith(("  E ", "  v ", "  kr ", "  eta ", "  mu "))]
+    assert len(calibration) == 5 and all("surrogate" in li and "| simulator" in li for li in calibration)
+    assert all(("inside" in li) != ("OUTSIDE" in li) for li in calibration)
+    (out,) = tmp_path.iterdir()
+    summaries = sorted((out / "calibration" / "calibration").glob("*/calibration.json"))
+    assert len(summaries) == 2  # the surrogate's and the simulator's
+    for path in summaries:
+        summary = json.loads(path.read_text())
+        assert set(summary["posterior"]) == {"E", "v", "kr", "eta", "mu"}
+        assert all(p["ci90"][0] <= p["mean"] <= p["ci90"][1] for p in summary["posterior"].values())
+    surrogate = json.loads(summaries[0].read_text())["settings"]
+    assert set(surrogate["model_error"]) == {"e", "p", "q"} and all(v > 0 for v in surrogate["model_error"].values())
+    assert (out / "fields" / "fields_cache.h5").is_file() and "fields:" in result.output
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--samples-per-group", "0"], "must be at least 1"),
+    (["--samples-per-group", "1", "--epochs", "1"], "each split needs at least one"),
+    (["--epochs", "0"], "'epochs' must be at least 1"),
+    (["--calibration-samples", "1"], "--samples must be >= 2"),
+])
+def test_demo_with_too_small_settings_is_one_sentence_and_exit_2(tmp_path, extra, message):
+    result = CliRunner().invoke(app, ["demo", "--workdir", str(tmp_path), *extra])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not any(Path(tmp_path).glob("*/runs/sequence/*/checkpoints/best.ckpt"))
