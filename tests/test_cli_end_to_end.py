@@ -167,3 +167,14 @@ def test_the_import_keras_hint_predicts_a_new_data_file(cli_run, tmp_path, monke
     invoke("sequence", "import-keras", model, "--out", tmp_path / "imported")
     result = invoke("sequence", "predict", tmp_path / "imported", "--data", data, "--out", tmp_path / "pred")
     assert "predicted 36 sequences (all)" in result.output
+
+
+def test_the_data_file_may_be_the_positional_argument_but_only_once(cli_run, tmp_path, capsys):
+    tmp, data, _ = cli_run
+    args = ["--epochs", "1", "--runs-root", str(tmp_path), "--window-size", "3", "--lstm-units", "4",
+            "--dense-units", "4", "--no-progress-bar"]
+    invoke("sequence", "train", data, *args)
+    assert len(list((tmp_path / "sequence").iterdir())) == 1
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sequence", "train", str(data), "--raw-data", "other.h5", *args])
+    assert exit_info.value.code == 2 and "the data file is given twice" in capsys.readouterr().err

@@ -56,7 +56,7 @@ def trained(tmp_path_factory):
     runs, outputs = {}, {}
     for model in ("cnn-lstm", "predrnn"):
         before = set((tmp / "runs" / "fields").glob("*"))
-        outputs[model] = invoke("fields", "train", "--cache", tmp / "cache.h5", "--model", model,
+        outputs[model] = invoke("fields", "train", tmp / "cache.h5", "--model", model,
                                 "--runs-root", tmp / "runs", "--seed", 1, *options(TINY)).output
         (runs[model],) = set((tmp / "runs" / "fields").glob("*")) - before
     return tmp, runs, outputs

@@ -21,7 +21,7 @@ def register(fields_app: typer.Typer) -> None:
     LASERNet's flags keep their meaning (--epochs --batch-size --lr --seq-length --plane --rnn-layers
     --split-ratio --no-preload); every setting can also come from --config. The BEST checkpoint is
     scored on the test split against the persistence baseline (test_results.json).
-    """)
+    """, data_argument="cache")
     fields_app.command("predict")(predict)
     fields_app.command("rollout")(rollout)
 

@@ -15,7 +15,7 @@ app = typer.Typer(help="Sequence surrogates of granular (DEM triaxial) simulatio
 add_train_command(app, "sequence", """Train a parameter-conditioned LSTM surrogate into runs/sequence/<timestamp>/.
 
     Every setting below can also come from --config (GrainLearning's config.yml is accepted unchanged).
-    """)
+    """, data_argument="raw_data")
 
 
 @app.command()

@@ -50,27 +50,41 @@ def _help(field: dataclasses.Field) -> str:
     return f"{field.metadata.get('help', '')} (default: {shown!s})".replace("[", r"\[")
 
 
-def add_train_command(app: typer.Typer, task_name: str, help_text: str) -> None:
-    """Add ``train`` to ``app`` for the registered task ``task_name``."""
+def add_train_command(app: typer.Typer, task_name: str, help_text: str, data_argument: str | None = None) -> None:
+    """Add ``train`` to ``app`` for the registered task ``task_name``.
+
+    ``data_argument`` names the config field that may also be given as the one positional argument
+    (``simrnn fields train CACHE.h5`` as well as ``--cache CACHE.h5``).
+    """
     from simrnn.registry import get_task, model_names
 
     config_class = get_task(task_name).config_class
     hints = typing.get_type_hints(config_class)
     config_fields = dataclasses.fields(config_class)
 
-    def train(config: Path | None = None, resume: Path | None = None, **given: Any) -> None:
+    def train(data: str | None = None, config: Path | None = None, resume: Path | None = None, **given: Any) -> None:
         from simrnn.config import load_config_file
         from simrnn.engine import fit, global_rank
+        from simrnn.errors import UserInputError
 
         values = load_config_file(config) if config else {}
         explicit = {k: v for k, v in given.items() if v is not None}
+        if data is not None:
+            option = f"--{data_argument.replace('_', '-')}"
+            if explicit.get(data_argument, data) != data:
+                raise UserInputError(f"the data file is given twice, as {data!r} and as {option} "
+                                     f"{explicit[data_argument]!r}; give it once.")
+            explicit[data_argument] = data
         values.update(explicit)
         source = f"{config}" if config else "command line"
         run_dir = fit(task_name, values, resume=resume, source=source)
         if global_rank() == 0:
             print_run_summary(run_dir)
 
-    parameters = [
+    positional = ([inspect.Parameter("data", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=Annotated[
+        str | None, typer.Argument(metavar=data_argument.upper(), show_default=False,
+                                   help=f"Same as --{data_argument.replace('_', '-')}.")])] if data_argument else [])
+    parameters = positional + [
         inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
             Path | None, typer.Option("--config", "-c", help="YAML/JSON config file; options given here override it.")]),
         inspect.Parameter("resume", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
