@@ -120,3 +120,17 @@ def test_a_non_finite_validation_loss_stops_with_one_sentence(tmp_path):
         DivergenceCallback(tmp_path).on_validation_end(trainer, None)
     DivergenceCallback(tmp_path).on_validation_end(SimpleNamespace(
         callback_metrics={"val_loss": torch.tensor(0.5)}, sanity_checking=False, current_epoch=3), None)
+
+
+def test_every_task_names_its_config_class_without_loading_lightning():
+    import subprocess
+    import sys
+
+    from simrnn.registry import config_class, get_task, task_names
+
+    assert set(task_names()) >= {"sequence", "fields"}
+    for name in task_names():
+        assert get_task(name).config_class is config_class(name)
+    code = ("import sys; from simrnn.registry import config_class, task_names; "
+            "[config_class(t) for t in task_names()]; print('lightning' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

@@ -8,8 +8,8 @@ The command line choices, the sweep choices and checkpoint loading all derive fr
     build_model("lstm", n_input_features=1, n_params=6, n_outputs=7, hidden_size=8, dense_size=8)
 
 A *task package* is a sub-package of :mod:`simrnn` with a ``task`` module (``simrnn.sequence``,
-``simrnn.fields``, ...). Importing the package registers its models; importing its ``task``
-module registers the task (:func:`register_task`). Adding a task means adding its folder: nothing
+``simrnn.fields``, ...) and a ``config`` module defining its settings class. Importing the package
+registers its models; importing its ``task`` module registers the task (:func:`register_task`). Adding a task means adding its folder: nothing
 here lists them.
 """
 
@@ -81,6 +81,22 @@ def get_task(name: str) -> Any:
         raise UserInputError(f"unknown task {name!r}; expected one of {', '.join(task_names())}.")
     importlib.import_module(f"simrnn.{name}.task")
     return _TASKS[name]
+
+
+def config_class(name: str) -> type:
+    """The settings dataclass of task ``name``: the TrainSettings subclass its ``config`` module defines.
+
+    Reading it imports neither Lightning nor the task's training code (``--help`` stays fast); it
+    is the same class as ``get_task(name).config_class``.
+    """
+    from simrnn.engine.settings import TrainSettings
+
+    if name not in task_names():
+        raise UserInputError(f"unknown task {name!r}; expected one of {', '.join(task_names())}.")
+    module = importlib.import_module(f"simrnn.{name}.config")
+    (cls,) = [c for c in vars(module).values() if isinstance(c, type) and issubclass(c, TrainSettings)
+              and c.__module__ == module.__name__]
+    return cls
 
 
 def model_names(task: str | None = None) -> list[str]:

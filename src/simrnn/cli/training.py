@@ -56,11 +56,11 @@ def add_train_command(app: typer.Typer, task_name: str, help_text: str, data_arg
     ``data_argument`` names the config field that may also be given as the one positional argument
     (``simrnn fields train CACHE.h5`` as well as ``--cache CACHE.h5``).
     """
-    from simrnn.registry import get_task, model_names
+    from simrnn.registry import config_class, model_names
 
-    config_class = get_task(task_name).config_class
-    hints = typing.get_type_hints(config_class)
-    config_fields = dataclasses.fields(config_class)
+    settings_class = config_class(task_name)
+    hints = typing.get_type_hints(settings_class)
+    config_fields = dataclasses.fields(settings_class)
 
     def train(data: str | None = None, config: Path | None = None, resume: Path | None = None, **given: Any) -> None:
         from simrnn.config import load_config_file
