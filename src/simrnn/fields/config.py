@@ -42,6 +42,7 @@ class FieldsConfig(TrainSettings):
     rnn_layers: int = setting(4, "Stacked recurrent layers.")
     encoder_channels: list[int] = setting([16, 32, 64], "Widths of the encoder stages (each halves the grid).")
     skip: bool = setting(False, "U-Net skips from the last context frame and the future temperature.")
+    residual: bool = setting(True, "Predict the change from the last context frame (--no-residual: LASERNet's direct output).")
     batch_size: int = setting(16, "Samples per batch.")
     lr: float = setting(1e-3, "Adam learning rate.")
     cosine_schedule: bool = setting(False, "Anneal the learning rate to 0 over the epochs (cosine).")

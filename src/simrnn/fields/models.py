@@ -6,8 +6,18 @@ temperature field, with LASERNet's outer structure (S = 3 stages by default)::
     context  [B, L, 10, H, W] --pad to 2^S--> encoder 10->16->32->64 (per frame, shared)
                               --> [B, L, 64, H/8, W/8] --> recurrent core --> h [B, C_hid, H/8, W/8]
     future_temp [B, 1, H, W]  --pad--> encoder 1->16->32->64 --> f [B, 64, H/8, W/8]
-    [h, f] (128) --> decoder 128->64->32->16 (2x bilinear up per stage) --> 1x1 -> 9
-             --> crop to H x W --> sigmoid --> [B, 9, H, W] in [0, 1]
+    [h, f] (128) --> decoder 128->64->32->16 (2x bilinear up per stage) --> 1x1 -> delta [B, 9, H, W]
+             --> crop to H x W --> [B, 9, H, W] in [0, 1]:
+
+    residual=True (default):  pred = sigmoid(logit(clamp(last_ipf, eps, 1 - eps)) + delta)
+    residual=False:           pred = sigmoid(delta)                     (LASERNet's direct form)
+
+``last_ipf [B, 9, H, W]`` is the IPF of the last context frame (its last ``out_channels``
+channels). Most of the plane does not change between two steps, so the residual form only has to
+learn the change; its 1x1 head starts with small weights (``RESIDUAL_HEAD_SCALE`` times the default
+init, zero bias), so an untrained model predicts almost exactly persistence while every parameter
+still receives a gradient. The direct form must rebuild every pixel through the 1/8-resolution
+bottleneck and starts far behind persistence (measured in docs/fields.md).
 
 The grid is padded (replicate) up to a multiple of ``2 ** S`` and the output cropped back, so
 every output pixel is the input pixel at the same place for any H, W (LASERNet floors 47 rows to
@@ -41,6 +51,12 @@ from simrnn.fields.cores import ConvLSTMStack, PredRNNStack
 from simrnn.fields.hardware import conv_layout
 from simrnn.registry import register_model
 
+#: clamp of the last frame's IPF before the logit: values of exactly 0 (molten) or 1 stay finite
+#: (logit(1e-2) = -4.6); the clamp moves persistence by at most 1e-2 per value.
+RESIDUAL_EPS = 1e-2
+#: the residual head's initial weights are the default init times this (small, non-zero).
+RESIDUAL_HEAD_SCALE = 1e-2
+
 
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters of ``model``."""
@@ -61,6 +77,9 @@ class FieldModel(nn.Module):
         skip: U-Net skips from the last context frame and the future-temperature encoder.
         encoder_channels: widths of the encoder stages (each halves the grid); the decoder mirrors
             them, ending at ``encoder_channels[0]`` before the 1x1 head.
+        residual: predict the change relative to the last context frame in logit space (needs
+            ``out_channels <= in_channels``; the last ``out_channels`` context channels are the IPF);
+            False: LASERNet's direct prediction ``sigmoid(decoder)``.
     """
 
     core_class: type[nn.Module]
@@ -73,15 +92,21 @@ class FieldModel(nn.Module):
         n_layers: int = 4,
         skip: bool = False,
         encoder_channels: Sequence[int] = (16, 32, 64),
+        residual: bool = True,
     ) -> None:
         super().__init__()
+        if residual and out_channels > in_channels:
+            raise ValueError(f"residual=True predicts the change of the last {out_channels} context channels, "
+                             f"but the context has only in_channels={in_channels}")
         widths = [int(c) for c in encoder_channels]
         #: the constructor arguments, JSON-ready (for self-describing checkpoints).
         self.model_args = {"in_channels": in_channels, "out_channels": out_channels,
                            "hidden_channels": hidden_channels, "n_layers": n_layers, "skip": skip,
-                           "encoder_channels": widths}
+                           "encoder_channels": widths, "residual": residual}
         self.in_channels = in_channels
+        self.out_channels = out_channels
         self.skip = skip
+        self.residual = residual
         self.multiple = 2 ** len(widths)
         #: memory format for the convolutions; None = :func:`~simrnn.fields.hardware.conv_layout`.
         self.layout: torch.memory_format | None = None
@@ -90,6 +115,10 @@ class FieldModel(nn.Module):
         self.core = self.core_class(widths[-1], hidden_channels, n_layers)
         skip_channels = [2 * c if skip else 0 for c in reversed(widths)]
         self.decoder = Decoder(hidden_channels + widths[-1], widths[::-1], out_channels, skip_channels)
+        if residual:
+            with torch.no_grad():
+                self.decoder.head.weight.mul_(RESIDUAL_HEAD_SCALE)
+                self.decoder.head.bias.zero_()
 
     def count_parameters(self) -> int:
         """Number of trainable parameters."""
@@ -129,8 +158,11 @@ class FieldModel(nn.Module):
             skips = [torch.cat(pair, dim=1) for pair in zip(last, future_features, strict=True)][::-1]
         else:
             skips = [None] * len(future_features)
-        logits = self.decoder(torch.cat([hidden, future_encoded], dim=1), skips)
-        return torch.sigmoid(logits[..., :height, :width]), aux
+        delta = self.decoder(torch.cat([hidden, future_encoded], dim=1), skips)[..., :height, :width]
+        if self.residual:
+            last = context[:, -1, -self.out_channels:].clamp(RESIDUAL_EPS, 1 - RESIDUAL_EPS)
+            delta = delta + torch.logit(last)
+        return torch.sigmoid(delta), aux
 
     def _check_shapes(self, context: torch.Tensor, future_temp: torch.Tensor) -> None:
         if context.dim() != 5 or context.shape[2] != self.in_channels or 0 in context.shape:

@@ -179,6 +179,7 @@ class FieldsTask(Task):
             "n_layers": cfg.rnn_layers,
             "skip": cfg.skip,
             "encoder_channels": list(cfg.encoder_channels),
+            "residual": cfg.residual,
         }
         record = {
             "file": str(Path(cfg.cache).resolve()),
