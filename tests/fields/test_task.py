@@ -80,7 +80,7 @@ def test_load_data_records_the_cache_split_and_kernels(cache):
     assert data.data_meta["normalisation"] == train.normalisation
     assert data.data_meta["image_size"] == [8, 24] and data.data_meta["solidification_band_K"] == [1600.0, 1800.0]
     assert data.model_args == {"in_channels": 10, "out_channels": 9, "hidden_channels": 4, "n_layers": 1,
-                               "skip": False, "encoder_channels": [4, 8, 8]}
+                               "skip": False, "encoder_channels": [4, 8, 8], "residual": True}
     val = data.datamodule.datasets["val"]
     assert val.normalisation == train.normalisation and len(val) == 16
 
