@@ -76,13 +76,14 @@ def main() -> None:
 
     load_start = os.getloadavg()[0]
     samples_per_group = args.samples_per_group or DEMO_SAMPLES_PER_GROUP
-    rows, timings = [], []
+    rows, timings, fits = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         run, train_seconds = (args.run, 0.0) if args.run else train_demo_surrogate(tmp, samples_per_group)
         for seed in range(args.first_seed, args.first_seed + args.truths):
             summary = demo_calibration(run, tmp / f"truth_{seed}", seed=seed)
             timings.append({k: v["wall_seconds"] for k, v in summary["timings"].items()})
+            fits.append({"seed": seed, "surrogate_error": summary["surrogate_error"], **summary["fit"]})
             for name, truth in summary["truth"].items():
                 rows.append({"seed": seed, "param": name, "truth": truth,
                              "identifiable": summary["identifiable"][name],
@@ -93,7 +94,7 @@ def main() -> None:
         "load_average_1min": {"start": load_start, "end": os.getloadavg()[0]},
         "versions": package_versions(), "samples_per_group": samples_per_group,
         "run": str(args.run) if args.run else "demo surrogate (trained here)", "train_seconds": train_seconds,
-        "calibration_seconds": timings, "verdicts": verdicts(rows), "rows": rows,
+        "calibration_seconds": timings, "fits": fits, "verdicts": verdicts(rows), "rows": rows,
     }
     write_json_atomic(args.out, result)
     print(f"{result['cpu']}; torch threads {result['torch_threads']}; load average "
@@ -106,6 +107,9 @@ def main() -> None:
               f"[{s['ci90'][0]:.4g}, {s['ci90'][1]:.4g}] {s['error_fraction_of_range']:+7.3f} "
               f"{'yes' if s['truth_inside_ci90'] else 'NO ':>3} | {m['mean']:8.4g} +- {m['std']:<8.3g}"
               f"[{m['ci90'][0]:.4g}, {m['ci90'][1]:.4g}] {'yes' if r['identifiable'] else 'no'}")
+    for f in fits:
+        print(f"seed {f['seed']}: weighted-mean curve minus observation, mean offset (surrogate | simulator): " + ", ".join(
+            f"{n} {f['surrogate'][n]['mean_offset']:+.4f} | {f['simulator'][n]['mean_offset']:+.4f}" for n in f["surrogate"]))
     v = result["verdicts"]
     print(f"identifiable recovered within 5 % of range: {v['identifiable_recovered_within_5pct']}/"
           f"{v['identifiable_pairs']}; truth inside the surrogate's 90 % interval: {v['truth_inside_surrogate_ci90']}/"

@@ -68,12 +68,13 @@ def calibrate(
         help="Comma-separated control column(s), one per model input (default: the first column).")] = None,
     fixed: Annotated[list[str] | None, typer.Option(
         "--fixed", help="NAME=VALUE for a run parameter that is not calibrated (repeat).")] = None,
-    samples: Annotated[int, typer.Option(help="Samples per iteration.")] = 100,
-    iterations: Annotated[int, typer.Option(help="Maximum iterations (GrainLearning may stop earlier).")] = 20,
+    samples: Annotated[int, typer.Option(help="Samples per iteration.")] = 200,
+    iterations: Annotated[int, typer.Option(help=(
+        "Maximum iterations until sigma reaches 1 (then 3 more at sigma = 1)."))] = 60,
     ess: Annotated[float, typer.Option(help="Target effective sample size (fraction).")] = 0.3,
     seed: Annotated[int, typer.Option(help="Random state of the Gaussian-mixture resampling.")] = 0,
-    gmm_n_init: Annotated[int, typer.Option(help="Mixture fits per iteration, best kept (1 is ~5x faster).")] = 10,
-    max_components: Annotated[int, typer.Option(help="Maximum Gaussian-mixture components.")] = 1,
+    gmm_n_init: Annotated[int, typer.Option(help="Mixture fits per iteration, best kept.")] = 1,
+    max_components: Annotated[int, typer.Option(help="Maximum Gaussian-mixture components.")] = 3,
     prior_weight: Annotated[float | None, typer.Option(
         help="Dirichlet weight-concentration prior (default: 1/max-components).")] = None,
     noise: Annotated[float | None, typer.Option(help=(

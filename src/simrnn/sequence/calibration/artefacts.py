@@ -85,6 +85,7 @@ def write_calibration(result: CalibrationResult, settings: dict[str, Any], table
     write_json_atomic(out / SUMMARY_FILE, {
         "settings": dict(settings, obs_file_sha256=sha256_file(table.path)),
         "posterior": result.posterior,
+        "fit": result.fit,
         "stop_reason": result.stop_reason,
         "notes": result.notes,
         "iterations_run": len(result.iterations),

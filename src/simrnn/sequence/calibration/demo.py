@@ -132,6 +132,7 @@ def demo_calibration(run_path: str | Path, workdir: str | Path, seed: int = 0, *
         "simulator": simulator.posterior,
         "identifiable": identifiable,
         "surrogate_error": model_error,
+        "fit": {"surrogate": surrogate.fit, "simulator": simulator.fit},
         "stop_reason": {"surrogate": surrogate.stop_reason, "simulator": simulator.stop_reason},
         "notes": {"surrogate": surrogate.notes, "simulator": simulator.notes},
         "out_dir": {"surrogate": str(surrogate.out_dir), "simulator": str(simulator.out_dir)},

@@ -225,8 +225,8 @@ def _run_model_error(callback: ModelCallback, obs_names: Sequence[str]) -> dict[
 def calibrate(model: str | Path | SequenceRun | ModelCallback, obs_file: str | Path, *,
               param_ranges: Mapping[str, tuple[float, float]] | None = None, obs_names: Sequence[str] | None = None,
               control: str | Sequence[str] | None = None, fixed_params: Mapping[str, float] | None = None,
-              samples: int = 100, iterations: int = 20, ess_target: float = 0.3, seed: int = 0,
-              gmm_n_init: int = 10, max_components: int = 1, prior_weight: float | None = None,
+              samples: int = 200, iterations: int = 60, ess_target: float = 0.3, seed: int = 0,
+              gmm_n_init: int = 1, max_components: int = 3, prior_weight: float | None = None,
               noise: float | None = None, model_error: Mapping[str, float] | None = None, precision: str = "fp32",
               reference: Mapping[str, float] | None = None, out_dir: str | Path | None = None,
               runs_root: str | Path = "runs", figures: bool = True,
@@ -245,7 +245,8 @@ def calibrate(model: str | Path | SequenceRun | ModelCallback, obs_file: str | P
         fixed_params: values of the run's parameters that are not calibrated (e.g. pressure).
         samples, iterations, ess_target: GrainLearning's ``num_samples``, ``num_iter``, ``ess_target``.
         seed: random state of the Gaussian mixture (the first ensemble is a Halton sequence).
-        gmm_n_init, max_components, prior_weight: see :class:`SamplingSettings`.
+        gmm_n_init, max_components, prior_weight: see :class:`SamplingSettings` (the defaults here are
+            the settings measured in docs/calibration.md, not GrainLearning's 10 fits and 1 component).
         noise: observation noise as a fraction of each curve's range (default
             :data:`~.likelihood.NOISE_FRACTION`).
         model_error: the model's RMSE per observed label (default: a run's test RMSE from its
@@ -322,7 +323,7 @@ def calibrate(model: str | Path | SequenceRun | ModelCallback, obs_file: str | P
                    for key, center in centers.items()}
     out = artefacts.fresh_directory(out_dir, runs_root)
     result = CalibrationResult(out, names, param_ranges, history, reason, timings, sensitivity, simulated,
-                               reference, _notes(reason, history, samples))
+                               reference, _notes(reason, history, samples), observed, list(obs_names), start)
     settings = {
         "model": str(getattr(getattr(callback, "run", None), "path", None) or type(callback).__name__),
         "obs_file": str(table.path), "obs_names": list(obs_names), "control": list(control),

@@ -104,6 +104,11 @@ class CalibrationResult:
     """Curves of the final ensemble ``[N, num_obs, T]`` (weights: ``iterations[-1].weights``)."""
     reference: dict[str, float]
     notes: list[str]
+    observed: np.ndarray
+    """The observation ``[num_obs, T]`` (rows named by ``obs_names``)."""
+    obs_names: list[str]
+    first_step: int
+    """First step of the likelihood; ``fit`` is measured from there."""
 
     def _named(self, values: np.ndarray) -> dict[str, float]:
         return {n: float(v) for n, v in zip(self.param_names, values, strict=True)}
@@ -124,6 +129,14 @@ class CalibrationResult:
     @property
     def std(self) -> dict[str, float]:
         return self._named(self.final.std)
+
+    @property
+    def fit(self) -> dict[str, dict[str, float]]:
+        """Per observed curve: mean offset and RMS residual of the posterior-weighted mean curve."""
+        mean = np.einsum("n,not->ot", self.final.weights, self.simulated)[:, self.first_step:]
+        residual = mean - self.observed[:, self.first_step:]
+        return {n: {"mean_offset": float(r.mean()), "rms_residual": float(np.sqrt(np.mean(r**2)))}
+                for n, r in zip(self.obs_names, residual, strict=True)}
 
     @property
     def posterior(self) -> dict[str, dict[str, Any]]:
