@@ -257,7 +257,10 @@ def test_weighted_quantile_and_credible_interval():
     ({"ess_target": 1.5}, "--ess must lie in"),
     ({"gmm_n_init": 0}, "--gmm-n-init"),
     ({"prior_weight": -1.0}, "--prior-weight must be a positive number"),
-    ({"noise": -1.0}, "--noise must be"),
+    ({"noise": -1.0}, "--noise must lie in"),
+    ({"noise": 1e300}, "--noise must lie in"),
+    ({"fixed_params": {"pressure": 1e300}}, r"pressure must lie within \+-1e\+30"),
+    ({"param_ranges": {**RANGES, "E": (0.0, 1e50)}}, "must lie within"),
     ({"noise": 0.0}, "constant and no --model-error"),
     ({"model_error": {"f0": 1.0}}, "--model-error names f0"),
 ])

@@ -34,6 +34,9 @@ import numpy as np
 from simrnn.errors import UserInputError
 from simrnn.sequence.predict import SequenceRun, load_run, predict
 
+#: Largest magnitude of a fixed parameter (surrogates compute in float32, max 3.4e38).
+MAX_ABS_FIXED = 1e30
+
 
 def names_list(value: str | Sequence[str]) -> list[str]:
     """``"e"`` -> ``["e"]``; a sequence of names -> a list."""
@@ -261,6 +264,10 @@ def _fixed(fixed_params: Mapping[str, float] | None) -> dict[str, float]:
     bad = [k for k, v in fixed.items() if not np.isfinite(v)]
     if bad:
         raise UserInputError(f"fixed parameter(s) {', '.join(bad)} must be finite numbers.")
+    huge = [k for k, v in fixed.items() if abs(v) > MAX_ABS_FIXED]
+    if huge:
+        raise UserInputError(f"fixed parameter(s) {', '.join(huge)} must lie within +-{MAX_ABS_FIXED:g} "
+                             "(models compute in float32).")
     return fixed
 
 

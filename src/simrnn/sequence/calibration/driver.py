@@ -37,8 +37,9 @@ from simrnn.sequence.predict import SequenceRun
 SIGMA_POSTERIOR = 1.0
 #: Iterations at sigma = 1 after GrainLearning's stopping rule fired (see :func:`run_iterations`).
 SETTLE_ITERATIONS = 3
-#: Largest parameter bound accepted: the sampler squares normalised values and ranges.
-MAX_ABS_BOUND = 1e100
+#: Largest parameter bound accepted: surrogates compute in float32 (max 3.4e38) and the sampler
+#: squares normalised values.
+MAX_ABS_BOUND = 1e30
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,21 @@ def check_counts(samples: int, iterations: int, ess_target: float) -> None:
         raise UserInputError(f"--samples must be >= 2 and --iterations >= 1, got {samples} and {iterations}.")
     if not 0 < ess_target <= 1:
         raise UserInputError(f"--ess must lie in (0, 1], got {ess_target}.")
+
+
+def _check_model_is_finite(callback: ModelCallback, param_ranges: Mapping[str, tuple[float, float]],
+                           ctrl: np.ndarray, observed: np.ndarray) -> None:
+    """One sentence if the model's curves at the centre of the ranges are NaN or inf (e.g. a fixed
+    value far outside anything it was trained on) instead of a calibration of garbage."""
+    names = list(param_ranges)
+    center = np.array([[(param_ranges[n][0] + param_ranges[n][1]) / 2 for n in names]])
+    with np.errstate(all="ignore"):
+        curves = callback.simulate(center, names, ctrl, observed)
+    if not np.all(np.isfinite(curves)):
+        raise UserInputError(
+            f"the model's curves are NaN or inf at the centre of the ranges with the fixed values "
+            f"{callback.fixed_params}; check --fixed and --param."
+        )
 
 
 def _grainlearning():
@@ -295,6 +311,7 @@ def calibrate(model: str | Path | SequenceRun | ModelCallback, obs_file: str | P
     curve_std = error_model.std_per_curve(observed, obs_names, start)
     ctrl_curve = ctrl[0] if len(control) == 1 else ctrl
     names = list(param_ranges)
+    _check_model_is_finite(callback, param_ranges, ctrl_curve, observed)
     calib = build_grainlearning_calibration(callback, observed, ctrl_curve, ",".join(control), param_ranges,
                                             error_model.step_variances(observed, obs_names, start), samples,
                                             iterations, ess_target, seed, sampling)

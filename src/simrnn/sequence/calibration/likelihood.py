@@ -31,6 +31,8 @@ from simrnn.errors import UserInputError
 
 #: Default observation noise as a fraction of each observed curve's range.
 NOISE_FRACTION = 0.01
+#: Largest accepted noise fraction (beyond it every sample fits equally well).
+MAX_NOISE_FRACTION = 100.0
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,9 @@ class ErrorModel:
     model_error: dict[str, float] = field(default_factory=dict)
 
     def validate(self) -> None:
-        if not (np.isfinite(self.noise_fraction) and self.noise_fraction >= 0):
-            raise UserInputError(f"--noise must be a finite number >= 0, got {self.noise_fraction}.")
+        if not 0 <= self.noise_fraction <= MAX_NOISE_FRACTION:
+            raise UserInputError(f"--noise must lie in [0, {MAX_NOISE_FRACTION:g}] (a fraction of each curve's "
+                                 f"range), got {self.noise_fraction}.")
         bad = {k: v for k, v in self.model_error.items() if not (np.isfinite(v) and 0 <= v < 1e100)}
         if bad:
             name, value = next(iter(bad.items()))
