@@ -257,3 +257,17 @@ def test_optional_loggers_write_into_the_run(tiny_h5, tmp_path, logger, folder, 
     assert any((run_dir / folder).iterdir())
     assert (run_dir / "logs" / "train" / "metrics.csv").is_file()
     assert folder.split("/")[0] in json.loads((run_dir / "config.json").read_text())["loggers"]
+
+
+def test_the_thread_count_is_chosen_or_given_and_recorded(tiny_h5, tmp_path):
+    from simrnn.engine.settings import available_cpu_cores
+
+    before = torch.get_num_threads()
+    given = train(dict(SMALL, raw_data=str(tiny_h5), runs_root=str(tmp_path), epochs=1, threads="1"))
+    assert json.loads((given / "config.json").read_text())["hardware"]["torch_threads"] == 1
+    auto = train(dict(SMALL, raw_data=str(tiny_h5), runs_root=str(tmp_path), epochs=1))
+    assert json.loads((auto / "config.json").read_text())["hardware"]["torch_threads"] in {1, min(available_cpu_cores(), before)}
+    assert torch.get_num_threads() == before  # restored after training
+    with pytest.raises(UserInputError, match="'threads' is '999'; expected auto or 1.."):
+        train(dict(SMALL, raw_data=str(tiny_h5), runs_root=str(tmp_path / "bad"), epochs=1, threads="999"))
+    assert not (tmp_path / "bad").exists()

@@ -29,6 +29,7 @@ from simrnn.engine.settings import (
     check_trainer_settings,
 )
 from simrnn.engine.taskspec import Evaluation, Task, TaskData
+from simrnn.engine.threads import is_cpu_single_process, training_threads
 from simrnn.engine.trainer import build_trainer, lightning_warnings_filtered, log_version, logger_record
 from simrnn.errors import Interrupted, UserInputError
 from simrnn.files import read_json, to_jsonable
@@ -93,33 +94,38 @@ def fit(task: Task | str, values: dict[str, Any] | TrainSettings | None = None, 
         last = checkpoint_path(run_dir, "last")
         read_checkpoint(last)  # refuse a foreign or malicious file before Lightning sees it
     data = task.load_data(cfg)
-    if saved is None:
-        run_dir, is_owner = claim_run_dir(cfg.runs_root, task.name)
-    else:
+    if saved is not None:
         _check_same_data(run_dir, saved, data)
-        is_owner = True
-    log_name = log_version(run_dir, resuming=last is not None)
-    if is_owner:
-        write_artifact(run_dir, CONFIG_FILE, _config_record(task, cfg, data, run_dir, log_name, saved, values))
-
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     module = task.build_module(cfg, data)
     missing = [k for k in _REQUIRED_HPARAMS if k not in module.hparams]
     if missing:
         raise TypeError(f"{type(module).__name__} must save_hyperparameters() {', '.join(missing)}")
-    trainer = build_trainer(run_dir, cfg, log_name=log_name, callbacks=callbacks)
-    try:
-        with lightning_warnings_filtered(), run_dir_exported(run_dir):
-            trainer.fit(module, datamodule=data.datamodule, ckpt_path=str(last) if last else None, weights_only=True)
-    except SystemExit:
-        if not trainer.interrupted:
-            raise
-        raise TrainingInterrupted(
-            f"training stopped in epoch {trainer.current_epoch}; the run is kept in {run_dir} with its last "
-            f"complete epoch in checkpoints/last.ckpt (continue with --resume {run_dir})"
-        ) from None
-    if trainer.is_global_zero:
-        finish_run(task, run_dir, cfg, data)
+    single = is_cpu_single_process(cfg.accelerator, cfg.devices, cfg.num_nodes, cfg.strategy)
+    with training_threads(cfg.threads, module, data.datamodule, single) as threads:
+        L.seed_everything(cfg.seed, workers=True, verbose=False)  # the thread probe drew a batch
+        if saved is None:
+            run_dir, is_owner = claim_run_dir(cfg.runs_root, task.name)
+        else:
+            is_owner = True
+        log_name = log_version(run_dir, resuming=last is not None)
+        if is_owner:
+            record = _config_record(task, cfg, data, run_dir, log_name, saved, values, threads)
+            write_artifact(run_dir, CONFIG_FILE, record)
+        trainer = build_trainer(run_dir, cfg, log_name=log_name, callbacks=callbacks)
+        try:
+            with lightning_warnings_filtered(), run_dir_exported(run_dir):
+                trainer.fit(module, datamodule=data.datamodule, ckpt_path=str(last) if last else None,
+                            weights_only=True)
+        except SystemExit:
+            if not trainer.interrupted:
+                raise
+            raise TrainingInterrupted(
+                f"training stopped in epoch {trainer.current_epoch}; the run is kept in {run_dir} with its last "
+                f"complete epoch in checkpoints/last.ckpt (continue with --resume {run_dir})"
+            ) from None
+        if trainer.is_global_zero:
+            finish_run(task, run_dir, cfg, data)
     return run_dir
 
 
@@ -182,13 +188,14 @@ def _check_same_data(run_dir: Path, saved: dict[str, Any], data: TaskData) -> No
 
 
 def _config_record(task: Task, cfg: TrainSettings, data: TaskData, run_dir: Path, log_name: str,
-                   saved: dict[str, Any] | None, overrides: Any) -> dict[str, Any]:
+                   saved: dict[str, Any] | None, overrides: Any, threads: int) -> dict[str, Any]:
     """config.json: every setting, the data record, model, normalisation, versions, hardware, loggers."""
     now = _dt.datetime.now().isoformat(timespec="seconds")
     loggers = logger_record(run_dir, cfg.logger, log_name)
     if saved is not None:
         record = dict(saved, settings=config_to_dict(cfg))
-        record.setdefault("resumed", []).append({"at": now, "overrides": dict(overrides or {}), "loggers": loggers})
+        record.setdefault("resumed", []).append({"at": now, "overrides": dict(overrides or {}), "loggers": loggers,
+                                                 "torch_threads": threads})
         return record
     return {
         "task": task.name,
@@ -198,7 +205,7 @@ def _config_record(task: Task, cfg: TrainSettings, data: TaskData, run_dir: Path
         "model": {"name": cfg.model, "args": data.model_args},
         "data_meta": data.data_meta,
         "versions": package_versions(),
-        "hardware": hardware_record(),
+        "hardware": hardware_record(),  # torch_threads: the count this training used (see engine/threads.py)
         "loggers": loggers,
     }
 

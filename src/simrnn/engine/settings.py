@@ -23,7 +23,7 @@ LOGGERS = ("csv", "tensorboard", "wandb")
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true", "32", "16", "bf16", "64")
 #: engine settings that may change when a run is resumed (data and model settings may not).
 RESUMABLE_ENGINE_KEYS = frozenset({"epochs", "patience", "accelerator", "devices", "num_nodes", "strategy",
-                                   "logger", "progress_bar", "gradient_clip_val"})
+                                   "logger", "progress_bar", "gradient_clip_val", "threads"})
 MAX_SEED = 2**32 - 1
 
 
@@ -44,6 +44,8 @@ class TrainSettings:
         "csv", "Extra logger besides CSV: tensorboard, or wandb (offline without an account).")
     runs_root: str = setting("runs", "Folder in which <task>/<timestamp> run directories are created.")
     progress_bar: bool = setting(True, "Show Lightning's progress bar.")
+    threads: str = setting("auto", "PyTorch CPU threads: auto (1 or all usable cores, whichever trains a batch "
+                                   "faster, timed once), or a number.")
 
     def validate(self, source: str = "config") -> None:
         """One-sentence :class:`UserInputError` for values out of range (types are already coerced)."""
@@ -60,6 +62,12 @@ class TrainSettings:
         if self.precision not in PRECISIONS:
             raise UserInputError(
                 f"{source}: 'precision' is {self.precision!r}; expected one of {', '.join(PRECISIONS)}.")
+        from simrnn.engine.threads import resolve_threads
+
+        try:
+            resolve_threads(self.threads)
+        except UserInputError as exc:
+            raise UserInputError(f"{source}: {exc}") from None
         if not self.runs_root:
             raise UserInputError(f"{source}: 'runs_root' must name a folder.")
 
@@ -83,7 +91,7 @@ def available_cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _runs_on_cpu(accelerator: str) -> bool:
+def runs_on_cpu(accelerator: str) -> bool:
     import torch
 
     if accelerator == "cpu":
@@ -102,7 +110,7 @@ def check_trainer_settings(settings: TrainSettings, source: str = "config") -> N
     Trainer with the same accelerator/devices/strategy/precision and translating its error.
     """
     devices = parse_devices(settings.devices)
-    if isinstance(devices, int) and _runs_on_cpu(settings.accelerator):
+    if isinstance(devices, int) and runs_on_cpu(settings.accelerator):
         cores = available_cpu_cores()
         if not 1 <= devices <= cores:
             raise UserInputError(
