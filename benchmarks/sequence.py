@@ -180,7 +180,7 @@ class Competitor:
 
     def __enter__(self) -> Competitor:
         self.process = subprocess.Popen([sys.executable, "-c", SPIN, str(self.cpu)])
-        time.sleep(0.3)  # let it start spinning, and let free_cores see it
+        time.sleep(0.3)  # let it start spinning
         return self
 
     def __exit__(self, *exc) -> None:
