@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from simrnn.cli import app
 
-TINY = ["--samples-per-group", "8", "--epochs", "1", "--calibration-samples", "16", "--calibration-iterations", "2"]
+TINY = ["--samples-per-group", "8", "--epochs", "1", "--calibration-samples", "16", "--calibration-iterations", "2",
+        "--field-epochs", "1"]
 
 
 def test_demo_with_a_briefly_trained_surrogate_runs_every_step(tmp_path):
@@ -32,11 +33,14 @@ def test_demo_with_a_briefly_trained_surrogate_runs_every_step(tmp_path):
     surrogate = json.loads(summaries[0].read_text())["settings"]
     assert set(surrogate["model_error"]) == {"e", "p", "q"} and all(v > 0 for v in surrogate["model_error"].values())
     assert (out / "fields" / "fields_cache.h5").is_file() and "fields:" in result.output
+    assert len(list((out / "fields" / "runs" / "fields").glob("*/test_results.json"))) == 2
+    table = lines[lines.index("field models (test split; skill = 1 - MSE / MSE of persistence):") + 1:][:4]
+    assert [row.split()[0] for row in table] == ["test", "persistence", "cnn-lstm", "predrnn"]
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    (["--samples-per-group", "0"], "must be at least 1"),
-    (["--samples-per-group", "1", "--epochs", "1"], "each split needs at least one"),
+    (["--samples-per-group", "0"], "--samples-per-group is 0; the demo needs at least 3"),
+    (["--samples-per-group", "2", "--epochs", "1"], "--samples-per-group is 2; the demo needs at least 3"),
     (["--epochs", "0"], "'epochs' must be at least 1"),
     (["--calibration-samples", "1"], "--samples must be >= 2"),
 ])
@@ -44,4 +48,4 @@ def test_demo_with_too_small_settings_is_one_sentence_and_exit_2(tmp_path, extra
     result = CliRunner().invoke(app, ["demo", "--workdir", str(tmp_path), *extra])
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
-    assert not any(Path(tmp_path).glob("*/runs/sequence/*/checkpoints/best.ckpt"))
+    assert not any(Path(tmp_path).iterdir())  # a failed demo leaves nothing behind

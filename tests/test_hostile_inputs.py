@@ -547,10 +547,10 @@ CASES = [
     case("runs/compare-missing", "runs compare {tmp}/a {tmp}/b", "not a simrnn run directory"),
     case("runs/compare-not-a-run", "runs compare {w}/run {w}/csv", "csv: not a simrnn run directory"),
     case("demo/workdir-under-a-file", "demo --workdir {w}/file/demo", "file/demo.*(a path component is not a directory|cannot be created because .*file is not a directory)"),
-    case("demo/too-few-samples", "demo --workdir {tmp}/demo --samples-per-group 2 --epochs 1", "each split needs",
-         owner="owner: demo.py (a failed demo leaves demo/<timestamp>/triaxial.h5; use files.new_timestamped_directory)"),
-    case("demo/samples-0", "demo --workdir {tmp}/demo --samples-per-group 0 --epochs 1", "samples",
-         owner="owner: demo.py / cli/demo.py (settings validated before any work)"),
+    case("demo/too-few-samples", "demo --workdir {tmp}/demo --samples-per-group 2 --epochs 1",
+         "--samples-per-group is 2; the demo needs at least 3"),
+    case("demo/samples-0", "demo --workdir {tmp}/demo --samples-per-group 0 --epochs 1",
+         "--samples-per-group is 0; the demo needs at least 3"),
 ]
 
 

@@ -6,7 +6,10 @@
 4. calibrate a held-out synthetic curve with known parameters, with the surrogate and with the
    synthetic simulator itself (posterior mean, std, 90 % interval, identifiability);
 5. synthesise a small melt-pool point-cloud series, convert it to the gridded cache and build the
-   plane-sequence datasets.
+   plane-sequence datasets;
+6. train the CNN-LSTM and the PredRNN field models briefly and score them against persistence.
+
+A demo that fails leaves nothing behind (its fresh ``workdir/<timestamp>/`` is removed again).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from simrnn.runs import create_timestamped_dir
+from simrnn.errors import UserInputError
+from simrnn.files import new_timestamped_directory
 
 #: synthetic sequences per pressure and drainage in the demo's data set.
 DEMO_SAMPLES_PER_GROUP = 96
@@ -38,44 +42,58 @@ DEMO_TRAINING = {
 
 
 def run_demo(workdir: str | Path = "demo_output", *, samples_per_group: int = DEMO_SAMPLES_PER_GROUP,
-             epochs: int | None = None, calibration: dict[str, Any] | None = None,
+             epochs: int | None = None, field_epochs: int | None = None, calibration: dict[str, Any] | None = None,
              progress_bar: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run every step in a fresh ``workdir/<timestamp>/`` and return a summary of each step.
 
-    ``calibration`` overrides :data:`simrnn.sequence.calibration.demo.DEMO_SETTINGS` (e.g. fewer samples).
+    ``calibration`` overrides :data:`simrnn.sequence.calibration.demo.DEMO_SETTINGS` (e.g. fewer samples);
+    ``field_epochs`` overrides the field models' epochs.
     """
-    from simrnn.sequence.calibration.demo import check_demo_settings, demo_calibration
+    from simrnn.sequence.calibration.demo import check_demo_settings
+
+    if samples_per_group < 3:  # 3 pressures x 3 drained sequences: 6 train, 1 validation, 2 test
+        raise UserInputError(f"--samples-per-group is {samples_per_group}; the demo needs at least 3 sequences "
+                             "per pressure and drainage (train, validation and test each need one).")
+    check_demo_settings(**(calibration or {}))
+    with new_timestamped_directory(workdir) as out:
+        return _run_steps(out, samples_per_group, epochs, field_epochs, calibration, progress_bar, log)
+
+
+def _run_steps(out: Path, samples_per_group: int, epochs: int | None, field_epochs: int | None,
+               calibration: dict[str, Any] | None, progress_bar: bool, log: Callable[[str], None]) -> dict[str, Any]:
+    from simrnn.fields.demo import demo_summary
+    from simrnn.fields.demo_models import train_field_models
+    from simrnn.sequence.calibration.demo import demo_calibration
     from simrnn.sequence.predict import load_run
     from simrnn.sequence.predict_files import predict_file
     from simrnn.sequence.train import train
     from simrnn.sequence.triaxial import write_synthetic_triaxial
 
-    check_demo_settings(**(calibration or {}))
-    out = create_timestamped_dir(workdir)
     summary: dict[str, Any] = {"workdir": out}
     started = time.perf_counter()
 
-    log(f"[1/5] synthetic triaxial data ({samples_per_group} sequences per pressure and drainage)")
+    log(f"[1/6] synthetic triaxial data ({samples_per_group} sequences per pressure and drainage)")
     data_file = write_synthetic_triaxial(out / "triaxial.h5", n_samples_per_group=samples_per_group, seed=0)
     summary["data_file"] = data_file
 
-    log("[2/5] training the parameter-conditioned LSTM")
+    log("[2/6] training the parameter-conditioned LSTM")
     settings = dict(DEMO_TRAINING, raw_data=str(data_file), runs_root=str(out / "runs"), progress_bar=progress_bar)
     if epochs is not None:
         settings["epochs"] = epochs
-    run_dir = train(settings)
+    run_dir = train(settings, source="demo settings")
     summary["run_dir"] = run_dir
 
-    log("[3/5] predicting the test sequences")
-    prediction = predict_file(load_run(run_dir), data_file, split="test")
-    summary["prediction"] = prediction
+    log("[3/6] predicting the test sequences")
+    summary["prediction"] = predict_file(load_run(run_dir), data_file, split="test")
 
-    log("[4/5] calibrating a held-out synthetic curve with the surrogate and with the simulator")
+    log("[4/6] calibrating a held-out synthetic curve with the surrogate and with the simulator")
     summary["calibration"] = demo_calibration(run_dir, out / "calibration", seed=0, **(calibration or {}))
 
-    log("[5/5] melt-pool point clouds -> gridded cache -> plane sequences")
-    from simrnn.fields.demo import demo_summary
-
+    log("[5/6] melt-pool point clouds -> gridded cache -> plane sequences")
     summary["fields"] = demo_summary(out / "fields")
+
+    log("[6/6] training the CNN-LSTM and PredRNN field models briefly (test split vs persistence)")
+    summary["field_models"] = train_field_models(summary["fields"]["cache"], out / "fields" / "runs",
+                                                 epochs=field_epochs, progress_bar=False, log=log)
     summary["seconds"] = time.perf_counter() - started
     return summary

@@ -7,19 +7,15 @@ converged, but the models' residual form (they predict the change from the last 
 already beats persistence after 3 epochs there (test skill +0.26 CNN-LSTM, +0.17 PredRNN;
 LASERNet's direct form: -18 and -21; docs/fields.md).
 
-Threads: at these tiny sizes PyTorch's intra-op threads can cost far more than they gain (on a
-2-core machine with one core busy, 2 threads made an epoch 16-22x slower than 1), so the demo
-times one training step with 1 thread and with the current count and trains with the faster.
+Threads: the engine's ``threads="auto"`` times a training step with 1 thread and with all cores
+and trains with the faster (at these sizes 1 thread, on a busy 2-core machine, was 16-22x faster).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import torch
 
 #: the demo's training settings (small and short; everything else is FieldsConfig's default).
 DEMO_FIELD_TRAINING = {
@@ -52,55 +48,15 @@ def train_field_models(cache: str | Path, runs_root: str | Path, *, epochs: int 
     if epochs is not None:
         settings["epochs"] = epochs
     runs, metrics, baseline = {}, {}, {}
-    previous = torch.get_num_threads()
-    threads = fastest_threads(settings)
-    try:
-        torch.set_num_threads(threads)
-        for model in DEMO_FIELD_MODELS:
-            runs[model] = fit("fields", dict(settings, model=model), source="demo settings")
-            results = read_artifact(runs[model], TEST_RESULTS_FILE)
-            metrics[model] = results["metrics"]
-            baseline = results["baselines"]["persistence"]
-    finally:
-        torch.set_num_threads(previous)
+    for model in DEMO_FIELD_MODELS:
+        runs[model] = fit("fields", dict(settings, model=model), source="demo settings")
+        results = read_artifact(runs[model], TEST_RESULTS_FILE)
+        metrics[model] = results["metrics"]
+        baseline = results["baselines"]["persistence"]
     rows = [("persistence", baseline), *metrics.items()]
     header = f"{'test split':<12}" + "".join(f"{k:>10}" for k in (*_SHOWN, "skill"))
     lines = [header] + [f"{name:<12}" + "".join(f"{m[k]:>10.4g}" if k in m else f"{'-':>10}" for k in (*_SHOWN, "skill"))
                         for name, m in rows]
     table = "\n".join(lines)
     log(table)
-    return {"runs": runs, "metrics": metrics, "persistence": baseline, "table": table, "threads": threads}
-
-
-def fastest_threads(settings: dict[str, Any]) -> int:
-    """1 or the current intra-op thread count, whichever trains a batch of ``settings``' first model faster.
-
-    Each count is timed on the same batch (best of 2 steps after a warm-up step); ties go to 1.
-    """
-    from simrnn.engine import task_config
-    from simrnn.fields.task import FieldsTask
-
-    current = torch.get_num_threads()
-    if current == 1:
-        return 1
-    cfg = task_config("fields", dict(settings, model=DEMO_FIELD_MODELS[0]), source="demo settings")
-    task = FieldsTask()
-    data = task.load_data(cfg)
-    batch = next(iter(data.datamodule.train_dataloader()))
-    model = task.build_module(cfg, data).model
-
-    def step() -> float:
-        start = time.perf_counter()
-        pred, _ = model.forward_with_aux(batch["context"], batch["future_temp"])
-        (pred - batch["target"]).square().mean().backward()
-        return time.perf_counter() - start
-
-    seconds = {}
-    try:
-        for n in (1, current):
-            torch.set_num_threads(n)
-            step()
-            seconds[n] = min(step(), step())
-    finally:
-        torch.set_num_threads(current)
-    return current if seconds[current] < seconds[1] / 1.15 else 1
+    return {"runs": runs, "metrics": metrics, "persistence": baseline, "table": table}
