@@ -7,8 +7,8 @@ converged, but the models' residual form (they predict the change from the last 
 already beats persistence after 3 epochs there (test skill +0.26 CNN-LSTM, +0.17 PredRNN;
 LASERNet's direct form: -18 and -21; docs/fields.md).
 
-Threads: the engine's ``threads="auto"`` times a training step with 1 thread and with all cores
-and trains with the faster (at these sizes 1 thread, on a busy 2-core machine, was 16-22x faster).
+Threads: one PyTorch thread (reproducible numbers; at these sizes 1 thread on a busy 2-core machine
+trained 16-22x faster than 2).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ DEMO_FIELD_TRAINING = {
     "seed": 0,
     "t_solidus": 1600.0,  # the synthetic alloy melts at 1700 K
     "t_liquidus": 1800.0,
+    "threads": "1",  # reproducible numbers whatever the load (see simrnn.demo.DEMO_TRAINING)
 }
 DEMO_FIELD_MODELS = ("cnn-lstm", "predrnn")
 _SHOWN = ("mse", "ssim", "psnr", "band_mse")
