@@ -513,7 +513,7 @@ CASES = [
          "none of its data was ever written",
          h5_with(replace_dataset("outputs", shape=(10**9, 12, 7), dtype="f4", chunks=(1000, 12, 7)))),
     case("predict/config-wrong-type", "sequence predict {tmp}/run --data {w}/data.h5 --split all", "config.json",
-         run_copy(lambda r: (r / "config.json").write_text("[1, 2]")), owner="owner: sequence/predict.py (load_run)"),
+         run_copy(lambda r: (r / "config.json").write_text("[1, 2]"))),
     case("predict/config-not-json", "sequence predict {tmp}/run --data {w}/data.h5 --split all", "not valid JSON",
          run_copy(lambda r: (r / "config.json").write_text("{"))),
     case("predict/checkpoint-missing", "sequence predict {tmp}/run --data {w}/data.h5 --split all", "best.ckpt: checkpoint not found",

@@ -80,6 +80,15 @@ def require_run_dir(path: str | Path) -> Path:
     return path
 
 
+def read_run_config(run_dir: str | Path) -> dict[str, Any]:
+    """A run's config.json as a dict; one sentence if it is missing, invalid JSON or not an object."""
+    config = read_json(Path(run_dir) / CONFIG_FILE)
+    if not isinstance(config, dict):
+        raise UserInputError(f"{Path(run_dir) / CONFIG_FILE}: expected a JSON object of run settings, "
+                             f"got a {type(config).__name__}.")
+    return config
+
+
 def write_artifact(run_dir: Path, name: str, obj: Any) -> Path:
     """Write a JSON artefact into the run directory atomically."""
     return write_json_atomic(Path(run_dir) / name, obj)

@@ -27,10 +27,9 @@ from simrnn.fields.dataset import FieldSequenceDataset
 from simrnn.fields.metrics import FieldScores, band_mask, persistence, skill
 from simrnn.files import atomic_path
 from simrnn.runs import (
-    CONFIG_FILE,
     checkpoint_path,
     new_output_dir,
-    read_artifact,
+    read_run_config,
     require_run_dir,
     write_artifact,
 )
@@ -57,7 +56,7 @@ def load_fields_run(path: str | Path, which: str = "best") -> FieldsRun:
     meta = ckpt["hyper_parameters"].get("data_meta")
     if not isinstance(meta, dict) or "normalisation" not in meta or "plane" not in meta:
         raise UserInputError(f"{run_dir}: not a fields run (its checkpoint has no plane/normalisation data_meta).")
-    return FieldsRun(run_dir, model_from_checkpoint(ckpt), dict(meta), read_artifact(run_dir, CONFIG_FILE))
+    return FieldsRun(run_dir, model_from_checkpoint(ckpt), dict(meta), read_run_config(run_dir))
 
 
 def run_dataset(run: FieldsRun, split: str = "test", cache: str | Path | None = None,

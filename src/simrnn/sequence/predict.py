@@ -30,7 +30,7 @@ import torch
 from simrnn.checkpoints import model_from_checkpoint, read_checkpoint
 from simrnn.cpu import share_work, worker_count
 from simrnn.errors import UserInputError
-from simrnn.runs import CONFIG_FILE, checkpoint_path, read_artifact, require_run_dir
+from simrnn.runs import checkpoint_path, read_run_config, require_run_dir
 from simrnn.sequence.backend import check_precision, gate_backend, gate_product, matmul_precision
 from simrnn.sequence.model import ParamConditionedLSTM
 
@@ -79,7 +79,7 @@ def load_run(path: str | Path, which: str = "best") -> SequenceRun:
         path=run_dir,
         model=model_from_checkpoint(ckpt),
         meta=dict(hp["data_meta"]),
-        config=read_artifact(run_dir, CONFIG_FILE),
+        config=read_run_config(run_dir),
     )
 
 
