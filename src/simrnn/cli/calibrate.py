@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,10 @@ import typer
 
 from simrnn.cli.output import console, exit_on_user_error
 from simrnn.errors import UserInputError
+from simrnn.sequence.calibration.driver import calibrate as _calibrate_function
+
+#: the library's defaults (written once, in ``calibrate``'s signature), shown and used by the command.
+_DEFAULT = {name: p.default for name, p in inspect.signature(_calibrate_function).parameters.items()}
 
 
 def _split_names(text: str | None) -> list[str] | None:
@@ -68,13 +73,13 @@ def calibrate(
         help="Comma-separated control column(s), one per model input (default: the first column).")] = None,
     fixed: Annotated[list[str] | None, typer.Option(
         "--fixed", help="NAME=VALUE for a run parameter that is not calibrated (repeat).")] = None,
-    samples: Annotated[int, typer.Option(help="Samples per iteration.")] = 200,
+    samples: Annotated[int, typer.Option(help="Samples per iteration.")] = _DEFAULT["samples"],
     iterations: Annotated[int, typer.Option(help=(
-        "Maximum iterations until sigma reaches 1 (then 3 more at sigma = 1)."))] = 60,
-    ess: Annotated[float, typer.Option(help="Target effective sample size (fraction).")] = 0.3,
-    seed: Annotated[int, typer.Option(help="Random state of the Gaussian-mixture resampling.")] = 0,
-    gmm_n_init: Annotated[int, typer.Option(help="Mixture fits per iteration, best kept.")] = 1,
-    max_components: Annotated[int, typer.Option(help="Maximum Gaussian-mixture components.")] = 3,
+        "Maximum iterations until sigma reaches 1 (then 3 more at sigma = 1)."))] = _DEFAULT["iterations"],
+    ess: Annotated[float, typer.Option(help="Target effective sample size (fraction).")] = _DEFAULT["ess_target"],
+    seed: Annotated[int, typer.Option(help="Random state of the Gaussian-mixture resampling.")] = _DEFAULT["seed"],
+    gmm_n_init: Annotated[int, typer.Option(help="Mixture fits per iteration, best kept.")] = _DEFAULT["gmm_n_init"],
+    max_components: Annotated[int, typer.Option(help="Maximum Gaussian-mixture components.")] = _DEFAULT["max_components"],
     prior_weight: Annotated[float | None, typer.Option(
         help="Dirichlet weight-concentration prior (default: 1/max-components).")] = None,
     noise: Annotated[float | None, typer.Option(help=(
@@ -82,10 +87,10 @@ def calibrate(
     model_error: Annotated[list[str] | None, typer.Option("--model-error", help=(
         "LABEL=RMSE error of the surrogate for an observed curve, physical units (repeat; default: the "
         "run's test RMSE from test_results.json)."))] = None,
-    precision: Annotated[str, typer.Option(help="Surrogate prediction precision: fp32 (exact) or bf16.")] = "fp32",
+    precision: Annotated[str, typer.Option(help="Surrogate prediction precision: fp32 (exact) or bf16.")] = _DEFAULT["precision"],
     reference: Annotated[list[str] | None, typer.Option(
         help="NAME=VALUE known parameter value (synthetic tests), compared in the outputs (repeat).")] = None,
-    figures: Annotated[bool, typer.Option(help="Draw curves.png and posteriors.png.")] = True,
+    figures: Annotated[bool, typer.Option(help="Draw curves.png and posteriors.png.")] = _DEFAULT["figures"],
     out: Annotated[Path | None, typer.Option(help="New output directory (default: runs/calibration/<timestamp>).")] = None,
     runs_root: Annotated[Path, typer.Option(help="Where runs/calibration/<timestamp> is created.")] = Path("runs"),
 ) -> None:
