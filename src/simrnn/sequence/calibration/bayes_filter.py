@@ -96,7 +96,11 @@ class CheckedMixture(GaussianMixtureModel):
         kept = np.asarray(system.param_data)[copies >= 1]
         if not np.all(np.isfinite(weight)) or len(kept) < 2 or np.any(np.ptp(kept, axis=0) == 0):
             raise DegenerateWeights(f"the posterior weights sit on {len(np.unique(kept, axis=0))} distinct sample(s)")
-        samples = super().regenerate_params(weight, system)
+        try:
+            samples = super().regenerate_params(weight, system)
+        except ValueError as exc:  # scikit-learn refuses a mixture over too few distinct samples
+            raise DegenerateWeights(f"GrainLearning's resampling failed on {len(kept)} kept sample(s) "
+                                    f"({' '.join(str(exc).split())})") from None
         rng = np.random.default_rng([self.random_state or 0, system.curr_iter])
         low, high = np.asarray(system.param_min, np.float64), np.asarray(system.param_max, np.float64)
         prior = rng.uniform(size=len(samples)) < DEFENSIVE_FRACTION
