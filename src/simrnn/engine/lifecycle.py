@@ -9,7 +9,6 @@ on the test split -> test_results.json -> loss figure. See ``docs/engine.md``.
 from __future__ import annotations
 
 import datetime as _dt
-import platform
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -21,6 +20,7 @@ from lightning.pytorch.callbacks import Callback
 
 from simrnn.checkpoints import model_from_checkpoint, read_checkpoint
 from simrnn.config import build_config, config_to_dict
+from simrnn.cpu import cpu_model
 from simrnn.engine.distributed import claim_run_dir, run_dir_exported
 from simrnn.engine.settings import (
     RESUMABLE_ENGINE_KEYS,
@@ -212,12 +212,6 @@ def _config_record(task: Task, cfg: TrainSettings, data: TaskData, run_dir: Path
 
 def hardware_record() -> dict[str, Any]:
     """The machine a run trained on: CPU model, usable cores, torch threads, CUDA devices."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
-    except OSError:
-        pass
     cuda = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
-    return {"cpu": cpu, "cpu_cores": available_cpu_cores(), "torch_threads": torch.get_num_threads(),
+    return {"cpu": cpu_model(), "cpu_cores": available_cpu_cores(), "torch_threads": torch.get_num_threads(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cuda_devices": cuda}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -62,8 +61,6 @@ class TrainSettings:
         if self.precision not in PRECISIONS:
             raise UserInputError(
                 f"{source}: 'precision' is {self.precision!r}; expected one of {', '.join(PRECISIONS)}.")
-        from simrnn.engine.threads import resolve_threads
-
         try:
             resolve_threads(self.threads)
         except UserInputError as exc:
@@ -85,10 +82,22 @@ def parse_devices(value: str) -> Any:
 
 def available_cpu_cores() -> int:
     """CPU cores this process may run on (its affinity mask, else ``os.cpu_count()``)."""
+    from simrnn.cpu import affinity_cpus
+
+    return len(affinity_cpus())
+
+
+def resolve_threads(value: str) -> int | None:
+    """``auto`` -> None (to be timed, see :mod:`simrnn.engine.threads`), a number -> that number; else one sentence."""
+    if str(value).strip() == "auto":
+        return None
     try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        n = int(value)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= available_cpu_cores():
+        raise UserInputError(f"'threads' is {value!r}; expected auto or 1..{available_cpu_cores()} (the usable cores).")
+    return n
 
 
 def runs_on_cpu(accelerator: str) -> bool:

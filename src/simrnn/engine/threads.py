@@ -19,8 +19,7 @@ from collections.abc import Iterator
 import lightning as L
 import torch
 
-from simrnn.engine.settings import available_cpu_cores, parse_devices
-from simrnn.errors import UserInputError
+from simrnn.engine.settings import available_cpu_cores, parse_devices, resolve_threads, runs_on_cpu
 
 
 def _step_seconds(module: L.LightningModule, batch) -> float:
@@ -54,19 +53,6 @@ def fastest_thread_count(module: L.LightningModule, datamodule: L.LightningDataM
     return best if seconds[best] < seconds[fewest] / 1.15 else fewest
 
 
-def resolve_threads(value: str) -> int | None:
-    """``auto`` -> None (to be timed), a number -> that number; one sentence for anything else."""
-    if str(value).strip() == "auto":
-        return None
-    try:
-        n = int(value)
-    except ValueError:
-        n = 0
-    if not 1 <= n <= available_cpu_cores():
-        raise UserInputError(f"'threads' is {value!r}; expected auto or 1..{available_cpu_cores()} (the usable cores).")
-    return n
-
-
 @contextlib.contextmanager
 def training_threads(threads: str, module: L.LightningModule, datamodule: L.LightningDataModule,
                      cpu_single_process: bool) -> Iterator[int]:
@@ -85,7 +71,5 @@ def training_threads(threads: str, module: L.LightningModule, datamodule: L.Ligh
 
 def is_cpu_single_process(accelerator: str, devices: str, num_nodes: int, strategy: str) -> bool:
     """True when training runs in this one process on the CPU (the case the thread probe is for)."""
-    from simrnn.engine.settings import runs_on_cpu
-
     n = parse_devices(devices)
     return runs_on_cpu(accelerator) and n in ("auto", 1) and num_nodes == 1 and strategy in ("auto", "single_device")
