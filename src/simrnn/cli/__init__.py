@@ -48,12 +48,10 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def _usage_error_types() -> tuple[type, type | None]:
     """Click's ``UsageError`` and ``NoArgsIsHelpError``: Typer >= 0.29 bundles its own click."""
     try:
-        from typer._click.exceptions import NoArgsIsHelpError, UsageError
+        from typer._click import exceptions
     except ImportError:  # older Typer runs on the click package
-        from click.exceptions import UsageError
-
-        NoArgsIsHelpError = getattr(__import__("click.exceptions").exceptions, "NoArgsIsHelpError", None)
-    return UsageError, NoArgsIsHelpError
+        from click import exceptions
+    return exceptions.UsageError, getattr(exceptions, "NoArgsIsHelpError", None)
 
 
 def main(argv: list[str] | None = None) -> None:
