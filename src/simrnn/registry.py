@@ -7,19 +7,23 @@ The command line choices, the sweep choices and checkpoint loading all derive fr
 
     build_model("lstm", n_input_features=1, n_params=6, n_outputs=7, hidden_size=8, dense_size=8)
 
-A *task package* is a sub-package of :mod:`simrnn` with a ``task`` module (``simrnn.sequence``,
-``simrnn.fields``, ...) and a ``config`` module defining its settings class. Importing the package
-registers its models; importing its ``task`` module registers the task (:func:`register_task`). Adding a task means adding its folder: nothing
-here lists them.
+A *task package* has a ``task`` module and a ``config`` module defining its settings class:
+``simrnn.sequence``, ``simrnn.fields``, or a package of one's own made known through the entry-point
+group ``simrnn.tasks`` or ``$SIMRNN_TASKS`` (:func:`task_packages`). Importing the package registers
+its models; importing its ``task`` module registers the task (:func:`register_task`). Adding a task
+means adding its folder: nothing here lists them.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -58,28 +62,83 @@ def register_task(task: Any) -> Any:
     return task
 
 
+#: entry-point group through which an installed package adds a task: ``name = "package.path"``.
+ENTRY_POINT_GROUP = "simrnn.tasks"
+#: environment variable naming task packages on ``sys.path`` (comma-separated), for a task folder
+#: of one's own that is not installed; read once per process (:func:`task_packages`).
+TASKS_ENV = "SIMRNN_TASKS"
+
+
+@dataclass(frozen=True)
+class TaskPackage:
+    """Where a task lives: ``package.config`` (settings, read without Lightning), ``package.task``
+    (the :class:`simrnn.engine.Task`, registered on import) and, optionally, ``commands`` (a module
+    whose ``app`` is a Typer group of the task's own commands, mounted as ``simrnn <name> ...``)."""
+
+    name: str
+    package: str
+    commands: str | None
+
+
+def _has_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 @cache
-def task_names() -> tuple[str, ...]:
-    """Names of the task packages: sub-packages of simrnn that have a ``task`` module, sorted."""
+def task_packages() -> dict[str, TaskPackage]:
+    """Every task package, by name, found without importing any (so ``simrnn --help`` stays fast).
+
+    1. sub-packages of :mod:`simrnn` that have a ``task.py`` (commands in ``simrnn.cli.<name>``);
+    2. installed plugins: entry points of the group ``simrnn.tasks`` (``name = "package"``);
+    3. packages named in ``$SIMRNN_TASKS`` (``a.b,c``; the task name is the last component).
+
+    Plugins keep their commands in ``<package>.commands`` (optional). A name found twice is an error.
+    """
     import simrnn
 
-    return tuple(sorted(
-        info.name for info in pkgutil.iter_modules(simrnn.__path__)
-        if info.ispkg and (Path(info.module_finder.path) / info.name / "task.py").is_file()
-    ))
+    found: dict[str, TaskPackage] = {}
+
+    def add(name: str, package: str, commands: str) -> None:
+        if name in found and found[name].package != package:
+            raise UserInputError(f"task {name!r} is provided by both {found[name].package} and {package}; "
+                                 f"remove one (entry point group {ENTRY_POINT_GROUP} or ${TASKS_ENV}).")
+        found[name] = TaskPackage(name, package, commands if _has_module(commands) else None)
+
+    for info in pkgutil.iter_modules(simrnn.__path__):
+        if info.ispkg and (Path(info.module_finder.path) / info.name / "task.py").is_file():
+            add(info.name, f"simrnn.{info.name}", f"simrnn.cli.{info.name}")
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        add(point.name, point.value, f"{point.value}.commands")
+    for package in filter(None, (p.strip() for p in os.environ.get(TASKS_ENV, "").split(","))):
+        if not _has_module(package):
+            raise UserInputError(f"${TASKS_ENV}: task package {package!r} cannot be imported (not on sys.path).")
+        add(package.rpartition(".")[2], package, f"{package}.commands")
+    return dict(sorted(found.items()))
+
+
+def task_names() -> tuple[str, ...]:
+    """Names of the task packages, sorted."""
+    return tuple(task_packages())
+
+
+def _package(name: str) -> str:
+    if name not in task_packages():
+        raise UserInputError(f"unknown task {name!r}; expected one of {', '.join(task_names())}.")
+    return task_packages()[name].package
 
 
 def _import_task_packages() -> None:
     """Import every task package so that their model registrations run."""
-    for name in task_names():
-        importlib.import_module(f"simrnn.{name}")
+    for entry in task_packages().values():
+        importlib.import_module(entry.package)
 
 
 def get_task(name: str) -> Any:
     """The registered task ``name`` (importing its ``task`` module); a one-line error if unknown."""
-    if name not in task_names():
-        raise UserInputError(f"unknown task {name!r}; expected one of {', '.join(task_names())}.")
-    importlib.import_module(f"simrnn.{name}.task")
+    importlib.import_module(f"{_package(name)}.task")
     return _TASKS[name]
 
 
@@ -91,9 +150,7 @@ def config_class(name: str) -> type:
     """
     from simrnn.engine.settings import TrainSettings
 
-    if name not in task_names():
-        raise UserInputError(f"unknown task {name!r}; expected one of {', '.join(task_names())}.")
-    module = importlib.import_module(f"simrnn.{name}.config")
+    module = importlib.import_module(f"{_package(name)}.config")
     (cls,) = [c for c in vars(module).values() if isinstance(c, type) and issubclass(c, TrainSettings)
               and c.__module__ == module.__name__]
     return cls
@@ -105,9 +162,14 @@ def model_names(task: str | None = None) -> list[str]:
     return sorted(n for n, e in _MODELS.items() if task is None or e.task == task)
 
 
-def build_model(name: str, **model_args: Any):
-    """Instantiate the registered model ``name`` with its constructor arguments."""
+def model_class(name: str) -> type:
+    """The class registered as model ``name``; a one-line error if unknown."""
     _import_task_packages()
     if name not in _MODELS:
         raise UserInputError(f"unknown model {name!r}; expected one of {', '.join(model_names())}.")
-    return _MODELS[name].cls(**model_args)
+    return _MODELS[name].cls
+
+
+def build_model(name: str, **model_args: Any):
+    """Instantiate the registered model ``name`` with its constructor arguments."""
+    return model_class(name)(**model_args)

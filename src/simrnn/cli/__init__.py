@@ -1,7 +1,9 @@
 """The ``simrnn`` command. Thin: parses arguments, calls library functions, prints.
 
-Each family has its own sub-application module (``cli/sequence.py``, ``cli/fields.py``,
-``cli/calibrate.py``); this module assembles them and runs every command inside the one error boundary
+Each task has its own command group (``cli/sequence.py``, ``cli/fields.py``, or a plugin's
+``commands`` module, found by :func:`simrnn.registry.task_packages`); this module assembles them
+with the shared commands (``runs``, ``sweep``, ``hpc``, ``demo``, ``calibrate``) and runs every
+command inside the one error boundary
 (:func:`simrnn.cli.output.exit_on_user_error`): user errors are one line + exit 2.
 """
 
@@ -11,21 +13,48 @@ import typer
 
 from simrnn.cli.output import exit_on_user_error, guard_command
 
-app = typer.Typer(
-    name="simrnn",
-    help="Train, evaluate, calibrate with and deploy recurrent surrogates of materials simulations.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+
+def build_app() -> typer.Typer:
+    """The ``simrnn`` command: one group per task (from the registry), then the shared commands.
+
+    A task's group is its own Typer ``app`` (:class:`simrnn.registry.TaskPackage` ``commands``)
+    or, for a task without commands of its own, a new group; either gets ``train``, generated
+    from the task's settings class, if it has none. ``simrnn sequence calibrate`` is the sequence
+    task's; ``simrnn calibrate`` is kept as its alias. Every command runs inside the one error
+    boundary. Build it again after adding a task at run time (``registry.task_packages.cache_clear()``).
+    """
+    import importlib
+
+    from simrnn.cli import calibrate, demo, hpc, runs, sweep
+    from simrnn.cli.training import add_train_command
+    from simrnn.registry import task_packages
+
+    root = typer.Typer(
+        name="simrnn",
+        help="Train, evaluate, calibrate with and deploy recurrent surrogates of materials simulations.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    for entry in task_packages().values():
+        if entry.commands:
+            group = importlib.import_module(entry.commands).app
+        else:
+            group = typer.Typer(help=f"The {entry.name} task (simrnn.tasks plugin {entry.package}).",
+                                no_args_is_help=True)
+        if not _has_command(group, "train"):
+            add_train_command(group, entry.name, f"Train a {entry.name} model into runs/{entry.name}/<timestamp>/.")
+        if entry.name == "sequence" and not _has_command(group, "calibrate"):
+            calibrate.register(group)
+        root.add_typer(group, name=entry.name)
+    for module in (calibrate, runs, sweep, hpc, demo):
+        module.register(root)
+    _guard_every_command(root)
+    return root
 
 
-def _register_subcommands() -> None:
-    from simrnn.cli import calibrate, demo, fields, hpc, runs, sequence, sweep
-
-    app.add_typer(sequence.app, name="sequence")
-    for module in (fields, calibrate, runs, sweep, hpc, demo):
-        module.register(app)
+def _has_command(group: typer.Typer, name: str) -> bool:
+    return any((c.name or c.callback.__name__.replace("_", "-")) == name for c in group.registered_commands)
 
 
 def _guard_every_command(group: typer.Typer) -> None:
@@ -36,8 +65,7 @@ def _guard_every_command(group: typer.Typer) -> None:
         _guard_every_command(sub.typer_instance)
 
 
-_register_subcommands()
-_guard_every_command(app)
+app = build_app()
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -130,12 +130,13 @@ def report(
     out: Annotated[Path | None, typer.Option(help="Output folder (default sweep_reports/<study>/<timestamp>).")] = None,
 ) -> None:
     """Write Optuna's plots (optimisation history, parameter importances, parallel coordinates) as PNG and HTML."""
-    from simrnn.runs import new_output_dir
+    from simrnn.files import output_directory
     from simrnn.sweep.report import write_report
     from simrnn.sweep.study import load_study, storage_url
 
     opened, _, _ = load_study(storage_url(storage), study)
-    out_dir = new_output_dir(out, Path("sweep_reports") / study)
-    for path in write_report(opened, out_dir):
-        console.print(f"written {path}")
+    with output_directory(out, Path("sweep_reports") / study) as made:  # all or nothing
+        written = write_report(opened, made.tmp)
+    for path in written:
+        console.print(f"written {made.final(path)}")
 

@@ -101,9 +101,9 @@ def add_train_command(app: typer.Typer, task_name: str, help_text: str, data_arg
 
 def print_run_summary(run_dir: Path) -> None:
     """Print where a finished run is, its test metrics next to its baselines, and its best epoch."""
-    from simrnn.runs import LOSS_FIGURE, TEST_RESULTS_FILE, read_artifact
+    from simrnn.runs import LOSS_FIGURE, TEST_RESULTS_FILE, Run
 
-    results = read_artifact(run_dir, TEST_RESULTS_FILE)
+    results = Run(Path(run_dir)).read(TEST_RESULTS_FILE)
     console.print(f"run: {run_dir}")
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in results["metrics"].items())
     console.print(f"test ({results['checkpoint']}, best epoch {results['best_epoch']} of "

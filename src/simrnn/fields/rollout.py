@@ -27,7 +27,8 @@ from simrnn.errors import UserInputError
 from simrnn.fields.dataset import FieldSequenceDataset
 from simrnn.fields.metrics import FieldScores, band_mask, skill
 from simrnn.fields.predict import FieldsRun, run_dataset
-from simrnn.runs import new_output_dir, write_artifact
+from simrnn.files import write_json_atomic
+from simrnn.runs import Run
 
 
 def max_horizon(dataset: FieldSequenceDataset, start: int = 0) -> int:
@@ -88,10 +89,11 @@ def rollout_to_files(run: FieldsRun, horizon: int, split: str = "test", start: i
 
     dataset = run_dataset(run, split, cache, preload=True)
     records = rollout(run, dataset, horizon, start)
-    out_dir = new_output_dir(out, run.path / "rollouts")
     summary = {"run": str(run.path), "cache": str(dataset.cache.path), "split": split, "plane": dataset.plane,
                "start_window": start, "n_slices": dataset.n_slices, "steps": records}
-    write_artifact(out_dir, "rollout.json", summary)
-    figure = plot_rollout(records, out_dir / "rollout.png",
-                          title=f"{run.config.get('model', {}).get('name', 'model')} rollout, {split} split")
+    with Run(run.path).output("rollouts", out) as made:
+        write_json_atomic(made / "rollout.json", summary)
+        figure = plot_rollout(records, made / "rollout.png",
+                              title=f"{run.config.get('model', {}).get('name', 'model')} rollout, {split} split")
+    out_dir, figure = made.path, made.final(figure)
     return {**summary, "out_dir": out_dir, "figure": figure}

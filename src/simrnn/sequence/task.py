@@ -21,7 +21,7 @@ from simrnn.registry import build_model, register_task
 from simrnn.sequence.config import GRAINLEARNING_COMPAT_KEYS, SequenceConfig
 from simrnn.sequence.evaluate import evaluate_sequences
 from simrnn.sequence.hdf5 import read_triaxial_hdf5
-from simrnn.sequence.predict import SequenceRun
+from simrnn.sequence.predict import META_KEYS, SequenceRun
 from simrnn.sequence.preprocess import PreparedSequences, prepare_sequences
 
 SPLITS = ("train", "val", "test")
@@ -101,6 +101,8 @@ class SequenceTask(Task):
     name = "sequence"
     config_class = SequenceConfig
     ignored_keys = GRAINLEARNING_COMPAT_KEYS
+    monitor = "val_loss"
+    meta_keys = META_KEYS
 
     def load_data(self, cfg: SequenceConfig) -> TaskData:
         data = read_triaxial_hdf5(cfg.raw_data, pressure=cfg.pressure, experiment_type=cfg.experiment_type)

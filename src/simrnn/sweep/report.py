@@ -20,7 +20,7 @@ PLOTS = ("optimization_history", "param_importances", "parallel_coordinate")
 
 
 def write_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
-    """Write the plots of ``study`` into ``out_dir`` (created); return the files written, PNG then HTML."""
+    """Write the plots of ``study`` into the existing ``out_dir``; return the files written, PNG then HTML."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,7 +30,6 @@ def write_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
     if not complete:
         raise UserInputError(f"study {study.study_name!r} has no complete trial to plot yet.")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name in _plottable(complete):
         with warnings.catch_warnings():
