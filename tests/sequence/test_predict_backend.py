@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from simrnn.cpu import cpu_flags, has_bf16, torch_threads, share_work, worker_count
+from simrnn.cpu import cpu_flags, has_bf16, share_work, torch_threads, worker_count
 from simrnn.errors import UserInputError
 from simrnn.sequence import backend as backend_module
 from simrnn.sequence import import_keras, load_run, predict
