@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import types
 import typing
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -27,6 +28,9 @@ def field_option(field: dataclasses.Field, hint: Any, choices: list[str] | None 
 
     Booleans are flag pairs, ``--skip/--no-skip`` (LASERNet's ``--no-preload`` style).
     """
+    optional = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(optional) == 1:
+        hint = optional[0]  # ``int | None``: an INT that may be left out
     origin = typing.get_origin(hint)
     if choices:
         metavar = "[" + "|".join(choices) + "]"
@@ -47,7 +51,8 @@ def field_help(field: dataclasses.Field) -> str:
     """The field's help text with its default (escaped for rich markup)."""
     default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
     shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
-    return f"{field.metadata.get('help', '')} (default: {shown!s})".replace("[", r"\[")
+    suffix = "" if default is None else f" (default: {shown!s})"
+    return f"{field.metadata.get('help', '')}{suffix}".replace("[", r"\[")
 
 
 def settings_command(settings_class: type) -> Callable[[Callable], Callable]:
