@@ -43,7 +43,8 @@ def sequence_run(root: Path) -> Path:
 
 
 def field_run(root: Path, model_name: str) -> Path:
-    args = {"hidden_channels": 4, "n_layers": 2, "encoder_channels": [4, 8], "skip": model_name == "predrnn"}
+    predrnn = model_name == "predrnn"  # two layers: the memory's zig-zag; skips: the decoder's other path
+    args = {"hidden_channels": 4, "n_layers": 2 if predrnn else 1, "encoder_channels": [4, 8], "skip": predrnn}
     return make_run(root, "fields", model_name, args, FIELD_META)
 
 

@@ -97,7 +97,7 @@ def write_torchscript(plan: ExportPlan, path: Path) -> Predictor:
     loaded = load_torchscript(path)
 
     def predict(*arrays: np.ndarray) -> list[np.ndarray]:
-        with torch.no_grad():
+        with torch.no_grad(), torch.jit.optimized_execution(False):  # one call: no profiling runs
             out = loaded(*(torch.as_tensor(np.asarray(a, np.float32)) for a in arrays))
         return [t.numpy() for t in (out if isinstance(out, tuple | list) else (out,))]
 
