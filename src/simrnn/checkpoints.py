@@ -41,11 +41,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
-def model_from_checkpoint(ckpt: dict[str, Any], where: str | Path = "checkpoint",
-                          task: str | None = None) -> torch.nn.Module:
-    """Build the registered model described by ``ckpt`` and load its weights (eval mode).
+def check_checkpoint(ckpt: dict[str, Any], where: str | Path = "checkpoint",
+                     task: str | None = None) -> dict[str, torch.Tensor]:
+    """Check a checkpoint from :func:`read_checkpoint` describes a model; return its weights (no prefix).
 
-    Everything is checked before memory is allocated: ``state_dict`` is a mapping of tensors,
+    Everything is checked without allocating the model: ``state_dict`` is a mapping of tensors,
     ``model_name`` is registered (for ``task``, if given), ``model_args`` is a mapping of the
     constructor's own keyword arguments, and the model, built first on PyTorch's ``meta`` device
     (shapes only, no memory), has exactly the checkpoint's tensor names and shapes. So a crafted
@@ -71,7 +71,19 @@ def model_from_checkpoint(ckpt: dict[str, Any], where: str | Path = "checkpoint"
                                  f"for model {name!r}; expected some of {', '.join(parameters)}.")
     weights = {k[len(MODEL_PREFIX):]: v for k, v in state.items() if k.startswith(MODEL_PREFIX)}
     _check_shapes(name, args, weights, where)
-    model = build_model(name, **args)
+    return weights
+
+
+def model_from_checkpoint(ckpt: dict[str, Any], where: str | Path = "checkpoint",
+                          task: str | None = None) -> torch.nn.Module:
+    """Build the registered model described by ``ckpt`` and load its weights (eval mode).
+
+    The checkpoint is checked first (:func:`check_checkpoint`), so nothing is allocated for a
+    crafted one.
+    """
+    weights = check_checkpoint(ckpt, where, task)
+    hp = ckpt["hyper_parameters"]
+    model = build_model(hp["model_name"], **hp["model_args"])
     model.load_state_dict(weights)
     return model.eval()
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,7 +64,7 @@ def register_task(task: Any) -> Any:
 #: entry-point group through which an installed package adds a task: ``name = "package.path"``.
 ENTRY_POINT_GROUP = "simrnn.tasks"
 #: environment variable naming task packages on ``sys.path`` (comma-separated), for a task folder
-#: of one's own that is not installed; read once per process (:func:`task_packages`).
+#: of one's own that is not installed; read once per process (:mod:`simrnn.environment`).
 TASKS_ENV = "SIMRNN_TASKS"
 
 
@@ -98,6 +97,7 @@ def task_packages() -> dict[str, TaskPackage]:
     Plugins keep their commands in ``<package>.commands`` (optional). A name found twice is an error.
     """
     import simrnn
+    from simrnn.environment import environment
 
     found: dict[str, TaskPackage] = {}
 
@@ -112,7 +112,7 @@ def task_packages() -> dict[str, TaskPackage]:
             add(info.name, f"simrnn.{info.name}", f"simrnn.cli.{info.name}")
     for point in entry_points(group=ENTRY_POINT_GROUP):
         add(point.name, point.value, f"{point.value}.commands")
-    for package in filter(None, (p.strip() for p in os.environ.get(TASKS_ENV, "").split(","))):
+    for package in environment().tasks:
         if not _has_module(package):
             raise UserInputError(f"${TASKS_ENV}: task package {package!r} cannot be imported (not on sys.path).")
         add(package.rpartition(".")[2], package, f"{package}.commands")

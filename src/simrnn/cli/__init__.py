@@ -2,7 +2,7 @@
 
 Each task has its own command group (``cli/sequence.py``, ``cli/fields.py``, or a plugin's
 ``commands`` module, found by :func:`simrnn.registry.task_packages`); this module assembles them
-with the shared commands (``runs``, ``sweep``, ``hpc``, ``demo``, ``calibrate``) and runs every
+with the shared commands (``runs``, ``sweep``, ``hpc``, ``demo``, ``export``, ``calibrate``) and runs every
 command inside the one error boundary
 (:func:`simrnn.cli.output.exit_on_user_error`): user errors are one line + exit 2.
 """
@@ -25,7 +25,7 @@ def build_app() -> typer.Typer:
     """
     import importlib
 
-    from simrnn.cli import calibrate, demo, hpc, runs, sweep
+    from simrnn.cli import calibrate, demo, export, hpc, runs, sweep
     from simrnn.cli.training import add_train_command
     from simrnn.registry import task_packages
 
@@ -47,7 +47,7 @@ def build_app() -> typer.Typer:
         if entry.name == "sequence" and not _has_command(group, "calibrate"):
             calibrate.register(group)
         root.add_typer(group, name=entry.name)
-    for module in (calibrate, runs, sweep, hpc, demo):
+    for module in (calibrate, runs, sweep, hpc, demo, export):
         module.register(root)
     _guard_every_command(root)
     return root

@@ -19,7 +19,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
-from simrnn.checkpoints import model_from_checkpoint, read_checkpoint
+from simrnn.checkpoints import check_checkpoint, model_from_checkpoint, read_checkpoint
 from simrnn.config import build_config, config_to_dict
 from simrnn.engine.distributed import run_dir_exported
 from simrnn.engine.settings import RESUMABLE_ENGINE_KEYS, TrainSettings, check_trainer_settings
@@ -91,7 +91,9 @@ def fit(task: Task | str, values: dict[str, Any] | TrainSettings | None = None, 
             stack.enter_context(run.locked())
             cfg = _resumed_config(task, run, dict(values or {}))
             last = run.checkpoint_path("last")
-            _check_more_epochs(cfg, read_checkpoint(last), last)  # also refuses a foreign file before Lightning
+            ckpt = read_checkpoint(last)  # a foreign or crafted file is refused before Lightning reads it
+            check_checkpoint(ckpt, last, task.name)
+            _check_more_epochs(cfg, ckpt, last)
         return _fit(task, cfg, run, last, values, callbacks)
 
 
