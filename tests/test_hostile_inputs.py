@@ -1,16 +1,12 @@
 """Every command against hostile and broken input: exit 2, one short message, no traceback, nothing left.
 
-The table :data:`CASES` has one row per case: the command line (``{tmp}`` is the case's own
-folder, ``{w}`` the shared folder of valid inputs), an optional ``setup(tmp, w)`` that writes the
-hostile input into ``tmp``, and a regular expression the error message must match. Each case
-asserts
-
-* exit status 2 through the CLI's error boundary (``SystemExit``, no other exception: no traceback);
-* at most three lines on stderr, matching the expected fragment;
-* nothing new under ``tmp`` except what the setup made (no partial output, no empty folders).
-
-Rows whose fix belongs to another module's owner are marked ``xfail(strict=False)`` with the owner.
-Add a row for every new way of breaking a command.
+The table :data:`CASES` has one row per case (see :mod:`hostile_cases` for the row and the check):
+hand-written rows for what is particular to a command, plus rows GENERATED from the registry:
+:func:`hostile_cases.task_cases` for the ``train`` command of every task and
+:func:`hostile_cases.checkpoint_cases` (crafted checkpoints for every checkpoint reader).
+:func:`test_every_command_has_hostile_cases` walks the whole command tree and fails, naming the
+command, when a command has no row. Rows whose fix belongs to another module's owner are marked
+``xfail(strict=False)`` with the owner. Add a row for every new way of breaking a command.
 """
 
 from __future__ import annotations
@@ -18,19 +14,19 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import re
 import shutil
-from collections import Counter
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+from hostile_cases import Case, case, check_case, checkpoint_cases, hold_flock, task_cases, write_file
 from typer.testing import CliRunner
 
 from simrnn.cli import app
+from simrnn.registry import task_names
 
 DATA = Path(__file__).resolve().parent / "data" / "grainlearning"
 CSV_SHAPE = (4, 3, 2)
@@ -70,6 +66,7 @@ def csv_dir(folder: Path, n: int = 3) -> Path:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, learnable_h5_writer) -> Path:
     """Valid inputs shared by the cases: data.h5, csv/, model/ (Keras), run/ (imported), obs.dat, cache.h5."""
+    from simrnn.engine import fit
     from simrnn.fields.cache import convert
     from simrnn.sequence.keras_import import import_keras
 
@@ -80,9 +77,52 @@ def world(tmp_path_factory, learnable_h5_writer) -> Path:
     shutil.copytree(DATA / "rnn_triaxial_drained", w / "model",
                     ignore=shutil.ignore_patterns("reference_predictions.npz"))
     import_keras(w / "model", out=w / "run")
+    _fields_run(w / "frun", w / "cache.h5")
+    trained = fit("sequence", {"raw_data": str(w / "data.h5"), "epochs": 2, "lstm_units": 4, "dense_units": 4,
+                               "window_size": 3, "batch_size": 64, "runs_root": str(w / "truns"),
+                               "accelerator": "cpu", "devices": "1", "progress_bar": False, "threads": "1"})
+    trained.rename(w / "trun")
     shutil.copyfile(DATA / "experimental_test_drained_s3=0.2.dat", w / "obs.dat")
     (w / "file").write_text("a regular file\n")
     return w
+
+
+def _fields_run(path: Path, cache: Path) -> None:
+    """A fields run made without training: a tiny CNN-LSTM checkpoint and its run record."""
+    from simrnn.checkpoints import write_checkpoint
+    from simrnn.files import write_json_atomic
+    from simrnn.registry import build_model
+    from simrnn.runs import run_record
+
+    args = {"in_channels": 10, "out_channels": 9, "hidden_channels": 4, "n_layers": 1, "encoder_channels": [4, 4, 4]}
+    meta = {"plane": "xy", "split_ratio": [0.34, 0.33, 0.33], "seq_length": 1, "image_size": [4, 3], "n_slices": 2,
+            "solidification_band_K": [1000.0, 1200.0], "normalisation": {"t_ambient_K": 300.0, "t_max_train_K": 700.0}}
+    (path / "checkpoints").mkdir(parents=True)
+    write_checkpoint(path / "checkpoints" / "best.ckpt", build_model("cnn-lstm", **args),
+                     {"model_name": "cnn-lstm", "model_args": args, "data_meta": meta})
+    write_json_atomic(path / "config.json", run_record("fields", settings={}, data={"file": str(cache)},
+                                                       model_name="cnn-lstm", model_args=args, data_meta=meta))
+
+
+def copy_of(name: str, then: Callable[[Path, Path], None] | None = None):
+    """Setup: ``tmp/<name>``, a copy of ``w/<name>`` (then ``then(tmp, w)``)."""
+
+    def setup(tmp: Path, w: Path) -> None:
+        shutil.copytree(w / name, tmp / name)
+        if then is not None:
+            then(tmp, w)
+
+    return setup
+
+
+def cache_with_nan(tmp: Path, w: Path) -> None:
+    """Setup: ``tmp/c.h5``, a valid cache of 8 steps whose recorded maximum temperature of step 1 is NaN."""
+    from simrnn.fields.cache import convert
+
+    convert(csv_dir(tmp / "csv", 8), tmp / "c.h5")
+    shutil.rmtree(tmp / "csv")
+    with h5py.File(tmp / "c.h5", "a") as f:
+        f["t_max"][1] = np.nan
 
 
 # ----------------------------------------------------------------------------- hostile inputs
@@ -168,15 +208,6 @@ def corrupt_data(tmp: Path, w: Path) -> None:
 def truncated_copy(tmp: Path, w: Path) -> None:
     raw = (w / "data.h5").read_bytes()
     (tmp / "bad.h5").write_bytes(raw[: len(raw) // 2])
-
-
-def write_file(name: str, content: bytes | str):
-    def setup(tmp: Path, w: Path) -> None:
-        path = tmp / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content.encode() if isinstance(content, str) else content)
-
-    return setup
 
 
 class _Call:
@@ -275,31 +306,8 @@ def run_copy(edit: Callable[[Path], None]):
 
 def hold_lock(tmp: Path, w: Path) -> None:
     """Setup: another writer holds the lock of ``tmp/out.h5`` (released at the end of the case)."""
-    import fcntl
-
     csv_dir(tmp / "csv")
-    fd = os.open(tmp / "out.h5.lock", os.O_RDWR | os.O_CREAT)
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    _HELD.append(fd)
-
-
-_HELD: list[int] = []
-
-
-@dataclass(frozen=True)
-class Case:
-    """One hostile invocation: ``args`` with ``{tmp}``/``{w}`` placeholders, a setup, the expected message."""
-
-    id: str
-    args: list[str]
-    expect: str
-    setup: Callable[[Path, Path], None] | None = None
-    owner: str | None = None  # set when the fix belongs to another module (the row is xfail until fixed)
-    keep: tuple[str, ...] = ()  # paths (relative to tmp) a failure may legitimately keep
-
-
-def case(id, args, expect, setup=None, owner=None, keep=()):
-    return Case(id, args.split() if isinstance(args, str) else args, expect, setup, owner, tuple(keep))
+    hold_flock("out.h5.lock")(tmp, w)
 
 
 CONVERT = "fields convert {tmp}/csv {tmp}/out.h5"
@@ -557,6 +565,23 @@ CASES = [
 ]
 
 
+CASES += [
+    # ------------------------------------------------------------------ runs of one task; resume
+    case("runs/compare-across-tasks", "runs compare {w}/run {w}/frun",
+         r"frun is a fields run but .*run is a sequence run; compare runs of one task"),
+    case("resume/epochs-below-trained", "sequence train --resume {tmp}/trun --epochs 1",
+         r"the run has trained 2 epochs already; resume with epochs above 2 \(got 1\)", copy_of("trun")),
+    case("resume/epochs-equal-trained", "sequence train --resume {tmp}/trun --epochs 2",
+         r"the run has trained 2 epochs already", copy_of("trun")),
+    case("resume/second-trainer", "sequence train --resume {tmp}/trun --epochs 9",
+         r"trun: another process is training this run right now", copy_of("trun", hold_flock("trun/.run.lock"))),
+    case("ftrain/t-max-nan", "fields train --cache {tmp}/c.h5 --seq-length 1 --epochs 1 --runs-root {tmp}/runs",
+         r"nan|NaN", cache_with_nan),
+]
+#: generated from the registry: every task's train command, every checkpoint reader.
+CASES += [c for task in task_names() for c in task_cases(task)] + checkpoint_cases()
+
+
 def _forged_cache(tmp: Path, w: Path) -> None:
     """A file claiming to be a cache whose x axis declares 10**9 values never written."""
     shutil.copyfile(w / "cache.h5", tmp / "bad.h5")
@@ -565,55 +590,61 @@ def _forged_cache(tmp: Path, w: Path) -> None:
         f.create_dataset("x", shape=(10**9,), dtype="f8", chunks=(10**6,))
 
 
-_BOX = "╭╮╰╯─│ Error"  # the characters of the frame of click's rich error box
-
-
-def _files(root: Path) -> set[str]:
-    return {p.relative_to(root).as_posix() for p in root.rglob("*")}
-
-
 @pytest.mark.parametrize(
     "c",
     [pytest.param(c, id=c.id, marks=[pytest.mark.xfail(strict=False, reason=c.owner)] if c.owner else [])
      for c in CASES],
 )
 def test_hostile_input_is_one_sentence_and_exit_2(c: Case, world: Path, tmp_path: Path) -> None:
-    if c.setup is not None:
-        c.setup(tmp_path, world)
-    before, world_before = _files(tmp_path), _files(world)
-    args = [a.replace("{tmp}", str(tmp_path)).replace("{w}", str(world)) for a in c.args]
-    try:
-        result = CliRunner().invoke(app, args)
-    finally:
-        while _HELD:
-            os.close(_HELD.pop())
-    assert isinstance(result.exception, SystemExit), f"traceback: {result.exception!r}\n{result.output}"
-    assert result.exit_code == 2, result.output
-    stderr = result.stderr.strip()
-    assert "Traceback" not in result.output
-    lines = stderr.splitlines()
-    if lines and lines[0].startswith("Usage:"):  # click's usage error: usage, hint, then the message box
-        lines = [line for line in lines[2:] if set(line) - set(_BOX)]
-    assert 1 <= len(lines) <= 3, stderr
-    assert re.search(c.expect, stderr), stderr
-    left = {p for p in _files(tmp_path) - before - set(c.keep) if Path(p).name not in stderr}  # kept and said so
-    assert not left, f"left behind: {sorted(left)}"
-    assert _files(world) == world_before, "a valid shared input was changed"
+    check_case(c, app, world, tmp_path)
+
+
+#: command groups whose hostile inputs are tested in their own files (they need servers or studies).
+ELSEWHERE = {"sweep": "tests/sweep/", "hpc": "tests/test_hpc.py", "export": "tests/test_export*.py"}
+
+
+def command_paths(command, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every leaf command of the click tree under ``command``, as name tuples."""
+    sub = getattr(command, "commands", None)
+    if not sub:
+        return [prefix]
+    return [path for name, child in sub.items() for path in command_paths(child, (*prefix, name))]
 
 
 def test_every_command_has_hostile_cases() -> None:
-    """The table covers every command ``simrnn --help`` lists (sweep and hpc: see their own tests)."""
+    """Every leaf command of ``simrnn`` (the CLI built from the registry) has at least one row."""
     import typer.main
 
-    group = typer.main.get_command(app)
-    commands = set()
-    for name, command in group.commands.items():
-        sub = getattr(command, "commands", None)
-        commands |= {f"{name} {s}" for s in sub} if sub else {name}
-    covered = Counter(" ".join(a for a in c.args[:2] if not a.startswith(("{", "-"))) for c in CASES)
-    covered = {k if k in commands else k.split()[0]: v for k, v in covered.items()}
-    missing = sorted(cmd for cmd in commands - set(covered) if not cmd.startswith(("sweep", "hpc")))
-    assert not missing, f"commands without hostile cases: {missing}"
+    words = [tuple(a for a in c.args if not a.startswith(("{", "-")))[:3] for c in CASES]
+    missing = []
+    for path in command_paths(typer.main.get_command(app)):
+        if path[0] in ELSEWHERE:
+            assert list(Path(__file__).parent.parent.glob(ELSEWHERE[path[0]])), ELSEWHERE[path[0]]
+            continue
+        if not any(w[:len(path)] == path for w in words):
+            missing.append(" ".join(path))
+    assert not missing, ("commands without hostile-input cases: " + ", ".join(f"'simrnn {m}'" for m in missing)
+                         + "; add rows to CASES in tests/test_hostile_inputs.py")
+
+
+def test_the_meta_test_names_a_command_without_cases(monkeypatch) -> None:
+    """A new command without rows fails the meta-test with a message naming it."""
+    import typer
+
+    extra = typer.Typer()
+    extra.command("new-thing")(lambda: None)
+    extra.command("other")(lambda: None)
+    monkeypatch.setattr(sys.modules[__name__], "app", _with_group(extra))
+    with pytest.raises(AssertionError, match=r"'simrnn brand-new new-thing', 'simrnn brand-new other'; add rows"):
+        test_every_command_has_hostile_cases()
+
+
+def _with_group(extra):
+    from simrnn.cli import build_app
+
+    root = build_app()
+    root.add_typer(extra, name="brand-new")
+    return root
 
 
 def test_sigint_during_convert_says_what_was_kept(tmp_path: Path, monkeypatch) -> None:

@@ -222,8 +222,8 @@ def check_record(record: dict[str, Any], where: str) -> None:
     """One sentence if the record holds NaN/inf (JSON has none): refused before anything is written."""
     found = first_non_finite(to_jsonable(record))
     if found is not None:
-        raise UserInputError(f"{where}: the value at {found[0]} is {found[1]}; the settings or data that "
-                             "produced it must be finite numbers (nothing was written).")
+        raise UserInputError(f"{where} would hold {found[1]} at {found[0]}; the settings and data must give "
+                             "finite numbers (nothing was written).")
 
 
 def package_versions() -> dict[str, str]:

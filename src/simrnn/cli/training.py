@@ -31,26 +31,32 @@ def add_train_command(app: typer.Typer, task_name: str, help_text: str, data_arg
     hints = typing.get_type_hints(settings_class)
     config_fields = dataclasses.fields(settings_class)
 
-    def train(data: str | None = None, config: Path | None = None, resume: Path | None = None, **given: Any) -> None:
+    reserved = {f.name for f in config_fields} & {"config", "resume", "positional_data"}
+    if reserved:
+        raise TypeError(f"{settings_class.__name__}: the setting name(s) {', '.join(sorted(reserved))} are "
+                        "taken by `train` itself; rename them")
+
+    def train(positional_data: str | None = None, config: Path | None = None, resume: Path | None = None,
+              **given: Any) -> None:
         from simrnn.config import load_config_file
         from simrnn.engine import fit, global_rank
         from simrnn.errors import UserInputError
 
         values = load_config_file(config) if config else {}
         explicit = {k: v for k, v in given.items() if v is not None}
-        if data is not None:
+        if positional_data is not None:
             option = f"--{data_argument.replace('_', '-')}"
-            if explicit.get(data_argument, data) != data:
-                raise UserInputError(f"the data file is given twice, as {data!r} and as {option} "
+            if explicit.get(data_argument, positional_data) != positional_data:
+                raise UserInputError(f"the data file is given twice, as {positional_data!r} and as {option} "
                                      f"{explicit[data_argument]!r}; give it once.")
-            explicit[data_argument] = data
+            explicit[data_argument] = positional_data
         values.update(explicit)
         source = f"{config}" if config else "command line"
         run_dir = fit(task_name, values, resume=resume, source=source)
         if global_rank() == 0:
             print_run_summary(run_dir)
 
-    positional = ([inspect.Parameter("data", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=Annotated[
+    positional = ([inspect.Parameter("positional_data", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=Annotated[
         str | None, typer.Argument(metavar=data_argument.upper(), show_default=False,
                                    help=f"Same as --{data_argument.replace('_', '-')}.")])] if data_argument else [])
     parameters = positional + [

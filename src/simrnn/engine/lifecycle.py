@@ -38,6 +38,7 @@ from simrnn.runs import (
     LOSS_FIGURE,
     TEST_RESULTS_FILE,
     Run,
+    check_record,
     run_record,
 )
 
@@ -112,7 +113,9 @@ def _fit(task: Task, cfg: TrainSettings, run: Run | None, last: Path | None, ove
         L.seed_everything(cfg.seed, workers=True, verbose=False)  # the thread probe drew a batch
         log_name = log_version(run.path if run else None, resuming=last is not None)
         if run is None:
-            run = Run.create(cfg.runs_root, task.name, _new_record(task, cfg, data, log_name))
+            record = _new_record(task, cfg, data, log_name)
+            check_record(record, f"{data.record.get('file')}: its run record")  # NaN/inf: before any folder
+            run = Run.create(cfg.runs_root, task.name, record)
         else:
             run.write_record(_resumed_record(run.config, cfg, overrides, log_name, threads))
         trainer = build_trainer(run.path, cfg, log_name=log_name, callbacks=callbacks,
