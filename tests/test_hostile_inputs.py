@@ -115,6 +115,12 @@ def copy_of(name: str, then: Callable[[Path, Path], None] | None = None):
     return setup
 
 
+def _claim_other_checksum(tmp: Path, w: Path) -> None:
+    config = json.loads((tmp / "frun" / "config.json").read_text())
+    config["data"]["sha256"] = "0" * 64  # the run trained on another version of w/cache.h5
+    (tmp / "frun" / "config.json").write_text(json.dumps(config))
+
+
 def cache_with_nan(tmp: Path, w: Path) -> None:
     """Setup: ``tmp/c.h5``, a valid cache of 8 steps whose recorded maximum temperature of step 1 is NaN."""
     from simrnn.fields.cache import convert
@@ -567,6 +573,12 @@ CASES = [
 
 CASES += [
     # ------------------------------------------------------------------ runs of one task; resume
+    case("predict/fields-run", "sequence predict {w}/frun --data {w}/data.h5 --split all",
+         r"frun is a fields run, expected a sequence run"),
+    case("calibrate/fields-run", "sequence calibrate {w}/frun --obs {w}/obs.dat --fixed pressure=0.2 --out {tmp}/c",
+         r"frun is a fields run, expected a sequence run"),
+    case("fpredict/cache-replaced-in-place", "fields predict {tmp}/frun --out {tmp}/p",
+         r"cache.h5: changed since .*frun was trained \(SHA-256 differs", copy_of("frun", _claim_other_checksum)),
     case("runs/compare-across-tasks", "runs compare {w}/run {w}/frun",
          r"frun is a fields run but .*run is a sequence run; compare runs of one task"),
     case("resume/epochs-below-trained", "sequence train --resume {tmp}/trun --epochs 1",

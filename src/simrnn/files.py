@@ -2,8 +2,11 @@
 
 * :func:`atomic_path` — write a file under a temporary name next to it and rename it into place
   when the block succeeds (optionally: refuse an existing target, verify the result, hold a lock).
-* :func:`new_directory` / :func:`new_timestamped_directory` — a fresh output directory, or one
-  sentence saying why not; removed again if the block that fills it fails.
+* :func:`output_directory` — THE way a command writes an output directory: written under a hidden
+  temporary name and renamed into place only when complete (a failed command leaves nothing);
+* :func:`new_directory` / :func:`new_timestamped_directory` — a fresh directory that is filled in
+  place (a run being trained, a folder of generated CSVs), or one sentence saying why not; removed
+  again if the block that fills it fails (unless kept on purpose).
 * :func:`exclusive_lock` — ``<target>.lock`` held with ``flock`` before anything is touched, so a
   second writer of the same target is refused with one sentence instead of racing the first.
 * :func:`check_output_location` / :func:`make_parents` — the parent of an output exists (or can
@@ -295,9 +298,6 @@ class OutputDir:
 
     def __truediv__(self, name: str) -> Path:
         return self.tmp / name
-
-    def __fspath__(self) -> str:
-        return str(self.tmp)
 
     def final(self, path: str | os.PathLike) -> Path:
         """Where ``path`` (inside the temporary folder) is once the block succeeded."""

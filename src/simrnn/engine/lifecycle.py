@@ -21,7 +21,7 @@ from lightning.pytorch.callbacks import Callback
 
 from simrnn.checkpoints import check_checkpoint, model_from_checkpoint, read_checkpoint
 from simrnn.config import build_config, config_to_dict
-from simrnn.engine.distributed import run_dir_exported
+from simrnn.engine.distributed import global_rank, run_dir_exported
 from simrnn.engine.settings import RESUMABLE_ENGINE_KEYS, TrainSettings, check_trainer_settings
 from simrnn.engine.taskspec import Evaluation, Task, TaskData
 from simrnn.engine.threads import is_cpu_single_process, training_threads
@@ -89,7 +89,8 @@ def fit(task: Task | str, values: dict[str, Any] | TrainSettings | None = None, 
             cfg, run, last = task_config(task, values, source=source), None, None
         else:
             run = Run.open(resume, task.name, which=None)
-            stack.enter_context(run.locked())
+            if global_rank() == 0:  # DDP workers re-run this command inside rank 0's training
+                stack.enter_context(run.locked())
             cfg = _resumed_config(task, run, dict(values or {}))
             last = run.checkpoint_path("last")
             ckpt = read_checkpoint(last)  # a foreign or crafted file is refused before Lightning reads it

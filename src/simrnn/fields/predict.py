@@ -24,7 +24,7 @@ import torch
 from simrnn.errors import UserInputError
 from simrnn.fields.dataset import FieldSequenceDataset
 from simrnn.fields.metrics import FieldScores, band_mask, persistence, skill
-from simrnn.files import atomic_path, write_json_atomic
+from simrnn.files import atomic_path, sha256_file, write_json_atomic
 from simrnn.runs import Run
 
 
@@ -59,10 +59,19 @@ def load_fields_run(path: str | Path, which: str = "best") -> FieldsRun:
 
 def run_dataset(run: FieldsRun, split: str = "test", cache: str | Path | None = None,
                 preload: bool = True) -> FieldSequenceDataset:
-    """The run's plane sequences of ``split`` (its own cache unless ``cache``), with its normalisation."""
-    cache = cache or run.config.get("data", {}).get("file")
+    """The run's plane sequences of ``split`` (its own cache unless ``cache``), with its normalisation.
+
+    The run's own cache must still be the file it trained on (SHA-256 in config.json); a cache
+    replaced in place is refused (give it with ``cache`` to use it knowingly).
+    """
+    data = run.config.get("data") if isinstance(run.config.get("data"), dict) else {}
     if not cache:
-        raise UserInputError(f"{run.path}: config.json names no data file; give the cache (--cache FILE.h5).")
+        cache = data.get("file")
+        if not cache:
+            raise UserInputError(f"{run.path}: config.json names no data file; give the cache (--cache FILE.h5).")
+        if data.get("sha256") and Path(cache).is_file() and sha256_file(cache) != data["sha256"]:
+            raise UserInputError(f"{cache}: changed since {run.path} was trained (SHA-256 differs from config.json); "
+                                 "give it with --cache to use it anyway.")
     m = run.meta
     dataset = FieldSequenceDataset(cache, plane=m["plane"], split=split, split_ratio=tuple(m["split_ratio"]),
                                    seq_length=m["seq_length"], preload=preload, normalisation=m["normalisation"])
