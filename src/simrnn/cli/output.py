@@ -27,7 +27,11 @@ def _error_line(text: str) -> None:
 
 
 def option_flag(key: str) -> str | None:
-    """The flag of the running command's option whose parameter is ``key`` (``--max-axial-strain``), if any."""
+    """The flag of the running command's option whose parameter is ``key`` (``--max-axial-strain``).
+
+    None when there is no such option, or when the value under ``key`` came from the ``--config``
+    file the command was given (the user wrote the key there, so the key is what to name).
+    """
     try:  # Typer >= 0.29 runs on its own copy of click
         from typer._click import globals as click_globals
     except ImportError:
@@ -38,7 +42,9 @@ def option_flag(key: str) -> str | None:
         return None
     for param in context.command.params:
         if param.name == key and getattr(param, "param_type_name", None) == "option":
-            return max(param.opts, key=len)
+            source = context.get_parameter_source(key)
+            from_file = context.params.get("config") is not None and getattr(source, "name", "") != "COMMANDLINE"
+            return None if from_file else max(param.opts, key=len)
     return None
 
 

@@ -24,12 +24,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from simrnn.errors import UserInputError
 
@@ -48,21 +45,6 @@ _PARAM_KEYS = frozenset({"value", "values", "distribution", "min", "max", "q", "
 _HYPERBAND_KEYS = frozenset({"type", "min_iter", "max_iter", "s", "eta", "strict"})
 #: a uniform draw in (0, 1) is kept this far from 0 and 1 before the normal quantile is taken.
 _QUANTILE_EPS = 1e-6
-
-
-class _Yaml12Loader(yaml.SafeLoader):
-    """PyYAML's safe loader that also reads ``1e-3`` as a float (YAML 1.2), as W&B users write it."""
-
-
-_Yaml12Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-                   |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-                   |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-                   |[-+]?\.(?:inf|Inf|INF)
-                   |\.(?:nan|NaN|NAN))$""", re.X),
-    list("-+0123456789."),
-)
 
 
 def _is_scalar(value: Any) -> bool:
@@ -250,19 +232,12 @@ class SweepSpec:
 
 
 def load_sweep(source: str | Path | Mapping[str, Any]) -> SweepSpec:
-    """Read a W&B sweep file (YAML or JSON) or dict into a :class:`SweepSpec`."""
+    """Read a W&B sweep file (YAML or JSON, :func:`simrnn.mappings.read_mapping`) or dict into a :class:`SweepSpec`."""
     if isinstance(source, Mapping):
         return parse_sweep(source, "sweep")
-    path = Path(source)
-    if not path.is_file():
-        raise UserInputError(f"{path}: sweep file not found.")
-    try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Yaml12Loader)  # a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise UserInputError(f"{path}: cannot parse the sweep file ({str(exc).splitlines()[0]}).") from None
-    if not isinstance(raw, Mapping):
-        raise UserInputError(f"{path}: expected a mapping (method, metric, parameters) at the top level.")
-    return parse_sweep(raw, str(path))
+    from simrnn.mappings import read_mapping
+
+    return parse_sweep(read_mapping(source, "sweep file"), str(source))
 
 
 def parse_sweep(raw: Mapping[str, Any], source: str = "sweep") -> SweepSpec:
