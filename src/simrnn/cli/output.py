@@ -52,16 +52,17 @@ def translated(exc: UserInputError) -> str:
     """The library's sentence with its setting's key written as the command's flag.
 
     The library names keys (``max_axial_strain 5: expected ...``); on the command line the user
-    typed ``--max-axial-strain``, so the key (bare or quoted) becomes that flag. A key that is no
-    option of the running command (a key of a config or sweep file) stays as it is.
+    typed ``--max-axial-strain``, so the key's first mention (quoted, else bare) becomes that flag.
+    A key that is no option of the running command (a key of a config or sweep file) stays as it is.
     """
     text = str(exc)
     flag = option_flag(exc.key) if exc.key else None
     if flag is None:
         return text
     for written in (repr(exc.key), f'"{exc.key}"'):
-        text = text.replace(written, flag)
-    return re.sub(rf"(?<![\w-]){re.escape(exc.key)}(?![\w-])", flag, text)
+        if written in text:
+            return text.replace(written, flag, 1)
+    return re.sub(rf"(?<![\w-]){re.escape(exc.key)}(?![\w-])", flag, text, count=1)
 
 
 @contextlib.contextmanager
