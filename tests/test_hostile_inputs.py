@@ -542,6 +542,12 @@ CASES = [
          "nope: not a simrnn run directory"),
     case("calibrate/out-under-a-file", "calibrate {w}/run --obs {w}/obs.dat --fixed pressure=0.2 --out {w}/file/c",
          "file/c.*(a path component is not a directory|cannot be created because .*file is not a directory)"),
+    # ------------------------------------------------------------------ export
+    case("export/run-missing", "export {tmp}/nope --format onnx", "nope: not a simrnn run directory"),
+    case("export/format-bogus", "export {w}/run --format pickle --out {tmp}/e", "unknown export format"),
+    case("export/out-exists", "export {w}/run --format torchscript --out {w}/csv", "already exists"),
+    case("export/no-best-checkpoint", "export {tmp}/run --format torchscript --out {tmp}/e", "best.ckpt",
+         run_copy(lambda r: (r / "checkpoints" / "best.ckpt").unlink())),
     # ------------------------------------------------------------------ runs
     case("runs/root-is-a-file", "runs list --root {w}/file", "file: not a directory"),
     case("runs/compare-missing", "runs compare {tmp}/a {tmp}/b", "not a simrnn run directory"),
