@@ -9,13 +9,15 @@ The command line choices, the sweep choices and checkpoint loading all derive fr
 
 A *task package* has a ``task`` module and a ``config`` module defining its settings class:
 ``simrnn.sequence``, ``simrnn.fields``, or a package of one's own made known through the entry-point
-group ``simrnn.tasks`` or ``$SIMRNN_TASKS`` (:func:`task_packages`). Importing the package registers
-its models; importing its ``task`` module registers the task (:func:`register_task`). Adding a task
-means adding its folder: nothing here lists them.
+group ``simrnn.tasks`` or ``$SIMRNN_TASKS`` (:func:`task_packages`). Model names are read from the
+``@register_model`` decorators in its source (:func:`declared_models`), and the defining module is
+imported when a model is built; importing its ``task`` module registers the task
+(:func:`register_task`). Adding a task means adding its folder: nothing here lists them.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.util
 import pkgutil
@@ -130,10 +132,25 @@ def _package(name: str) -> str:
     return task_packages()[name].package
 
 
-def _import_task_packages() -> None:
-    """Import every task package so that their model registrations run."""
-    for entry in task_packages().values():
-        importlib.import_module(entry.package)
+@cache
+def declared_models() -> dict[str, tuple[str, str]]:
+    """``{model name: (task, module)}`` read from the ``@register_model("name", task="...")`` decorators in
+    the task packages' source, without importing them: the CLI lists models (``--help``) without
+    loading PyTorch; :func:`build_model` imports the module that registers the model."""
+    found = {}
+    for task, entry in task_packages().items():
+        spec = importlib.util.find_spec(entry.package)
+        for folder in map(Path, spec.submodule_search_locations or []):
+            for path in sorted(folder.rglob("*.py")):
+                module = ".".join((entry.package, *path.relative_to(folder).with_suffix("").parts))
+                module = module.removesuffix(".__init__")
+                for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                    if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "register_model"
+                            and node.args and isinstance(node.args[0], ast.Constant)):
+                        owner = next((k.value.value for k in node.keywords if k.arg == "task"
+                                      and isinstance(k.value, ast.Constant)), task)
+                        found[node.args[0].value] = (owner, module)
+    return found
 
 
 def get_task(name: str) -> Any:
@@ -157,14 +174,15 @@ def config_class(name: str) -> type:
 
 
 def model_names(task: str | None = None) -> list[str]:
-    """Registered model names, optionally only those of one task, sorted."""
-    _import_task_packages()
-    return sorted(n for n, e in _MODELS.items() if task is None or e.task == task)
+    """Registered model names (declared in the source or registered at run time), optionally of one task, sorted."""
+    entries = {n: e.task for n, e in _MODELS.items()} | {n: t for n, (t, _) in declared_models().items()}
+    return sorted(n for n, t in entries.items() if task is None or t == task)
 
 
 def model_class(name: str) -> type:
-    """The class registered as model ``name``; a one-line error if unknown."""
-    _import_task_packages()
+    """The class registered as model ``name`` (importing its module); a one-line error if unknown."""
+    if name not in _MODELS and name in declared_models():
+        importlib.import_module(declared_models()[name][1])
     if name not in _MODELS:
         raise UserInputError(f"unknown model {name!r}; expected one of {', '.join(model_names())}.")
     return _MODELS[name].cls

@@ -65,7 +65,16 @@ def _guard_every_command(group: typer.Typer) -> None:
         _guard_every_command(sub.typer_instance)
 
 
-app = build_app()
+_APP: list[typer.Typer] = []
+
+
+def __getattr__(name: str):
+    """``simrnn.cli.app`` is built on first use: ``import simrnn.cli`` alone loads no sub-command."""
+    if name == "app":
+        if not _APP:
+            _APP.append(build_app())
+        return _APP[0]
+    raise AttributeError(f"module 'simrnn.cli' has no attribute {name!r}")
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -95,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
 
     warnings.showwarning = _show_warning
     usage_error, no_args_is_help = _usage_error_types()
-    command = typer.main.get_command(app)
+    command = typer.main.get_command(__getattr__("app"))
     try:
         with exit_on_user_error():
             code = command.main(args=argv, prog_name="simrnn", standalone_mode=False)

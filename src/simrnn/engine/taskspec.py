@@ -63,6 +63,7 @@ class Task(abc.ABC):
         monitor: the per-epoch metric the LightningModule logs that picks ``best.ckpt``, stops
             training early and is the default objective and pruning signal of sweeps.
         monitor_mode: ``"min"`` or ``"max"``: which way ``monitor`` improves.
+        metrics: names a sweep may optimise: logged every epoch, or test metrics of ``evaluate``.
         meta_keys: ``data_meta`` keys every checkpoint of this task must hold (dotted for nested
             keys); :meth:`simrnn.runs.Run.open` refuses a run that lacks one.
 
@@ -77,6 +78,7 @@ class Task(abc.ABC):
     monitor: ClassVar[str] = "val_loss"
     monitor_mode: ClassVar[Literal["min", "max"]] = "min"
     meta_keys: ClassVar[tuple[str, ...]] = ()
+    metrics: ClassVar[tuple[str, ...]] = ("train_loss", "val_loss")
 
     @abc.abstractmethod
     def load_data(self, cfg: Any) -> TaskData:

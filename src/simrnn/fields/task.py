@@ -166,6 +166,7 @@ class FieldsTask(Task):
     resumable_keys = frozenset({"num_workers"})
     monitor = "val_loss"  # the masked prediction loss (see the module docstring)
     meta_keys = META_KEYS
+    metrics = ("train_loss", "val_loss", "val_mse", "mse", "mae", "ssim", "psnr", "skill")  # per epoch, then test
 
     def load_data(self, cfg: FieldsConfig) -> TaskData:
         """Open the cache, build the three splits (normalised with the train split's constants)."""
