@@ -11,56 +11,48 @@ command, when a command has no row. Rows whose fix belongs to another module's o
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import shutil
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 from hostile_cases import Case, case, check_case, checkpoint_cases, hold_flock, task_cases, write_file
-from typer.testing import CliRunner
+from hostile_setups import (
+    CSV_COLUMNS,
+    DATA,
+    Call,
+    _claim_other_checksum,
+    _fields_run,
+    _forged_cache,
+    cache_with_nan,
+    copy_of,
+    corrupt_data,
+    corrupt_metadata,
+    csv_dir,
+    edit_csv,
+    external_weight,
+    h5_with,
+    hold_lock,
+    model_copy,
+    replace_dataset,
+    replace_weight,
+    run_copy,
+    scale_dataset,
+    set_value,
+    stats_with,
+    truncated_copy,
+    weights_with,
+    write_csv,
+    yade_file,
+    yade_simulation,
+)
 
 from simrnn.cli import app
 from simrnn.registry import task_names
-
-DATA = Path(__file__).resolve().parent / "data" / "grainlearning"
-CSV_SHAPE = (4, 3, 2)
-CSV_COLUMNS = ["Points:0", "Points:1", "Points:2", "T", *(f"ipf_{a}:{c}" for a in "xyz" for c in range(3)), "ori_inds"]
-
-
-# ----------------------------------------------------------------------------- valid inputs
-
-
-def csv_rows(step: int = 1) -> list[list[str]]:
-    """The rows of one tiny valid LASERNet CSV (x fastest), as strings."""
-    rows = []
-    nx, ny, nz = CSV_SHAPE
-    for k in range(nz):
-        for j in range(ny):
-            for i in range(nx):
-                values = [i * 1e-6, j * 1e-6, k * 1e-6, 300.0 + 100 * step + i, *([0.25] * 9), i + 7 * j]
-                rows.append([repr(float(v)) for v in values])
-    return rows
-
-
-def write_csv(path: Path, rows: list[list[str]] | None = None, header: list[str] | None = None,
-              bom: bool = False, tail: str = "") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [",".join(header or CSV_COLUMNS)] + [",".join(r) for r in (csv_rows() if rows is None else rows)]
-    text = "\n".join(lines) + "\n" + tail
-    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8", "surrogateescape"))
-    return path
-
-
-def csv_dir(folder: Path, n: int = 3) -> Path:
-    for k in range(n):
-        write_csv(folder / f"Alldata_withpoints_{k}.csv", csv_rows(k))
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -85,235 +77,6 @@ def world(tmp_path_factory, learnable_h5_writer) -> Path:
     shutil.copyfile(DATA / "experimental_test_drained_s3=0.2.dat", w / "obs.dat")
     (w / "file").write_text("a regular file\n")
     return w
-
-
-def _fields_run(path: Path, cache: Path) -> None:
-    """A fields run made without training: a tiny CNN-LSTM checkpoint and its run record."""
-    from simrnn.checkpoints import write_checkpoint
-    from simrnn.files import write_json_atomic
-    from simrnn.registry import build_model
-    from simrnn.runs import run_record
-
-    args = {"in_channels": 10, "out_channels": 9, "hidden_channels": 4, "n_layers": 1, "encoder_channels": [4, 4, 4]}
-    meta = {"plane": "xy", "split_ratio": [0.34, 0.33, 0.33], "seq_length": 1, "image_size": [4, 3], "n_slices": 2,
-            "solidification_band_K": [1000.0, 1200.0], "normalisation": {"t_ambient_K": 300.0, "t_max_train_K": 700.0}}
-    (path / "checkpoints").mkdir(parents=True)
-    write_checkpoint(path / "checkpoints" / "best.ckpt", build_model("cnn-lstm", **args),
-                     {"model_name": "cnn-lstm", "model_args": args, "data_meta": meta})
-    write_json_atomic(path / "config.json", run_record("fields", settings={}, data={"file": str(cache)},
-                                                       model_name="cnn-lstm", model_args=args, data_meta=meta))
-
-
-def copy_of(name: str, then: Callable[[Path, Path], None] | None = None):
-    """Setup: ``tmp/<name>``, a copy of ``w/<name>`` (then ``then(tmp, w)``)."""
-
-    def setup(tmp: Path, w: Path) -> None:
-        shutil.copytree(w / name, tmp / name)
-        if then is not None:
-            then(tmp, w)
-
-    return setup
-
-
-def _claim_other_checksum(tmp: Path, w: Path) -> None:
-    config = json.loads((tmp / "frun" / "config.json").read_text())
-    config["data"]["sha256"] = "0" * 64  # the run trained on another version of w/cache.h5
-    (tmp / "frun" / "config.json").write_text(json.dumps(config))
-
-
-def cache_with_nan(tmp: Path, w: Path) -> None:
-    """Setup: ``tmp/c.h5``, a valid cache of 8 steps whose recorded maximum temperature of step 1 is NaN."""
-    from simrnn.fields.cache import convert
-
-    convert(csv_dir(tmp / "csv", 8), tmp / "c.h5")
-    shutil.rmtree(tmp / "csv")
-    with h5py.File(tmp / "c.h5", "a") as f:
-        f["t_max"][1] = np.nan
-
-
-# ----------------------------------------------------------------------------- hostile inputs
-
-
-def edit_csv(name: str, edit: Callable[[list[list[str]]], None], **kwargs):
-    """Setup: ``tmp/csv`` of three valid steps, then ``edit`` the rows of step 1."""
-
-    def setup(tmp: Path, w: Path) -> None:
-        csv_dir(tmp / "csv")
-        rows = csv_rows(1)
-        edit(rows)
-        write_csv(tmp / "csv" / "Alldata_withpoints_1.csv", rows, **kwargs)
-
-    setup.__name__ = name
-    return setup
-
-
-def set_value(column: str, value: str, row: int = 2):
-    def edit(rows):
-        rows[row][CSV_COLUMNS.index(column)] = value
-
-    return edit
-
-
-def h5_with(build: Callable[[h5py.File], None], *, base: bool = True):
-    """Setup: ``tmp/bad.h5`` (a valid file if ``base``), then ``build(f)`` changes it."""
-
-    def setup(tmp: Path, w: Path) -> None:
-        path = tmp / "bad.h5"
-        if base:
-            shutil.copyfile(w / "data.h5", path)
-        with h5py.File(path, "a") as f:
-            build(f)
-
-    return setup
-
-
-def replace_dataset(name: str, **create):
-    def build(f: h5py.File) -> None:
-        del f[f"0.2e6/drained/{name}"]
-        f["0.2e6/drained"].create_dataset(name, **create)
-
-    return build
-
-
-def scale_dataset(name: str, factor: float, dtype=None):
-    def build(f: h5py.File) -> None:
-        data = f[f"0.2e6/drained/{name}"][()].astype(dtype or np.float64)
-        del f[f"0.2e6/drained/{name}"]
-        f["0.2e6/drained"].create_dataset(name, data=data * factor if factor else data)
-
-    return build
-
-
-def _object_address(path: Path, name: str) -> int:
-    with h5py.File(path, "r") as f:
-        obj = f[name]
-        return obj.id.get_offset() if isinstance(obj, h5py.Dataset) else h5py.h5o.get_info(obj.id).addr
-
-
-def corrupt_metadata(tmp: Path, w: Path) -> None:
-    """Overwrite the object header of the group holding the datasets."""
-    shutil.copyfile(w / "data.h5", tmp / "bad.h5")
-    address = _object_address(tmp / "bad.h5", "0.2e6/drained/outputs")
-    raw = bytearray((tmp / "bad.h5").read_bytes())
-    with h5py.File(tmp / "bad.h5", "r") as f:
-        header = h5py.h5o.get_info(f["0.2e6/drained"].id).addr
-    raw[header:header + 64] = b"\xa5" * 64
-    assert address > 0
-    (tmp / "bad.h5").write_bytes(bytes(raw))
-
-
-def corrupt_data(tmp: Path, w: Path) -> None:
-    """Overwrite 16 bytes inside the raw data of ``outputs`` (they read as NaN)."""
-    shutil.copyfile(w / "data.h5", tmp / "bad.h5")
-    address = _object_address(tmp / "bad.h5", "0.2e6/drained/outputs")
-    raw = bytearray((tmp / "bad.h5").read_bytes())
-    raw[address + 64:address + 80] = b"\xff" * 16
-    (tmp / "bad.h5").write_bytes(bytes(raw))
-
-
-def truncated_copy(tmp: Path, w: Path) -> None:
-    raw = (w / "data.h5").read_bytes()
-    (tmp / "bad.h5").write_bytes(raw[: len(raw) // 2])
-
-
-class _Call:
-    def __init__(self, func, *args):
-        self.func, self.args = func, args
-
-    def __reduce__(self):
-        return self.func, self.args
-
-
-def yade_file(payload, name: str = "sim.npy"):
-    def setup(tmp: Path, w: Path) -> None:
-        (tmp / "yade").mkdir()
-        if isinstance(payload, bytes):
-            (tmp / "yade" / name).write_bytes(payload)
-        elif isinstance(payload, np.ndarray):
-            np.save(tmp / "yade" / name, payload, allow_pickle=True)
-        else:
-            (tmp / "yade" / name).write_bytes(pickle.dumps(payload, protocol=2))
-
-    return setup
-
-
-def yade_simulation(q: float = 3e5, conf: float = 5.3) -> tuple[dict, dict]:
-    params = {"E": 8.0, "v": 0.3, "kr": 0.5, "eta": 0.2, "mu": 30.0, "conf": conf, "mode": "drained", "num": 1000}
-    keys = ["e_x", "e_y", "e_z", "e", "p", "q", "f0", "a_c", "a_n", "a_t", "dt", "numIter", "K", "A"]
-    features = {key: [0.1 * i for i in range(12)] for key in keys}
-    features["q"] = [q * i for i in range(12)]
-    return params, features
-
-
-def model_copy(edit: Callable[[Path], None]):
-    """Setup: ``tmp/model``, a copy of the valid Keras model folder, changed by ``edit``."""
-
-    def setup(tmp: Path, w: Path) -> None:
-        shutil.copytree(w / "model", tmp / "model")
-        edit(tmp / "model")
-
-    return setup
-
-
-def stats_with(**changes):
-    def edit(folder: Path) -> None:
-        from simrnn.safe_pickle import load_pickled_object
-
-        stats = load_pickled_object(folder / "train_stats.npy")
-        stats.update(changes)
-        np.save(folder / "train_stats.npy", stats, allow_pickle=True)
-
-    return edit
-
-
-def weights_with(build: Callable[[h5py.File], None]):
-    def edit(folder: Path) -> None:
-        with h5py.File(folder / "model-best.h5", "a") as f:
-            build(f)
-
-    return edit
-
-
-def first_weight(f: h5py.File) -> tuple[h5py.Group, str]:
-    """The group and leaf name of the first weight of the first layer that has weights."""
-    root = f.get("model_weights", f)
-
-    def text(v):
-        return v.decode() if isinstance(v, bytes) else str(v)
-
-    name = next(text(n) for n in root.attrs["layer_names"] if len(root[text(n)].attrs["weight_names"]))
-    weight = text(root[name].attrs["weight_names"][0])
-    group_name, _, leaf = f"{name}/{weight}".rpartition("/")
-    return root[group_name], leaf
-
-
-def replace_weight(**create):
-    def build(f: h5py.File) -> None:
-        group, leaf = first_weight(f)
-        del group[leaf]
-        group.create_dataset(leaf, **create)
-
-    return build
-
-
-def external_weight(f: h5py.File) -> None:
-    group, leaf = first_weight(f)
-    del group[leaf]
-    group[leaf] = h5py.ExternalLink("elsewhere.h5", "/kernel")
-
-
-def run_copy(edit: Callable[[Path], None]):
-    def setup(tmp: Path, w: Path) -> None:
-        shutil.copytree(w / "run", tmp / "run")
-        edit(tmp / "run")
-
-    return setup
-
-
-def hold_lock(tmp: Path, w: Path) -> None:
-    """Setup: another writer holds the lock of ``tmp/out.h5`` (released at the end of the case)."""
-    csv_dir(tmp / "csv")
-    hold_flock("out.h5.lock")(tmp, w)
 
 
 CONVERT = "fields convert {tmp}/csv {tmp}/out.h5"
@@ -422,11 +185,11 @@ CASES = [
     case("yade/missing-dir", "sequence from-yade {tmp}/yade {tmp}/o.h5", "not a folder of YADE"),
     case("yade/no-files", "sequence from-yade {tmp} {tmp}/o.h5", "no .npy files"),
     case("yade/code-execution", "sequence from-yade {tmp}/yade {tmp}/o.h5", r"global '(posix|nt).system' is not allowed",
-         yade_file(_Call(os.system, "touch pwned"))),
+         yade_file(Call(os.system, "touch pwned"))),
     case("yade/bytes-1e15", "sequence from-yade {tmp}/yade {tmp}/o.h5", r"bytes\(\) is allowed only",
-         yade_file(_Call(bytes, 10**15))),
+         yade_file(Call(bytes, 10**15))),
     case("yade/list-reduce", "sequence from-yade {tmp}/yade {tmp}/o.h5", "global 'builtins.list' is not allowed",
-         yade_file(_Call(list, (1, 2)))),
+         yade_file(Call(list, (1, 2)))),
     case("yade/plain-array", "sequence from-yade {tmp}/yade {tmp}/o.h5", "plain float64 array",
          yade_file(np.zeros(3))),
     case("yade/truncated", "sequence from-yade {tmp}/yade {tmp}/o.h5", "not a safely readable pickle",
@@ -455,7 +218,7 @@ CASES = [
     case("keras/std-zero", "sequence import-keras {tmp}/model --out {tmp}/run", r"'std'\[1\] is 0",
          model_copy(stats_with(std=np.array([1, 0, 1, 1, 1, 1, 1.0])))),
     case("keras/stats-code", "sequence import-keras {tmp}/model --out {tmp}/run", "is not allowed",
-         model_copy(lambda f: (f / "train_stats.npy").write_bytes(pickle.dumps(_Call(os.system, "true"))))),
+         model_copy(lambda f: (f / "train_stats.npy").write_bytes(pickle.dumps(Call(os.system, "true"))))),
     case("keras/config-not-utf8", "sequence import-keras {tmp}/model --out {tmp}/run", "not a UTF-8",
          model_copy(lambda f: (f / "config.yml").write_bytes(b"\xff\xfe\x00bad"))),
     case("keras/config-bad-yaml", "sequence import-keras {tmp}/model --out {tmp}/run", "cannot parse GrainLearning config",
@@ -600,14 +363,6 @@ CASES += [
 CASES += [c for task in task_names() for c in task_cases(task)] + checkpoint_cases()
 
 
-def _forged_cache(tmp: Path, w: Path) -> None:
-    """A file claiming to be a cache whose x axis declares 10**9 values never written."""
-    shutil.copyfile(w / "cache.h5", tmp / "bad.h5")
-    with h5py.File(tmp / "bad.h5", "a") as f:
-        del f["x"]
-        f.create_dataset("x", shape=(10**9,), dtype="f8", chunks=(10**6,))
-
-
 @pytest.mark.parametrize(
     "c",
     [pytest.param(c, id=c.id, marks=[pytest.mark.xfail(strict=False, reason=c.owner)] if c.owner else [])
@@ -663,75 +418,3 @@ def _with_group(extra):
     root = build_app()
     root.add_typer(extra, name="brand-new")
     return root
-
-
-def test_sigint_during_convert_says_what_was_kept(tmp_path: Path, monkeypatch) -> None:
-    """Ctrl-C after two steps: one line naming the kept steps and the partial file, exit 130, resume works."""
-    from simrnn.fields import cache
-
-    csv_dir(tmp_path / "csv", 4)
-    real = cache._PartialCache.write
-    calls = []
-
-    def interrupted_write(self, step):
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        calls.append(step.index)
-        real(self, step)
-
-    monkeypatch.setattr(cache._PartialCache, "write", interrupted_write)
-    result = CliRunner().invoke(app, ["fields", "convert", str(tmp_path / "csv"), str(tmp_path / "c.h5"), "--workers", "1"])
-    assert result.exit_code == 130 and isinstance(result.exception, SystemExit)
-    assert result.stderr.strip().splitlines() == [
-        f"interrupted; 2 of 4 time steps are kept in {tmp_path / 'c.h5.partial'}; run the same command again to resume"
-    ]
-    monkeypatch.setattr(cache._PartialCache, "write", real)
-    result = CliRunner().invoke(app, ["fields", "convert", str(tmp_path / "csv"), str(tmp_path / "c.h5")])
-    assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.h5", "csv"]
-
-
-@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, MemoryError])
-def test_a_failed_or_interrupted_fields_synth_leaves_nothing(tmp_path: Path, monkeypatch, interrupt) -> None:
-    from simrnn.fields import synthetic
-
-    real, written = synthetic._write_csv, []
-
-    def fail_on_third(path, coords, step):
-        if len(written) == 2:
-            raise interrupt
-        written.append(path)
-        real(path, coords, step)
-
-    monkeypatch.setattr(synthetic, "_write_csv", fail_on_third)
-    result = CliRunner().invoke(app, ["fields", "synth", str(tmp_path / "new" / "csv"), "--grid", "6x4x3", "--steps", "5"])
-    assert list(tmp_path.iterdir()) == []  # neither the CSVs nor the folders made for them
-    if interrupt is KeyboardInterrupt:
-        assert result.exit_code == 130
-        assert result.stderr.strip() == "interrupted; the 2 CSV files written so far were removed; nothing was kept"
-    else:
-        assert isinstance(result.exception, MemoryError)
-
-
-def test_the_console_script_boundary_prints_one_line(tmp_path: Path, capsys) -> None:
-    """``simrnn.cli.main`` (the console script) exits 2 with one line for a user error and a path error."""
-    from simrnn.cli import main
-
-    for args, fragment in ((["fields", "info", str(tmp_path / "none.h5")], "cache file not found"),
-                           (["sequence", "synth", "/proc/simrnn_hostile.h5"], "/proc")):
-        with pytest.raises(SystemExit) as exit_info:
-            main(args)
-        assert exit_info.value.code == 2
-        err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and fragment in err[0] and err[0].startswith("error: ")
-
-
-def test_json_writer_refuses_nan(tmp_path: Path) -> None:
-    from simrnn.errors import UserInputError
-    from simrnn.files import write_json_atomic
-
-    with pytest.raises(UserInputError, match=r"m.json: refusing to write the non-finite value nan at key 'metrics'\['mse'\]"):
-        write_json_atomic(tmp_path / "m.json", {"metrics": {"mse": float("nan")}})
-    assert list(tmp_path.iterdir()) == []
-    write_json_atomic(tmp_path / "m.json", {"metrics": {"mse": 0.5}})
-    assert json.loads((tmp_path / "m.json").read_text()) == {"metrics": {"mse": 0.5}}

@@ -121,14 +121,14 @@ def toy_cli(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path / "plugins"))
     monkeypatch.setenv("SIMRNN_TASKS", "toytask")
     use_environment(None)
-    registry.task_packages.cache_clear()
+    registry.rediscover()
     rng = np.random.default_rng(0)
     x = rng.normal(size=(48, 2))
     np.save(tmp_path / "toy.npy", np.column_stack([x, 2 * x[:, 0] - x[:, 1] + 0.5]))
     yield build_app()
     monkeypatch.delenv("SIMRNN_TASKS")
     use_environment(None)
-    registry.task_packages.cache_clear()
+    registry.rediscover()
     for name in [m for m in sys.modules if m == "toytask" or m.startswith("toytask.")]:
         del sys.modules[name]
     registry._TASKS.pop("toytask", None)

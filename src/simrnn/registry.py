@@ -121,6 +121,12 @@ def task_packages() -> dict[str, TaskPackage]:
     return dict(sorted(found.items()))
 
 
+def rediscover() -> None:
+    """Forget the task packages and declared models found so far (after ``$SIMRNN_TASKS`` changed)."""
+    task_packages.cache_clear()
+    declared_models.cache_clear()
+
+
 def task_names() -> tuple[str, ...]:
     """Names of the task packages, sorted."""
     return tuple(task_packages())

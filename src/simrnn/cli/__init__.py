@@ -21,7 +21,7 @@ def build_app() -> typer.Typer:
     or, for a task without commands of its own, a new group; either gets ``train``, generated
     from the task's settings class, if it has none. ``simrnn sequence calibrate`` is the sequence
     task's; ``simrnn calibrate`` is kept as its alias. Every command runs inside the one error
-    boundary. Build it again after adding a task at run time (``registry.task_packages.cache_clear()``).
+    boundary. Build it again after adding a task at run time (:func:`simrnn.registry.rediscover`).
     """
     import importlib
 
