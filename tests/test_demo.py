@@ -41,7 +41,8 @@ def test_demo_with_a_briefly_trained_surrogate_runs_every_step(tmp_path):
 @pytest.mark.parametrize(("extra", "message"), [
     (["--samples-per-group", "0"], "--samples-per-group is 0; the demo needs at least 3"),
     (["--samples-per-group", "2", "--epochs", "1"], "--samples-per-group is 2; the demo needs at least 3"),
-    (["--epochs", "0"], "'epochs' must be at least 1"),
+    (["--epochs", "0"], "--epochs 0: expected 1 or more epochs."),
+    (["--field-epochs", "0"], "--field-epochs 0: expected 1 or more epochs."),  # refused before any work
     (["--calibration-samples", "1"], "--samples must be >= 2"),
 ])
 def test_demo_with_too_small_settings_is_one_sentence_and_exit_2(tmp_path, extra, message):
