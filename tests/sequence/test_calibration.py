@@ -254,6 +254,8 @@ def test_weighted_quantile_and_credible_interval():
     ({"obs_names": ["e", "e"]}, "named twice"),
     ({"control": "strain"}, "no column 'strain'"),
     ({"samples": 1}, "--samples must be >= 2"),
+    ({"samples": 100_000_000}, r"--samples must be >= 2 and --iterations >= 1 \(at most 100000 and 10000\)"),
+    ({"seed": -1}, "--seed must be from 0 to 4294967295, got -1."),
     ({"ess_target": 1.5}, "--ess must lie in"),
     ({"gmm_n_init": 0}, "--gmm-n-init"),
     ({"prior_weight": -1.0}, "--prior-weight must be a positive number"),
