@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from simrnn.cli.options import settings_command
+from simrnn.fields.cache import ConvertSettings
 from simrnn.fields.synthetic import FieldSynthSettings
 
 fields_app = typer.Typer(
@@ -60,16 +62,12 @@ def synth(
 
 
 @fields_app.command()
+@settings_command(ConvertSettings)
 def convert(
     csv_dir: Annotated[Path, typer.Argument(help="Folder of Alldata_withpoints_<k>.csv files.")],
     cache: Annotated[Path, typer.Argument(help="HDF5 cache to create (never overwritten).")],
-    downsample: Annotated[
-        int, typer.Option(help="Keep every n-th node per axis (2: 930x188x94 -> 465x94x47).")
-    ] = 1,
-    tolerance: Annotated[
-        float, typer.Option(help="Largest distance of a point from its node, in spacings.")
-    ] = 0.05,
-    workers: Annotated[int, typer.Option(help="Files read and gridded at the same time.")] = 2,
+    *,
+    settings: ConvertSettings,
 ) -> None:
     """Convert CSV point clouds into one chunked HDF5 cache; rerun after an interruption to resume."""
     from simrnn.fields.cache import check_target
@@ -85,7 +83,7 @@ def convert(
             progress.update(task, advance=1, description=source["name"])
 
         path = convert_csvs(
-            csv_dir, cache, downsample=downsample, tolerance=tolerance, workers=workers, on_step=advance
+            csv_dir, cache, **dataclasses.asdict(settings), on_step=advance
         )
     typer.echo(f"wrote {path}")
 
