@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from simrnn.cli.output import console
-from simrnn.export.bundle import export_run
+from simrnn.export.bundle import MANIFEST_FILE, export_run
+from simrnn.export.formats import FORMATS
 
 #: the library's default format (written once, in ``export_run``'s signature).
 _DEFAULT_FORMAT = inspect.signature(export_run).parameters["fmt"].default
@@ -27,8 +28,8 @@ def export(
     The file is checked against simrnn on random inputs before it is kept. See docs/export.md.
     """
     folder = export_run(run, fmt, out)
-    manifest = (folder / "manifest.json")
-    console.print(f"exported {run} as {fmt}: {folder}/ (model file + {manifest.name})")
+    file_name = FORMATS[fmt][0]
+    console.print(f"exported {run} as {fmt}: {folder / file_name} and {folder / MANIFEST_FILE}")
 
 
 def register(app: typer.Typer) -> None:
