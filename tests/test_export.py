@@ -12,6 +12,7 @@ import torch
 from export_helpers import (
     FIELD_META,
     field_run,
+    make_run,
     random_fields,
     random_sequences,
     sequence_run,
@@ -144,3 +145,22 @@ def test_field_manifest_names_channels_units_and_normalisation(field_exports):
     assert context["labels"][0] == "temperature" and context["units"][:2] == ["K", "-"]
     assert future["units"] == ["K"] and manifest["outputs"][0]["labels"][-1] == "ipf_z_b"
     assert manifest["normalisation"]["t_ambient_K"] == 300.0 and manifest["family"] == "fields"
+
+
+def test_temperature_model_export_predicts_kelvin_like_simrnn(tmp_path):
+    """The temperature surrogate (task ``fields-temperature``), when the fields package has it."""
+    models = pytest.importorskip("simrnn.fields.temperature_models")
+    name = models.TEMPERATURE_PREFIX + "predrnn"
+    run_dir = make_run(tmp_path, "fields", name, {"hidden_channels": 4, "n_layers": 2, "encoder_channels": [4, 8]},
+                       {**FIELD_META, "seq_length": 2, "target": "temperature"})
+    model = load_fields_run(run_dir).model
+    norm = FIELD_META["normalisation"]
+    span = norm["t_max_train_K"] - norm["t_ambient_K"]
+    context = random_fields(2, 2, 10, 15)[0][:, :, :1]  # [2, 2, 1, 10, 15] kelvin
+    with torch.no_grad():
+        want = model(torch.from_numpy((context - norm["t_ambient_K"]) / span)).numpy() * span + norm["t_ambient_K"]
+    for fmt in FORMATS:
+        folder = export_run(run_dir, fmt)
+        manifest = json.loads((folder / "manifest.json").read_text())
+        assert [i["name"] for i in manifest["inputs"]] == ["temperature"] and manifest["outputs"][0]["units"] == ["K"]
+        assert_matches(run_exported(folder, context), want)

@@ -96,5 +96,5 @@ def test_a_model_without_exporter_is_named():
     from simrnn.export.adapters import adapter_for
 
     with pytest.raises(UserInputError, match=r"^ckpt: model 'Linear' has no exporter yet; exportable families: "
-                                             r"FieldModel, sequence task\.$"):
+                                             r"FieldModel, fields-temperature task, sequence task\.$"):
         adapter_for(nn.Linear(2, 2), "ckpt")
