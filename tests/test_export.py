@@ -107,9 +107,8 @@ def test_sequence_export_output_steps_follow_the_alignment(sequence_exports):
     assert manifest["time_alignment"]["first_predicted_step"] == run.first_predicted_step()
 
 
-def simrnn_field_prediction(run_dir: Path, context: np.ndarray, future: np.ndarray) -> np.ndarray:
+def simrnn_field_prediction(run, context: np.ndarray, future: np.ndarray) -> np.ndarray:
     """simrnn's own prediction: the run's model on temperatures normalised by the dataset's code."""
-    run = load_fields_run(run_dir)
     dataset = SimpleNamespace(normalisation=run.meta["normalisation"])
     normalised = context.copy()
     normalised[:, :, 0] = FieldSequenceDataset.normalise(dataset, context[:, :, 0])
@@ -130,9 +129,10 @@ def field_exports(tmp_path_factory):
 def test_field_export_predicts_like_simrnn_on_any_grid(field_exports, name, fmt):
     """Other batch sizes and grids than traced (11 x 13), multiples of the encoder's 4 or not."""
     run_dir, folder = field_exports[name, fmt]
+    run = load_fields_run(run_dir)
     for batch, height, width in [(3, 11, 13), (1, 24, 9), (2, 5, 16)]:
         context, future = random_fields(batch, FIELD_META["seq_length"], height, width, seed=height)
-        want = simrnn_field_prediction(run_dir, context, future)
+        want = simrnn_field_prediction(run, context, future)
         assert want.shape == (batch, 9, height, width)
         assert_matches(run_exported(folder, context, future), want)
 
