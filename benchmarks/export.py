@@ -1,6 +1,6 @@
 """Exported surrogates against simrnn's own prediction on the CPU, side by side.
 
-    .venv/bin/python benchmarks/export.py [--repeats 7] [--threads N]
+    .venv/bin/python benchmarks/export.py [--repeats 5] [--threads 1,all]
 
 Sequence: GrainLearning's drained surrogate (imported; U = D = 200, window 4, pad 0) on N = 50 and
 500 sequences of 200 steps (N x 197 windows): ``simrnn.sequence.predict`` (the shared-work LSTM
@@ -11,7 +11,9 @@ layers; random weights: the speed does not depend on them): ``run.model`` on nor
 ``simrnn.fields.predict`` calls it, in the layout simrnn picks) against the exports.
 
 All methods of a table run alternately (A/B/C/A/B/C), one warm call first; median and best round.
-onnxruntime's intra-op threads are set to torch's thread count (``--threads``, default: torch's).
+Every table runs at each of ``--threads`` (default: 1 and all cores of the affinity mask), the same
+count for torch and onnxruntime's intra-op pool: on a shared machine, multi-threaded PyTorch stalls
+on a busy core, so the one-thread tables are the steadier comparison.
 The largest difference of each export from simrnn (relative to the largest output) is printed too.
 Prints date, CPU model and flags, threads and load averages; writes ``benchmarks/results/export.json``.
 """
@@ -145,37 +147,48 @@ def bench(title: str, methods: dict, reference: str, args_: tuple, rounds: int, 
     return {"title": title, "times": times, "max_relative_difference": diffs, "load_average": load}
 
 
+def thread_counts(text: str) -> list[int]:
+    """``"1,all"`` -> ``[1, cores of the affinity mask]`` (duplicates dropped)."""
+    counts = [len(affinity_cpus()) if item == "all" else int(item) for item in text.split(",")]
+    return list(dict.fromkeys(counts))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7, help="timed rounds per table (fewer for the big ones)")
-    parser.add_argument("--threads", type=int, default=None, help="torch and onnxruntime threads")
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds per table (fewer for the big ones)")
+    parser.add_argument("--threads", default="1,all", help="comma-separated thread counts for torch and "
+                        "onnxruntime, 'all' = the cores of the affinity mask")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    threads = torch.get_num_threads()
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu_model(), "flags": cpu_flags(),
-              "affinity_cpus": len(affinity_cpus()), "threads": threads, "load_average": list(os.getloadavg()),
+              "affinity_cpus": len(affinity_cpus()), "load_average": list(os.getloadavg()),
               "versions": package_versions(), "tables": []}
-    print(f"{result['date']}  CPU: {result['cpu']}, {result['affinity_cpus']} cores; torch and onnxruntime "
-          f"threads {threads}; load average {' '.join(f'{v:.2f}' for v in result['load_average'])}")
+    print(f"{result['date']}  CPU: {result['cpu']}, {result['affinity_cpus']} cores; "
+          f"load average {' '.join(f'{v:.2f}' for v in result['load_average'])}")
     print("flags: " + ", ".join(f"{k}={v}" for k, v in result["flags"].items()))
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = import_keras(MODEL_DIR, out=Path(tmp) / "drained")
         run = load_run(run_dir)
-        methods = {"simrnn predict": lambda x, p: predict(run, x, p)}
-        for fmt in ("onnx", "torchscript"):
-            methods[f"{fmt} export"] = exported(export_run(run_dir, fmt), threads)
-        for n in (50, 500):
-            rounds = args.repeats if n == 50 else max(3, args.repeats // 2)
-            result["tables"].append(bench(f"drained sequences: N = {n} x {SEQUENCE_LENGTH} steps", methods,
-                                          "simrnn predict", drained_batch(n), rounds, n, "seq"))
-        for name in ("cnn-lstm", "predrnn"):
-            field_dir = field_run(Path(tmp), name)
-            methods = {"simrnn model": simrnn_field_predictor(load_fields_run(field_dir).model)}
-            for fmt in ("onnx", "torchscript"):
-                methods[f"{fmt} export"] = exported(export_run(field_dir, fmt), threads)
-            result["tables"].append(bench(f"{name} one frame: 1 x 3 x 10 x {FIELD_SHAPE[0]} x {FIELD_SHAPE[1]}",
-                                          methods, "simrnn model", field_frame(), args.repeats, 1, "frame"))
+        sequence_exports = {fmt: export_run(run_dir, fmt) for fmt in ("onnx", "torchscript")}
+        field_dirs = {name: field_run(Path(tmp), name) for name in ("cnn-lstm", "predrnn")}
+        field_exports = {(name, fmt): export_run(d, fmt) for name, d in field_dirs.items()
+                         for fmt in ("onnx", "torchscript")}
+        for threads in thread_counts(args.threads):
+            torch.set_num_threads(threads)
+            print(f"--- torch and onnxruntime threads: {threads}")
+            methods = {"simrnn predict": lambda x, p: predict(run, x, p)}
+            methods.update({f"{fmt} export": exported(f, threads) for fmt, f in sequence_exports.items()})
+            for n in (50, 500):
+                rounds = args.repeats if n == 50 else max(3, args.repeats // 2)
+                row = bench(f"drained sequences: N = {n} x {SEQUENCE_LENGTH} steps, {threads} thread(s)",
+                            methods, "simrnn predict", drained_batch(n), rounds, n, "seq")
+                result["tables"].append({**row, "threads": threads})
+            for name, field_dir in field_dirs.items():
+                methods = {"simrnn model": simrnn_field_predictor(load_fields_run(field_dir).model)}
+                methods.update({f"{fmt} export": exported(field_exports[name, fmt], threads)
+                                for fmt in ("onnx", "torchscript")})
+                row = bench(f"{name} one frame: 1 x 3 x 10 x {FIELD_SHAPE[0]} x {FIELD_SHAPE[1]}, {threads} thread(s)",
+                            methods, "simrnn model", field_frame(), args.repeats, 1, "frame")
+                result["tables"].append({**row, "threads": threads})
     result["load_average_at_end"] = list(os.getloadavg())
     print(f"load average at end: {' '.join(f'{v:.2f}' for v in result['load_average_at_end'])}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
