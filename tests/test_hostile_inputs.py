@@ -498,7 +498,7 @@ CASES = [
     case("train/config-raw-data-null", "sequence train --config {tmp}/c.yml --runs-root {tmp}/runs",
          "c.yml: 'raw_data' has no value", write_file("c.yml", "raw_data: null\n")),
     case("train/override-yaml-syntax", ["sequence", "train", "--raw-data", "{w}/data.h5", "--runs-root", "{tmp}/runs",
-                                        "--lstm-units", "[1,"], "'lstm_units' should be an integer"),
+                                        "--lstm-units", "[1,"], "--lstm-units should be an integer"),
     case("train/seed-negative", "sequence train --raw-data {w}/data.h5 --runs-root {tmp}/runs --seed -1", "'seed' must be between 0 and"),
     case("train/seed-2e40", "sequence train --raw-data {w}/data.h5 --runs-root {tmp}/runs --seed 10000000000000000000000",
          "'seed' must be between 0 and"),
@@ -542,6 +542,12 @@ CASES = [
          "nope: not a simrnn run directory"),
     case("calibrate/out-under-a-file", "calibrate {w}/run --obs {w}/obs.dat --fixed pressure=0.2 --out {w}/file/c",
          "file/c.*(a path component is not a directory|cannot be created because .*file is not a directory)"),
+    # ------------------------------------------------------------------ export
+    case("export/run-missing", "export {tmp}/nope --format onnx", "nope: not a simrnn run directory"),
+    case("export/format-bogus", "export {w}/run --format pickle --out {tmp}/e", "unknown export format"),
+    case("export/out-exists", "export {w}/run --format torchscript --out {w}/csv", "already exists"),
+    case("export/no-best-checkpoint", "export {tmp}/run --format torchscript --out {tmp}/e", "best.ckpt",
+         run_copy(lambda r: (r / "checkpoints" / "best.ckpt").unlink())),
     # ------------------------------------------------------------------ runs
     case("runs/root-is-a-file", "runs list --root {w}/file", "file: not a directory"),
     case("runs/compare-missing", "runs compare {tmp}/a {tmp}/b", "not a simrnn run directory"),

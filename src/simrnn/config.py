@@ -28,6 +28,10 @@ class UnknownConfigKeyWarning(UserWarning):
     """Config keys that simrnn does not use (named in the message); they are ignored."""
 
 
+#: The ``source`` of values typed as options of the running command.
+COMMAND_LINE = "command line"
+
+
 def setting(default: Any, help: str) -> Any:
     """A config dataclass field: its default (written once, here) and its ``--help`` text.
 
@@ -73,10 +77,15 @@ def unwrap_wandb(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
+    """``value`` as ``annotation``; errors carry ``key`` for flag translation only when typed on the command line."""
+    return _coerce_as(value, annotation, key, source, key if source == COMMAND_LINE else None)
+
+
+def _coerce_as(value: Any, annotation: Any, key: str, source: str, flag_key: str | None) -> Any:
     origin = typing.get_origin(annotation)
     original = value
     if value is None and not (origin in (typing.Union, types.UnionType) and type(None) in typing.get_args(annotation)):
-        raise UserInputError(f"{source}: {key!r} has no value (null); give one or leave the key out for its default.", key=key)
+        raise UserInputError(f"{source}: {key!r} has no value (null); give one or leave the key out for its default.", key=flag_key)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(annotation)
         if value is None and type(None) in options:
@@ -89,12 +98,12 @@ def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
                 return _coerce(value, option, key, source)
             except UserInputError as exc:
                 errors.append(str(exc))
-        raise UserInputError(errors[0] if errors else f"{source}: invalid value for {key!r}.", key=key)
+        raise UserInputError(errors[0] if errors else f"{source}: invalid value for {key!r}.", key=flag_key)
     if origin is typing.Literal:
         allowed = typing.get_args(annotation)
         if value not in allowed:
             raise UserInputError(
-                f"{source}: {key!r} is {value!r}; expected one of {', '.join(map(repr, allowed))}.", key=key
+                f"{source}: {key!r} is {value!r}; expected one of {', '.join(map(repr, allowed))}.", key=flag_key
             )
         return value
     if origin in (list, tuple):
@@ -102,12 +111,12 @@ def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, (list, tuple)):
-            raise UserInputError(f"{source}: {key!r} should be a list, got {value!r}.", key=key)
+            raise UserInputError(f"{source}: {key!r} should be a list, got {value!r}.", key=flag_key)
         try:
             items = [_coerce(v, item_type, key, source) for v in value]
         except UserInputError as exc:  # name the whole list as the user wrote it, then the item
             item = str(exc).split(f"{key!r} ", 1)[-1]
-            raise UserInputError(f"{source}: {key!r} {original!r}: each item {item}", key=key) from None
+            raise UserInputError(f"{source}: {key!r} {original!r}: each item {item}", key=flag_key) from None
         return tuple(items) if origin is tuple else items
     if annotation is bool:
         if isinstance(value, bool):
@@ -116,7 +125,7 @@ def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
             return value.lower() in ("true", "yes", "1")
         if isinstance(value, int) and value in (0, 1):
             return bool(value)
-        raise UserInputError(f"{source}: {key!r} should be true or false, got {value!r}.", key=key)
+        raise UserInputError(f"{source}: {key!r} should be true or false, got {value!r}.", key=flag_key)
     if annotation is int:
         if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
             try:
@@ -124,7 +133,7 @@ def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
                     return int(float(value))
             except ValueError:
                 pass
-            raise UserInputError(f"{source}: {key!r} should be an integer, got {value!r}.", key=key)
+            raise UserInputError(f"{source}: {key!r} should be an integer, got {value!r}.", key=flag_key)
         return int(value)
     if annotation is float:
         try:
@@ -132,13 +141,13 @@ def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
                 raise ValueError
             number = float(value)
         except (TypeError, ValueError, OverflowError):
-            raise UserInputError(f"{source}: {key!r} should be a number, got {value!r}.", key=key) from None
+            raise UserInputError(f"{source}: {key!r} should be a number, got {value!r}.", key=flag_key) from None
         if not math.isfinite(number):
-            raise UserInputError(f"{source}: {key!r} should be a finite number, got {value!r}.", key=key)
+            raise UserInputError(f"{source}: {key!r} should be a finite number, got {value!r}.", key=flag_key)
         return number
     if annotation is str:
         if isinstance(value, (dict, list)):
-            raise UserInputError(f"{source}: {key!r} should be text, got {value!r}.", key=key)
+            raise UserInputError(f"{source}: {key!r} should be text, got {value!r}.", key=flag_key)
         return str(value)
     return value
 
