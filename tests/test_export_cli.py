@@ -98,3 +98,11 @@ def test_a_model_without_exporter_is_named():
     with pytest.raises(UserInputError, match=r"^ckpt: model 'Linear' has no exporter yet; exportable families: "
                                              r"FieldModel, fields-temperature task, sequence task\.$"):
         adapter_for(nn.Linear(2, 2), "ckpt")
+
+
+def test_checkpoint_with_a_malformed_meta_value_is_one_sentence(tmp_path):
+    run = make_run(tmp_path, "fields", "cnn-lstm", {"hidden_channels": 4, "n_layers": 1, "encoder_channels": [4]},
+                   {**FIELD_META, "image_size": "large"})
+    result = invoke(run, "--out", tmp_path / "out")
+    assert result.exit_code == 2 and "data_meta holds a value of the wrong kind" in result.output
+    assert not (tmp_path / "out").exists()
