@@ -9,15 +9,12 @@ Values are coerced to the field's declared type, so ``--epochs 5`` from the comm
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import types
 import typing
 import warnings
 from pathlib import Path
 from typing import Any, TypeVar
-
-import yaml
 
 from simrnn.errors import UserInputError
 
@@ -47,21 +44,11 @@ def setting(default: Any, help: str) -> Any:
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML or JSON mapping; unwrap W&B-style ``{desc, value}`` entries and drop ``_wandb``."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserInputError(f"{path}: config file not found.")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise UserInputError(f"{path}: not a UTF-8 text file (byte {exc.start}); expected a YAML or JSON config.") from None
-    try:
-        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise UserInputError(f"{path}: cannot parse config ({str(exc).splitlines()[0]}).") from None
-    if not isinstance(raw, dict):
-        raise UserInputError(f"{path}: expected a mapping of config keys at the top level.")
-    return unwrap_wandb(raw)
+    """Read a YAML or JSON mapping (:func:`simrnn.mappings.read_mapping`); unwrap W&B-style
+    ``{desc, value}`` entries and drop ``_wandb``."""
+    from simrnn.mappings import read_mapping
+
+    return unwrap_wandb(read_mapping(path, "config"))
 
 
 def unwrap_wandb(raw: dict[str, Any]) -> dict[str, Any]:
