@@ -18,6 +18,7 @@ from export_helpers import (
     sequence_run,
 )
 
+from simrnn.checkpoints import model_from_checkpoint, read_checkpoint
 from simrnn.export import export_run
 from simrnn.export.formats import load_torchscript
 from simrnn.fields.dataset import FieldSequenceDataset
@@ -153,7 +154,7 @@ def test_temperature_model_export_predicts_kelvin_like_simrnn(tmp_path):
     name = models.TEMPERATURE_PREFIX + "predrnn"
     run_dir = make_run(tmp_path, "fields", name, {"hidden_channels": 4, "n_layers": 2, "encoder_channels": [4, 8]},
                        {**FIELD_META, "seq_length": 2, "target": "temperature"})
-    model = load_fields_run(run_dir).model
+    model = model_from_checkpoint(read_checkpoint(run_dir / "checkpoints" / "best.ckpt"))
     norm = FIELD_META["normalisation"]
     span = norm["t_max_train_K"] - norm["t_ambient_K"]
     context = random_fields(2, 2, 10, 15)[0][:, :, :1]  # [2, 2, 1, 10, 15] kelvin
