@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from simrnn.cli import app
 from simrnn.engine import RUN_DIR_ENV
-from simrnn.fields.metrics import score_batches
+from simrnn.fields.metrics import CATEGORIES, change_categories, score_batches
 from simrnn.fields.predict import load_fields_run, run_dataset
 from simrnn.fields.task import FieldsDataModule
 
@@ -79,8 +79,12 @@ def test_train_writes_every_artefact_with_persistence_baseline(trained):
         assert ("train_decouple" in history[0]) == (model == "predrnn")
         results = read(run / "test_results.json")
         metrics, baseline = results["metrics"], results["baselines"]["persistence"]
-        assert {"mse", "mae", "ssim", "psnr", "band_mse", "skill", "mse/ipf_x:0", "mae/ipf_z:2"} <= set(metrics)
-        assert set(baseline) == set(metrics) - {"skill"}
+        assert {"mse", "mae", "ssim", "psnr", "band_mse", "skill", "mse/ipf_x:0", "mae/ipf_z:2", "melt/mse",
+                "solidify/mse", "solidify/mae", "unchanged/mse", "melt/skill", "solidify/skill"} <= set(metrics)
+        assert set(baseline) == {k for k in metrics if not k.endswith("skill")}
+        assert metrics["solidify/skill"] == pytest.approx(1 - metrics["solidify/mse"] / baseline["solidify/mse"])
+        cells = results["details"]["category_cells"]
+        assert cells["solidify"] > 0 and sum(cells.values()) == results["details"]["scored_cells"]
         assert results["higher_is_better"] == ["ssim", "psnr", "skill"]
         assert metrics["skill"] == pytest.approx(1 - metrics["mse"] / baseline["mse"])
         assert metrics["psnr"] == pytest.approx(10 * math.log10(1 / metrics["mse"]), rel=1e-5)
@@ -115,8 +119,17 @@ def test_predict_writes_figure_arrays_and_metrics(trained):
         assert int(npz["target_step"]) == 14 and npz["prediction"].min() >= 0 and npz["prediction"].max() <= 1
         saved_error = float(np.mean((npz["prediction"] - npz["target"]) ** 2, axis=0)[npz["mask"]].mean())
         assert np.array_equal(npz["persistence"], npz["context"][-1, 1:])
+        npz_persistence, npz_target, npz_prediction, npz_mask = (npz[k] for k in ("persistence", "target", "prediction",
+                                                                                   "mask"))
     metrics = read(out / "metrics.json")
     assert metrics["metrics"]["mse"] == pytest.approx(saved_error, rel=1e-5)
+    codes = change_categories(torch.from_numpy(npz_persistence)[None], torch.from_numpy(npz_target)[None])[0].numpy()
+    for code, name in enumerate(CATEGORIES):
+        cells = (codes == code) & npz_mask
+        if cells.any():
+            expected = float(np.mean((npz_prediction - npz_target) ** 2, axis=0)[cells].mean())
+            assert metrics["metrics"][f"{name}/mse"] == pytest.approx(expected, rel=1e-5), name
+    assert "skill (1 - MSE / MSE of persistence): overall" in result.output
     assert (out / "prediction.png").stat().st_size > 10_000
     bad = invoke("fields", "predict", runs["predrnn"], "--timestep", 3, code=2)
     assert "--timestep 3: not a target step of the test split; expected one of 14, 15." in bad.output
@@ -135,6 +148,8 @@ def test_rollout_horizon_one_is_the_plain_prediction(trained):
                            run.meta["normalisation"], run.band_K)
     assert summary["steps"][0]["mse"] == pytest.approx(direct["metrics"]["mse"], rel=1e-6)
     assert summary["steps"][0]["persistence"]["mse"] == pytest.approx(direct["persistence"]["mse"], rel=1e-9)
+    for key in ("solidify/mse", "solidify/skill", "melt/mse"):
+        assert summary["steps"][0][key] == pytest.approx(direct["metrics"][key], rel=1e-6), key
     assert summary["steps"][1]["persistence"]["mse"] != summary["steps"][0]["persistence"]["mse"]
     assert (tmp / "rollout" / "rollout.png").is_file()
     bad = invoke("fields", "rollout", runs["cnn-lstm"], "--steps", 3, code=2)
@@ -145,7 +160,8 @@ def test_runs_compare_puts_both_models_and_the_baseline_side_by_side(trained):
     _, runs, _ = trained
     result = invoke("runs", "compare", runs["cnn-lstm"], runs["predrnn"])
     rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.startswith("│")}
-    assert {"mse", "ssim", "psnr", "skill", "band_mse", "persistence/mse", "persistence/ssim", "mse/ipf_z:2"} <= set(rows)
+    assert {"mse", "ssim", "psnr", "skill", "band_mse", "persistence/mse", "persistence/ssim", "mse/ipf_z:2",
+            "solidify/skill", "solidify/mse", "persistence/solidify/mse"} <= set(rows)
     results = [read(runs[m] / "test_results.json")["metrics"]["mse"] for m in ("cnn-lstm", "predrnn")]
     assert f"({100 * (results[1] - results[0]) / results[0]:+.1f} %)" in rows["mse"]
     assert "(+0.0 %)" in rows["persistence/mse"] and "(fields)" in result.output
@@ -202,7 +218,7 @@ def test_demo_trains_both_models_and_prints_them_next_to_persistence(trained):
     out = train_field_models(tmp / "cache.h5", tmp / "demo_runs", epochs=1, log=lines.append)
     assert set(out["runs"]) == set(DEMO_FIELD_MODELS)
     table = lines[0].splitlines()
-    assert table[0].split() == ["test", "split", "mse", "ssim", "psnr", "band_mse", "skill"]
+    assert table[0].split() == ["test", "split", "mse", "ssim", "band_mse", "melt/skill", "solidify/skill", "skill"]
     assert [row.split()[0] for row in table[1:]] == ["persistence", *DEMO_FIELD_MODELS]
     assert float(table[2].split()[1]) == pytest.approx(out["metrics"]["cnn-lstm"]["mse"], rel=1e-3)
     assert read(out["runs"]["predrnn"] / "test_results.json")["epochs_trained"] == 1

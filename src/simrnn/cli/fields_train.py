@@ -43,6 +43,9 @@ def predict(
                   f"{summary['slice_index']}) from steps {', '.join(map(str, summary['context_steps']))}")
     console.print(f"model: MSE {m['mse']:.4g}, SSIM {m['ssim']:.3f}, PSNR {m['psnr']:.1f} dB; "
                   f"persistence: MSE {p['mse']:.4g}, SSIM {p['ssim']:.3f}, PSNR {p['psnr']:.1f} dB")
+    console.print("skill (1 - MSE / MSE of persistence): " + ", ".join(
+        f"{name} {m[key]:.3f}" for name, key in (("overall", "skill"), ("melting cells", "melt/skill"),
+                                                 ("solidifying cells", "solidify/skill")) if key in m))
     console.print(f"written to {summary['out_dir']} (figure: {summary['figure']})")
 
 
@@ -61,11 +64,12 @@ def rollout(
     from simrnn.fields.rollout import rollout_to_files
 
     summary = rollout_to_files(load_fields_run(run), steps, split, start, cache, out)
-    table = Table("horizon", "step", "MSE", "persistence MSE", "skill", "SSIM", "persistence SSIM")
+    table = Table("horizon", "step", "MSE", "persistence MSE", "skill", "melt skill", "solidify skill", "SSIM",
+                  "persistence SSIM")
     for r in summary["steps"]:
-        skill = f"{r['skill']:.3f}" if "skill" in r else "-"
+        skills = [f"{r[k]:.3f}" if k in r else "-" for k in ("skill", "melt/skill", "solidify/skill")]
         table.add_row(str(r["horizon"]), str(r["target_step"]), f"{r['mse']:.4g}", f"{r['persistence']['mse']:.4g}",
-                      skill, f"{r['ssim']:.3f}", f"{r['persistence']['ssim']:.3f}")
+                      *skills, f"{r['ssim']:.3f}", f"{r['persistence']['ssim']:.3f}")
     console.print(f"rollout of {summary['run']} ({summary['split']}, {summary['n_slices']} {summary['plane']} slices):")
     console.print(table)
     console.print(f"written to {summary['out_dir']} (figure: {summary['figure']})")

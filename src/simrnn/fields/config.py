@@ -7,13 +7,16 @@ clipping ...) come from :class:`~simrnn.engine.settings.TrainSettings`.
 
 Loss (masked: cells outside the window's mask never count)::
 
-    w = mask * (1 inside t_solidus <= T_target <= t_liquidus else base_weight)   ("weighted")
+    w = mask * (change_weight where the cell melts, solidifies or changes colour between the
+                last context frame and the target, else 1)                       ("change")
+    w = mask * (1 inside t_solidus <= T_target <= t_liquidus else base_weight)   ("weighted", LASERNet's)
     w = mask                                                                      ("mse")
     loss = sum(w * (pred - target)^2) / (9 * sum(w))  [+ decouple_beta * L_decouple for PredRNN]
 
-with ``T_target`` the target step's temperature in kelvin (un-normalised ``future_temp``).
-LASERNet's defaults for the band (1400..1500 K, base weight 0.1) are kept; the synthetic data
-melts at 1700 K.
+with ``T_target`` the target step's temperature in kelvin (un-normalised ``future_temp``) and the
+change categories of :func:`simrnn.fields.metrics.change_categories`. The solidification band
+comes from the data (:mod:`simrnn.fields.band`) unless ``t_solidus`` and ``t_liquidus`` are given
+(LASERNet's alloy: 1400 and 1500 K).
 """
 
 from __future__ import annotations
@@ -42,13 +45,18 @@ class FieldsConfig(TrainSettings):
     rnn_layers: int = setting(4, "Stacked recurrent layers.")
     encoder_channels: list[int] = setting([16, 32, 64], "Widths of the encoder stages (each halves the grid).")
     skip: bool = setting(False, "U-Net skips from the last context frame and the future temperature.")
-    residual: bool = setting(True, "Predict the change from the last context frame (--no-residual: LASERNet's direct output).")
+    output: Literal["gated", "logit", "direct"] = setting(
+        "gated", "Output form: gated (last + g (new - last)), logit (change of the last frame in logit space) "
+        "or direct (LASERNet's sigmoid(decoder)).")
     batch_size: int = setting(16, "Samples per batch.")
     lr: float = setting(1e-3, "Adam learning rate.")
     cosine_schedule: bool = setting(False, "Anneal the learning rate to 0 over the epochs (cosine).")
-    loss: Literal["mse", "weighted"] = setting("mse", "Loss: mse, or weighted (solidification band weight 1).")
-    t_solidus: float = setting(1400.0, "Lower end (K) of the solidification band (weighted loss, band_mse).")
-    t_liquidus: float = setting(1500.0, "Upper end (K) of the solidification band.")
+    loss: Literal["change", "mse", "weighted"] = setting(
+        "change", "Loss: change (cells that melt, solidify or change colour weigh change_weight), mse, or "
+        "weighted (LASERNet's: solidification band weight 1, base_weight elsewhere).")
+    change_weight: float = setting(10.0, "Weight of the changing cells with --loss change (unchanged cells: 1).")
+    t_solidus: float | None = setting(None, "Lower end (K) of the solidification band (default: from the data).")
+    t_liquidus: float | None = setting(None, "Upper end (K) of the solidification band (default: from the data).")
     base_weight: float = setting(0.1, "Weight of the cells outside the band with --loss weighted, in [0, 1].")
     decouple_beta: float = setting(0.1, "Weight of PredRNN-V2's memory decoupling loss (0: off).")
     num_workers: int = setting(0, "DataLoader worker processes (0: load in the training process).")
@@ -69,11 +77,16 @@ class FieldsConfig(TrainSettings):
                 f"{source}: 'encoder_channels' must be positive widths like 16,32,64, got {self.encoder_channels}.")
         if not 0 < self.lr < math.inf:
             raise UserInputError(f"{source}: 'lr' must be positive, got {self.lr}.")
-        if not self.t_solidus < self.t_liquidus:
+        if (self.t_solidus is None) != (self.t_liquidus is None):
+            raise UserInputError(f"{source}: give both 't_solidus' and 't_liquidus' (K), or neither to derive "
+                                 "the band from the data.")
+        if self.t_solidus is not None and not self.t_solidus < self.t_liquidus:
             raise UserInputError(
                 f"{source}: 't_solidus' ({self.t_solidus} K) must be below 't_liquidus' ({self.t_liquidus} K).")
         if not 0 <= self.base_weight <= 1:
             raise UserInputError(f"{source}: 'base_weight' must be in [0, 1], got {self.base_weight}.")
+        if not 1 <= self.change_weight < math.inf:
+            raise UserInputError(f"{source}: 'change_weight' must be at least 1, got {self.change_weight}.")
         if self.decouple_beta < 0:
             raise UserInputError(f"{source}: 'decouple_beta' must not be negative, got {self.decouple_beta}.")
         if self.num_workers < 0:

@@ -24,7 +24,7 @@ import torch
 from simrnn.checkpoints import model_from_checkpoint, read_checkpoint
 from simrnn.errors import UserInputError
 from simrnn.fields.dataset import FieldSequenceDataset
-from simrnn.fields.metrics import FieldScores, band_mask, persistence, skill
+from simrnn.fields.metrics import FieldScores, add_skills, band_mask, persistence
 from simrnn.files import atomic_path
 from simrnn.runs import (
     checkpoint_path,
@@ -96,10 +96,12 @@ def sample_index(dataset: FieldSequenceDataset, timestep: int | None = None, sli
     return window * dataset.n_slices + s
 
 
-def score_one(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, band: torch.Tensor) -> dict[str, float]:
-    """Masked metrics of one prediction ``[9, H, W]`` (mask, band ``[H, W]``)."""
+def score_one(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, band: torch.Tensor,
+              reference: torch.Tensor) -> dict[str, float]:
+    """Masked metrics of one prediction ``[9, H, W]`` (mask, band ``[H, W]``; change categories from
+    ``reference [9, H, W]``, the last context frame)."""
     scores = FieldScores()
-    scores.update(pred[None], target[None], mask[None], band[None])
+    scores.update(pred[None], target[None], mask[None], band[None], reference[None])
     return scores.compute()
 
 
@@ -116,11 +118,8 @@ def predict_sample(run: FieldsRun, dataset: FieldSequenceDataset, index: int) ->
     pred = run.model(context, future_temp)[0].float()
     held = persistence(context)[0]
     band = band_mask(future_temp, run.meta["normalisation"], *run.band_K)[0]
-    metrics = score_one(pred, item["target"], item["mask"], band)
-    baseline = score_one(held, item["target"], item["mask"], band)
-    gain = skill(metrics["mse"], baseline["mse"])
-    if gain is not None:
-        metrics["skill"] = gain
+    baseline = score_one(held, item["target"], item["mask"], band, held)
+    metrics = add_skills(score_one(pred, item["target"], item["mask"], band, held), baseline)
     return {
         "context": item["context"].numpy(), "future_temp": item["future_temp"][0].numpy(),
         "target": item["target"].numpy(), "prediction": pred.numpy(), "persistence": held.numpy(),

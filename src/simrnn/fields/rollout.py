@@ -6,7 +6,9 @@ model's own earlier predictions once ``k > 1``; temperatures, the next one inclu
 the true (simulated) ones, as in a coupled thermal-microstructure run. Every slice of the plane
 is rolled out; the error of each horizon step is pooled over the slices (masked, see
 :mod:`simrnn.fields.metrics`) and compared with persistence from the same start (the last true
-context frame held for the whole horizon).
+context frame held for the whole horizon). The change categories (melt, solidify, ...) of horizon
+step k compare that held frame with the target, i.e. they count everything that changed since the
+start.
 
 Example::
 
@@ -25,7 +27,7 @@ from torch.utils.data import default_collate
 
 from simrnn.errors import UserInputError
 from simrnn.fields.dataset import FieldSequenceDataset
-from simrnn.fields.metrics import FieldScores, band_mask, skill
+from simrnn.fields.metrics import FieldScores, add_skills, band_mask
 from simrnn.fields.predict import FieldsRun, run_dataset
 from simrnn.runs import new_output_dir, write_artifact
 
@@ -69,15 +71,14 @@ def rollout(run: FieldsRun, dataset: FieldSequenceDataset, horizon: int, start: 
             pred = run.model(context, items["future_temp"]).float()
             ipf.append(pred)
             band = band_mask(items["future_temp"], norm, *band_K)
-            model_scores[k].update(pred, items["target"], items["mask"], band)
-            held_scores[k].update(held, items["target"], items["mask"], band)
+            model_scores[k].update(pred, items["target"], items["mask"], band, held)
+            held_scores[k].update(held, items["target"], items["mask"], band, held)
     steps = [int(dataset.cache.steps[w[-1]]) for w in dataset.windows[dataset.split]]
     records = []
     for k in range(horizon):
-        metrics, baseline = model_scores[k].compute(), held_scores[k].compute()
-        gain = skill(metrics["mse"], baseline["mse"])
-        records.append({"horizon": k + 1, "target_step": steps[start + k], **metrics,
-                        **({"skill": gain} if gain is not None else {}), "persistence": baseline})
+        baseline = held_scores[k].compute()
+        metrics = add_skills(model_scores[k].compute(), baseline)
+        records.append({"horizon": k + 1, "target_step": steps[start + k], **metrics, "persistence": baseline})
     return records
 
 

@@ -14,6 +14,7 @@ checkpoint) and ``val_mse`` (unweighted masked MSE, comparable between ``--loss`
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from simrnn.errors import UserInputError
 from simrnn.fields.cache import open_cache
 from simrnn.fields.config import FieldsConfig
 from simrnn.fields.dataset import SPLITS, FieldSequenceDataset
-from simrnn.fields.metrics import HIGHER_IS_BETTER, band_mask, score_batches
+from simrnn.fields.metrics import HIGHER_IS_BETTER, band_mask, change_categories, persistence, score_batches
 from simrnn.fields.pointcloud import IPF_COLUMNS
 from simrnn.files import sha256_file
 from simrnn.registry import build_model, register_task
@@ -41,13 +42,18 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) 
     return (sq * weights).sum() / (weights.sum() * pred.shape[1]).clamp_min(1e-12)
 
 
-def loss_weights(batch: dict[str, torch.Tensor], loss: dict[str, Any], normalisation: dict[str, Any]) -> torch.Tensor:
-    """Per-cell loss weights ``[B, H, W]``: the mask, times ``base_weight`` outside the band for "weighted"."""
+def loss_weights(batch: dict[str, torch.Tensor], loss: dict[str, Any], normalisation: dict[str, Any],
+                 band_K: tuple[float, float]) -> torch.Tensor:
+    """Per-cell loss weights ``[B, H, W]``: the mask, times ``change_weight`` on changing cells for
+    "change", times ``base_weight`` outside the band ``band_K`` for "weighted"."""
     mask = batch["mask"].float()
-    if loss["kind"] != "weighted":
-        return mask
-    band = band_mask(batch["future_temp"], normalisation, loss["t_solidus"], loss["t_liquidus"])
-    return mask * torch.where(band, 1.0, loss["base_weight"])
+    if loss["kind"] == "change":
+        changing = change_categories(persistence(batch["context"]), batch["target"]) != 0
+        return mask * torch.where(changing, loss["change_weight"], 1.0)
+    if loss["kind"] == "weighted":
+        band = band_mask(batch["future_temp"], normalisation, *band_K)
+        return mask * torch.where(band, 1.0, loss["base_weight"])
+    return mask
 
 
 class FieldsModule(L.LightningModule):
@@ -58,7 +64,8 @@ class FieldsModule(L.LightningModule):
         model_args: constructor arguments of the model.
         data_meta: normalisation, plane, sequence length ... (see :meth:`FieldsTask.load_data`).
         optim: ``lr``, ``cosine_schedule``, ``epochs`` (the schedule's length).
-        loss: ``kind`` ("mse" | "weighted"), ``t_solidus``, ``t_liquidus``, ``base_weight``, ``decouple_beta``.
+        loss: ``kind`` ("change" | "mse" | "weighted"), ``change_weight``, ``base_weight``, ``decouple_beta``
+            (the band of "weighted" is ``data_meta["solidification_band_K"]``).
     """
 
     def __init__(self, model_name: str, model_args: dict[str, Any], data_meta: dict[str, Any],
@@ -72,7 +79,8 @@ class FieldsModule(L.LightningModule):
         return self.model(context, future_temp)
 
     def _prediction_loss(self, pred: torch.Tensor, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
-        weights = loss_weights(batch, self.hparams.loss, self.hparams.data_meta["normalisation"])
+        meta = self.hparams.data_meta
+        weights = loss_weights(batch, self.hparams.loss, meta["normalisation"], tuple(meta["solidification_band_K"]))
         loss = masked_mse(pred, batch["target"], weights)
         n = len(batch["target"])
         if stage == "val":
@@ -158,6 +166,7 @@ class FieldsTask(Task):
         for split in SPLITS[1:]:
             datasets[split] = FieldSequenceDataset(cache, split=split, normalisation=train.normalisation, **options)
         described = train.describe()
+        band, band_source = self._band(cfg, cache, train)
         if min(described["image_size"]) < 2:
             raise UserInputError(f"{cfg.cache}: the {cfg.plane} plane is {described['image_size']} cells; "
                                  "the models need at least 2 x 2 (choose another plane).")
@@ -170,7 +179,8 @@ class FieldsTask(Task):
             "context_channels": ["T_norm", *IPF_COLUMNS],
             "target_channels": list(IPF_COLUMNS),
             "normalisation": dict(train.normalisation),
-            "solidification_band_K": [cfg.t_solidus, cfg.t_liquidus],
+            "solidification_band_K": list(band),
+            "solidification_band_source": band_source,
         }
         model_args = {
             "in_channels": described["context_channels"],
@@ -179,7 +189,7 @@ class FieldsTask(Task):
             "n_layers": cfg.rnn_layers,
             "skip": cfg.skip,
             "encoder_channels": list(cfg.encoder_channels),
-            "residual": cfg.residual,
+            "output": cfg.output,
         }
         record = {
             "file": str(Path(cfg.cache).resolve()),
@@ -192,24 +202,42 @@ class FieldsTask(Task):
         datamodule = FieldsDataModule(datasets, cfg.batch_size, cfg.num_workers)
         return TaskData(datamodule, data_meta, model_args, record)
 
+    @staticmethod
+    def _band(cfg: FieldsConfig, cache, train: FieldSequenceDataset) -> tuple[tuple[float, float], str]:
+        """The solidification band (K) and where it came from: the settings, or the train steps' data."""
+        from simrnn.fields.band import derive_band
+
+        if cfg.t_solidus is not None:
+            return (cfg.t_solidus, cfg.t_liquidus), "given"
+        steps = [t for t in train.blocks["train"] if t not in train.skipped_steps]
+        band = derive_band(cache, steps)
+        if band is None:
+            raise UserInputError(f"{cfg.cache}: no cell solidifies between consecutive train steps, so the "
+                                 "solidification band cannot be derived; give t_solidus and t_liquidus (K).")
+        return band, "derived from the train steps (simrnn.fields.band)"
+
     def build_module(self, cfg: FieldsConfig, data: TaskData) -> FieldsModule:
         optim = {"lr": cfg.lr, "cosine_schedule": cfg.cosine_schedule, "epochs": cfg.epochs}
-        loss = {"kind": cfg.loss, "t_solidus": cfg.t_solidus, "t_liquidus": cfg.t_liquidus,
-                "base_weight": cfg.base_weight, "decouple_beta": cfg.decouple_beta}
+        loss = {"kind": cfg.loss, "change_weight": cfg.change_weight, "base_weight": cfg.base_weight,
+                "decouple_beta": cfg.decouple_beta}
         return FieldsModule(cfg.model, data.model_args, data.data_meta, optim, loss)
 
     def evaluate(self, model: torch.nn.Module, data: TaskData, cfg: FieldsConfig) -> Evaluation:
         """Masked test metrics of ``model`` (fp32) and of the persistence baseline; see :mod:`.metrics`."""
         device = evaluation_device(cfg.accelerator)
+        band_K = tuple(data.data_meta["solidification_band_K"])
         scores = score_batches(model.to(device), data.datamodule.test_dataloader(),
-                               data.data_meta["normalisation"], tuple(data.data_meta["solidification_band_K"]),
-                               device)
+                               data.data_meta["normalisation"], band_K, device)
         n_samples = len(data.datamodule.datasets["test"])
+        if not scores["band_cells"]:
+            warnings.warn(f"no test cell lies in the solidification band {band_K[0]:g}..{band_K[1]:g} K, so "
+                          "test_results.json has no band_mse; check t_solidus/t_liquidus.", UserWarning, stacklevel=2)
         return Evaluation(
             metrics=scores["metrics"],
             baselines={"persistence": scores["persistence"]},
             details={"n_test_samples": n_samples, "scored_cells": scores["cells"],
-                     "band_cells": scores["band_cells"], "solidification_band_K": [cfg.t_solidus, cfg.t_liquidus],
+                     "band_cells": scores["band_cells"], "category_cells": scores["category_cells"],
+                     "solidification_band_K": list(band_K),
                      "evaluated_on": str(device), "precision": "32-true"},
             higher_is_better=HIGHER_IS_BETTER,
         )
