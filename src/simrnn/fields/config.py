@@ -58,6 +58,13 @@ class FieldsConfig(TrainSettings):
     t_solidus: float | None = setting(None, "Lower end (K) of the solidification band (default: from the data).")
     t_liquidus: float | None = setting(None, "Upper end (K) of the solidification band (default: from the data).")
     base_weight: float = setting(0.1, "Weight of the cells outside the band with --loss weighted, in [0, 1].")
+    train_horizon: int = setting(1, "Frames forecast per training sequence, each fed back as context "
+                                    "(PredRNN-V2's multi-frame supervision; 1: the next frame only).")
+    sampling: Literal["off", "plain", "reverse"] = setting(
+        "off", "Scheduled sampling of fed-back training frames: reverse (PredRNN-V2), plain, or off "
+        "(own predictions beyond the true context); see simrnn.fields.curriculum.")
+    sampling_ramp: float = setting(0.8, "Fraction of the training steps over which the sampling schedule "
+                                   "reaches its end points.")
     decouple_beta: float = setting(0.1, "Weight of PredRNN-V2's memory decoupling loss (0: off).")
     num_workers: int = setting(0, "DataLoader worker processes (0: load in the training process).")
 
@@ -87,6 +94,10 @@ class FieldsConfig(TrainSettings):
             raise UserInputError(f"{source}: 'base_weight' must be in [0, 1], got {self.base_weight}.")
         if not 1 <= self.change_weight < math.inf:
             raise UserInputError(f"{source}: 'change_weight' must be at least 1, got {self.change_weight}.")
+        if self.train_horizon < 1:
+            raise UserInputError(f"{source}: 'train_horizon' must be at least 1, got {self.train_horizon}.")
+        if not 0 <= self.sampling_ramp <= 1:
+            raise UserInputError(f"{source}: 'sampling_ramp' must be in [0, 1], got {self.sampling_ramp}.")
         if self.decouple_beta < 0:
             raise UserInputError(f"{source}: 'decouple_beta' must not be negative, got {self.decouple_beta}.")
         if self.num_workers < 0:

@@ -26,6 +26,7 @@ from simrnn.engine.taskspec import Evaluation, Task, TaskData
 from simrnn.errors import UserInputError
 from simrnn.fields.cache import open_cache
 from simrnn.fields.config import FieldsConfig
+from simrnn.fields.curriculum import predict_sequence, sequence_frames, true_frame_probabilities
 from simrnn.fields.dataset import SPLITS, FieldSequenceDataset
 from simrnn.fields.metrics import HIGHER_IS_BETTER, band_mask, change_categories, persistence, score_batches
 from simrnn.fields.pointcloud import IPF_COLUMNS
@@ -66,10 +67,12 @@ class FieldsModule(L.LightningModule):
         optim: ``lr``, ``cosine_schedule``, ``epochs`` (the schedule's length).
         loss: ``kind`` ("change" | "mse" | "weighted"), ``change_weight``, ``base_weight``, ``decouple_beta``
             (the band of "weighted" is ``data_meta["solidification_band_K"]``).
+        curriculum: ``train_horizon``, ``sampling``, ``sampling_ramp`` (:mod:`.curriculum`); None or
+            horizon 1 with sampling "off": one frame predicted from the true context.
     """
 
     def __init__(self, model_name: str, model_args: dict[str, Any], data_meta: dict[str, Any],
-                 optim: dict[str, Any], loss: dict[str, Any]) -> None:
+                 optim: dict[str, Any], loss: dict[str, Any], curriculum: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.model = build_model(model_name, **model_args)
@@ -89,16 +92,43 @@ class FieldsModule(L.LightningModule):
         return loss
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        pred, aux = self.model.forward_with_aux(batch["context"], batch["future_temp"])
-        loss = self._prediction_loss(pred, batch, "train")
         n = len(batch["target"])
+        c = self.hparams.get("curriculum") or {"train_horizon": 1, "sampling": "off"}
+        if c["train_horizon"] == 1 and c["sampling"] == "off":
+            pred, aux = self.model.forward_with_aux(batch["context"], batch["future_temp"])
+            loss = self._prediction_loss(pred, batch, "train")
+            decouple = aux.get("decouple")
+        else:
+            loss, decouple = self._sequence_loss(batch, c)
         beta = self.hparams.loss["decouple_beta"]
-        if "decouple" in aux:
-            self.log("train_decouple", aux["decouple"], on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
+        if decouple is not None:
+            self.log("train_decouple", decouple, on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
             if beta > 0:
-                loss = loss + beta * aux["decouple"].float()
+                loss = loss + beta * decouple.float()
         self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
         return loss
+
+    def _sequence_loss(self, batch: dict[str, torch.Tensor], c: dict[str, Any]
+                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Mean prediction loss over the frames of a training sequence (:mod:`.curriculum`), and the
+        mean decoupling loss (PredRNN) or None."""
+        progress = self.global_step / max(1, self.trainer.estimated_stepping_batches)
+        p_context, p_forecast = true_frame_probabilities(progress, c["sampling"], c["sampling_ramp"])
+        n = len(batch["target"])
+        self.log("train_p_true_context", p_context, on_step=False, on_epoch=True, batch_size=n)
+        self.log("train_p_true_forecast", p_forecast, on_step=False, on_epoch=True, batch_size=n)
+        temps, ipf = sequence_frames(batch)
+        frames = predict_sequence(self.model, temps, ipf, self.hparams.data_meta["seq_length"], c["sampling"],
+                                  p_context, p_forecast)
+        losses, decouples = [], []
+        for j, pred, aux in frames:
+            # weights and change categories of frame j: from the true frame j - 1 to the true frame j
+            step = {"context": torch.cat([temps[:, j - 1:j], ipf[:, j - 1:j]], dim=2), "future_temp": temps[:, j],
+                    "target": ipf[:, j], "mask": batch["mask"]}
+            losses.append(self._prediction_loss(pred, step, "train"))
+            if "decouple" in aux:
+                decouples.append(aux["decouple"])
+        return torch.stack(losses).mean(), (torch.stack(decouples).mean() if decouples else None)
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         loss = self._prediction_loss(self(batch["context"], batch["future_temp"]), batch, "val")
@@ -161,7 +191,8 @@ class FieldsTask(Task):
         cache = open_cache(cfg.cache)
         options = {"plane": cfg.plane, "split_ratio": tuple(cfg.split_ratio), "seq_length": cfg.seq_length,
                    "preload": cfg.preload}
-        train = FieldSequenceDataset(cache, split="train", **options)
+        train_length = cfg.seq_length + cfg.train_horizon - 1  # the curriculum's longer training sequences
+        train = FieldSequenceDataset(cache, split="train", **{**options, "seq_length": train_length})
         datasets = {"train": train}
         for split in SPLITS[1:]:
             datasets[split] = FieldSequenceDataset(cache, split=split, normalisation=train.normalisation, **options)
@@ -195,8 +226,10 @@ class FieldsTask(Task):
             "file": str(Path(cfg.cache).resolve()),
             "sha256": sha256_file(cfg.cache),
             "grid": list(cache.shape[1:]),
-            **{k: described[k] for k in ("plane", "split_ratio", "seq_length", "image_size", "n_slices", "steps",
-                                         "skipped_steps", "n_samples")},
+            **{k: described[k] for k in ("plane", "split_ratio", "image_size", "n_slices", "steps", "skipped_steps")},
+            "seq_length": cfg.seq_length,
+            "train_sequence_frames": train_length + 1,
+            "n_samples": {split: len(ds) for split, ds in datasets.items()},
             "kernels": hardware_summary(evaluation_device(cfg.accelerator)),
         }
         datamodule = FieldsDataModule(datasets, cfg.batch_size, cfg.num_workers)
@@ -220,7 +253,8 @@ class FieldsTask(Task):
         optim = {"lr": cfg.lr, "cosine_schedule": cfg.cosine_schedule, "epochs": cfg.epochs}
         loss = {"kind": cfg.loss, "change_weight": cfg.change_weight, "base_weight": cfg.base_weight,
                 "decouple_beta": cfg.decouple_beta}
-        return FieldsModule(cfg.model, data.model_args, data.data_meta, optim, loss)
+        curriculum = {"train_horizon": cfg.train_horizon, "sampling": cfg.sampling, "sampling_ramp": cfg.sampling_ramp}
+        return FieldsModule(cfg.model, data.model_args, data.data_meta, optim, loss, curriculum)
 
     def evaluate(self, model: torch.nn.Module, data: TaskData, cfg: FieldsConfig) -> Evaluation:
         """Masked test metrics of ``model`` (fp32) and of the persistence baseline; see :mod:`.metrics`."""
