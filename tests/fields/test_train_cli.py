@@ -222,3 +222,73 @@ def test_demo_trains_both_models_and_prints_them_next_to_persistence(trained):
     assert [row.split()[0] for row in table[1:]] == ["persistence", *DEMO_FIELD_MODELS]
     assert float(table[2].split()[1]) == pytest.approx(out["metrics"]["cnn-lstm"]["mse"], rel=1e-3)
     assert read(out["runs"]["predrnn"] / "test_results.json")["epochs_trained"] == 1
+
+
+@pytest.fixture(scope="module")
+def temperature_run(trained):
+    tmp, _, _ = trained
+    invoke("fields", "train", tmp / "cache.h5", "--target", "temperature", "--runs-root", tmp / "temperature",
+           "--seed", 1, *options({**TINY, "skip": True}))
+    (run,) = (tmp / "temperature" / "fields").iterdir()
+    return run
+
+
+def test_temperature_target_trains_and_scores_in_kelvin_against_persistence(temperature_run):
+    results = read(temperature_run / "test_results.json")
+    metrics, baseline = results["metrics"], results["baselines"]["persistence"]
+    assert {"mse_K2", "mae_K", "pool_mae_K", "band_mae_K", "skill"} <= set(metrics)
+    assert set(baseline) == set(metrics) - {"skill"}
+    assert metrics["skill"] == pytest.approx(1 - metrics["mse_K2"] / baseline["mse_K2"])
+    config = read(temperature_run / "config.json")
+    assert config["data_meta"]["target"] == "temperature" and config["data_meta"]["context_channels"] == ["T_norm"]
+    assert "val_mae_K" in read(temperature_run / "history.json")[-1]
+    run = load_fields_run(temperature_run)
+    assert run.model(torch.rand(1, 2, 1, 8, 24)).shape == (1, 1, 8, 24)
+    refused = invoke("fields", "train", "--cache", "x.h5", "--target", "temperature", "--train-horizon", 2, code=2)
+    assert "the curriculum (train_horizon, sampling) is for the microstructure target" in refused.output
+
+
+class OracleTemperature(torch.nn.Module):
+    """Returns the true next normalised temperature, looked up by the last context frame's values."""
+
+    def __init__(self, dataset):
+        super().__init__()
+        self.truth = {}
+        for i in range(len(dataset)):
+            item = dataset[i]
+            self.truth[item["context"][-1, 0].numpy().tobytes()] = item["future_temp"]
+
+    def forward(self, context):
+        return torch.stack([self.truth[frame.numpy().tobytes()] for frame in context[:, -1, 0]])
+
+
+def test_cascade_with_a_temperature_model_that_returns_the_truth_equals_the_true_temperature_rollout(
+        trained, temperature_run):
+    from simrnn.fields.rollout import rollout
+
+    _, runs, _ = trained
+    micro, temperature = load_fields_run(runs["cnn-lstm"]), load_fields_run(temperature_run)
+    dataset = run_dataset(micro, "test")
+    temperature.model = OracleTemperature(dataset)
+    true_T = rollout(micro, dataset, 2)
+    cascade = rollout(micro, dataset, 2, temperature=temperature)
+    for a, b in zip(true_T, cascade, strict=True):
+        temperature_errors = b.pop("temperature")
+        assert temperature_errors["mae_K"] == 0.0 and temperature_errors["persistence_mae_K"] > 0
+        assert a == b  # every metric identical, exactly
+
+
+def test_cascaded_rollout_prints_the_penalty_table_and_refuses_a_microstructure_run_as_temperature(
+        trained, temperature_run):
+    tmp, runs, _ = trained
+    result = invoke("fields", "rollout", runs["cnn-lstm"], "--steps", 2, "--temperature", temperature_run,
+                    "--out", tmp / "cascade")
+    assert "cascade with the temperatures of" in result.output and "T MAE (K)" in result.output
+    summary = read(tmp / "cascade" / "rollout.json")
+    assert len(summary["cascade"]) == 2 and summary["temperature_run"] == str(temperature_run)
+    for true_T, cascade, penalty in zip(summary["steps"], summary["cascade"], summary["cascade_penalty_percent"],
+                                        strict=True):
+        assert penalty == pytest.approx(100 * (cascade["mse"] - true_T["mse"]) / true_T["mse"])
+        assert cascade["temperature"]["mae_K"] > 0 and "temperature" not in true_T
+    bad = invoke("fields", "rollout", runs["cnn-lstm"], "--temperature", runs["predrnn"], code=2)
+    assert f"--temperature {runs['predrnn']}: not a temperature run" in bad.output

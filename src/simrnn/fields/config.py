@@ -40,7 +40,10 @@ class FieldsConfig(TrainSettings):
     split_ratio: tuple[int, int, int] = setting((12, 6, 6), "Train, val, test proportions of the time steps.")
     seq_length: int = setting(3, "Context frames per sample.")
     preload: bool = setting(True, "Read the split's frames into memory once (--no-preload: read per sample).")
-    model: str = setting("cnn-lstm", "Registered field model.")
+    target: Literal["microstructure", "temperature"] = setting(
+        "microstructure", "What to predict: the next IPF microstructure frame (from the context and the next "
+        "temperature), or the next temperature field from the previous ones (TempNet).")
+    model: str = setting("cnn-lstm", "Registered field model (its recurrent core for --target temperature).")
     hidden_channels: int = setting(64, "Channels of the recurrent core (h, c and PredRNN's m).")
     rnn_layers: int = setting(4, "Stacked recurrent layers.")
     encoder_channels: list[int] = setting([16, 32, 64], "Widths of the encoder stages (each halves the grid).")
@@ -94,6 +97,9 @@ class FieldsConfig(TrainSettings):
             raise UserInputError(f"{source}: 'base_weight' must be in [0, 1], got {self.base_weight}.")
         if not 1 <= self.change_weight < math.inf:
             raise UserInputError(f"{source}: 'change_weight' must be at least 1, got {self.change_weight}.")
+        if self.target == "temperature" and (self.train_horizon != 1 or self.sampling != "off"):
+            raise UserInputError(f"{source}: the curriculum (train_horizon, sampling) is for the microstructure "
+                                 "target; give train_horizon 1 and sampling off with target temperature.")
         if self.train_horizon < 1:
             raise UserInputError(f"{source}: 'train_horizon' must be at least 1, got {self.train_horizon}.")
         if not 0 <= self.sampling_ramp <= 1:

@@ -213,15 +213,18 @@ class FieldsTask(Task):
             "solidification_band_K": list(band),
             "solidification_band_source": band_source,
         }
-        model_args = {
-            "in_channels": described["context_channels"],
-            "out_channels": described["target_channels"],
+        data_meta["target"] = cfg.target
+        if cfg.target == "temperature":
+            data_meta.update(context_channels=["T_norm"], target_channels=["T_norm"])
+        model_args = {"in_channels": 1, "out_channels": 1} if cfg.target == "temperature" else {
+            "in_channels": described["context_channels"], "out_channels": described["target_channels"],
+            "output": cfg.output}
+        model_args.update({
             "hidden_channels": cfg.hidden_channels,
             "n_layers": cfg.rnn_layers,
             "skip": cfg.skip,
             "encoder_channels": list(cfg.encoder_channels),
-            "output": cfg.output,
-        }
+        })
         record = {
             "file": str(Path(cfg.cache).resolve()),
             "sha256": sha256_file(cfg.cache),
@@ -253,6 +256,11 @@ class FieldsTask(Task):
         optim = {"lr": cfg.lr, "cosine_schedule": cfg.cosine_schedule, "epochs": cfg.epochs}
         loss = {"kind": cfg.loss, "change_weight": cfg.change_weight, "base_weight": cfg.base_weight,
                 "decouple_beta": cfg.decouple_beta}
+        if cfg.target == "temperature":
+            from simrnn.fields.temperature import TemperatureModule
+            from simrnn.fields.temperature_models import TEMPERATURE_PREFIX
+
+            return TemperatureModule(TEMPERATURE_PREFIX + cfg.model, data.model_args, data.data_meta, optim, loss)
         curriculum = {"train_horizon": cfg.train_horizon, "sampling": cfg.sampling, "sampling_ramp": cfg.sampling_ramp}
         return FieldsModule(cfg.model, data.model_args, data.data_meta, optim, loss, curriculum)
 
@@ -260,6 +268,8 @@ class FieldsTask(Task):
         """Masked test metrics of ``model`` (fp32) and of the persistence baseline; see :mod:`.metrics`."""
         device = evaluation_device(cfg.accelerator)
         band_K = tuple(data.data_meta["solidification_band_K"])
+        if cfg.target == "temperature":
+            return self._evaluate_temperature(model.to(device), data, band_K, device)
         scores = score_batches(model.to(device), data.datamodule.test_dataloader(),
                                data.data_meta["normalisation"], band_K, device)
         n_samples = len(data.datamodule.datasets["test"])
@@ -274,6 +284,23 @@ class FieldsTask(Task):
                      "solidification_band_K": list(band_K),
                      "evaluated_on": str(device), "precision": "32-true"},
             higher_is_better=HIGHER_IS_BETTER,
+        )
+
+
+    @staticmethod
+    def _evaluate_temperature(model: torch.nn.Module, data: TaskData, band_K: tuple[float, float],
+                              device: torch.device) -> Evaluation:
+        """Kelvin errors of the temperature model and of persistence (:mod:`.temperature`)."""
+        from simrnn.fields.temperature import TEMPERATURE_HIGHER_IS_BETTER, score_temperature
+
+        scores = score_temperature(model, data.datamodule.test_dataloader(), data.data_meta["normalisation"], band_K,
+                                   device)
+        return Evaluation(
+            metrics=scores["metrics"], baselines={"persistence": scores["persistence"]},
+            details={"n_test_samples": len(data.datamodule.datasets["test"]), "scored_cells": scores["cells"]["all"],
+                     "pool_cells": scores["cells"]["pool"], "band_cells": scores["cells"]["band"],
+                     "solidification_band_K": list(band_K), "evaluated_on": str(device), "precision": "32-true"},
+            higher_is_better=TEMPERATURE_HIGHER_IS_BETTER,
         )
 
 
