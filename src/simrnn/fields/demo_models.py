@@ -78,12 +78,14 @@ def train_field_models(cache: str | Path, runs_root: str | Path, *, epochs: int 
 
 
 def cascade_summary(run_dir: Path, temperature_dir: Path, steps: int = DEMO_CASCADE_STEPS) -> dict[str, Any]:
-    """Roll ``run_dir`` out ``steps`` test steps with true and with ``temperature_dir``'s predicted temperatures."""
+    """Roll ``run_dir`` out ``steps`` test steps (at most the split's) with true and with ``temperature_dir``'s
+    predicted temperatures."""
     from simrnn.fields.predict import load_fields_run, run_dataset
-    from simrnn.fields.rollout import cascade_penalty, rollout
+    from simrnn.fields.rollout import cascade_penalty, max_horizon, rollout
 
     run, temperature = load_fields_run(run_dir), load_fields_run(temperature_dir)
     dataset = run_dataset(run, "test")
+    steps = min(steps, max_horizon(dataset))
     true_T = rollout(run, dataset, steps)
     cascade = rollout(run, dataset, steps, temperature=temperature)
     return {"steps": true_T, "cascade": cascade, "cascade_penalty_percent": cascade_penalty(true_T, cascade)}
