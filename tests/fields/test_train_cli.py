@@ -151,7 +151,7 @@ def test_rollout_horizon_one_is_the_plain_prediction(trained):
     for key in ("solidify/mse", "solidify/skill", "melt/mse"):
         assert summary["steps"][0][key] == pytest.approx(direct["metrics"][key], rel=1e-6), key
     assert summary["steps"][1]["persistence"]["mse"] != summary["steps"][0]["persistence"]["mse"]
-    assert (tmp / "rollout" / "rollout.png").is_file()
+    assert (tmp / "rollout" / "rollout.png").is_file() and (tmp / "rollout" / "rollout_frames.png").stat().st_size > 20_000
     bad = invoke("fields", "rollout", runs["cnn-lstm"], "--steps", 3, code=2)
     assert "--steps 3: the test split allows 1..2 rollout steps from window 0." in bad.output
 
@@ -295,5 +295,25 @@ def test_cascaded_rollout_prints_the_penalty_table_and_refuses_a_microstructure_
                                         strict=True):
         assert penalty == pytest.approx(100 * (cascade["mse"] - true_T["mse"]) / true_T["mse"])
         assert cascade["temperature"]["mae_K"] > 0 and "temperature" not in true_T
+    assert (tmp / "cascade" / "rollout_frames.png").stat().st_size > 20_000
     bad = invoke("fields", "rollout", runs["cnn-lstm"], "--temperature", runs["predrnn"], code=2)
     assert f"--temperature {runs['predrnn']}: not a temperature run" in bad.output
+
+
+def test_rollout_frames_are_the_rollouts_own_predictions_with_physical_extent(trained):
+    from simrnn.fields.prediction_figures import ipf_key_image
+    from simrnn.fields.rollout import roll, rollout_frames
+
+    _, runs, _ = trained
+    run = load_fields_run(runs["cnn-lstm"])
+    dataset = run_dataset(run, "test")
+    frames = rollout_frames(run, dataset, 2, slice_index=3)
+    steps = list(roll(run, dataset, 2, 0, range(dataset.n_slices)))
+    for k in range(2):
+        assert np.allclose(frames["pred"][k], steps[k]["pred"][3].numpy(), atol=1e-6)
+        assert np.array_equal(frames["target"][k], steps[k]["items"]["target"][3].numpy())
+    grid = dataset.cache.grid
+    assert frames["extent_m"] == [grid.x[0], grid.x[-1], grid.z[0], grid.z[-1]] and frames["axes"] == ["x", "z"]
+    key = ipf_key_image(11)
+    assert np.allclose(key[0, 0, :3], [1, 0, 0]) and np.allclose(key[0, -1, :3], [0, 1, 0])  # [001] red, [101] green
+    assert np.allclose(key[-1, -1, :3], [0, 0, 1]) and key[-1, 0, 3] == 0  # [111] blue; outside is transparent

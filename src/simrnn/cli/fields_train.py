@@ -98,4 +98,4 @@ def rollout(
     if "cascade" in summary:
         console.print(f"cascade with the temperatures of {summary['temperature_run']}:")
         console.print(cascade_table(summary))
-    console.print(f"written to {summary['out_dir']} (figure: {summary['figure']})")
+    console.print(f"written to {summary['out_dir']} (figures: {summary['figure']}, {summary['frames_figure']})")

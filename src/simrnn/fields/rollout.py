@@ -19,9 +19,11 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import default_collate
 
@@ -66,6 +68,78 @@ def renormalise(temp: torch.Tensor, source: dict[str, Any], target: dict[str, An
     return (kelvin_ - target["t_ambient_K"]) / (target["t_max_train_K"] - target["t_ambient_K"])
 
 
+def check_start(dataset: FieldSequenceDataset, horizon: int, start: int) -> None:
+    """Refuse a start window or horizon that the split does not have, with one sentence."""
+    if not 0 <= start < len(dataset.windows[dataset.split]):
+        raise UserInputError(f"--start {start}: the {dataset.split} split has windows "
+                             f"0..{len(dataset.windows[dataset.split]) - 1}.")
+    available = max_horizon(dataset, start)
+    if not 1 <= horizon <= available:
+        raise UserInputError(f"--steps {horizon}: the {dataset.split} split allows 1..{available} rollout steps "
+                             f"from window {start}.")
+
+
+@torch.no_grad()
+def roll(run: FieldsRun, dataset: FieldSequenceDataset, horizon: int, start: int, slices: range,
+         temperature: FieldsRun | None = None) -> Iterator[dict[str, Any]]:
+    """The rollout of ``slices`` step by step: for horizon step k, ``items`` (the dataset's true batch of
+    window ``start + k``), ``pred [B, 9, H, W]``, ``held [B, 9, H, W]`` (the last true context frame),
+    ``future_temp [B, 1, H, W]`` (the temperature the model was given: true, or the cascade's) and
+    ``held_temp`` (the last true context temperature)."""
+    if temperature is not None:
+        check_cascade(run, temperature)
+    check_start(dataset, horizon, start)
+    norm = run.meta["normalisation"]
+    start_items = _items(dataset, start, slices)
+    ipf = list(start_items["context"][:, :, 1:].unbind(1))  # L frames [B, 9, H, W], then predictions
+    temps = list(start_items["context"][:, :, :1].unbind(1))  # L frames [B, 1, H, W], then (cascade) predictions
+    held, held_temp = ipf[-1], temps[-1]
+    for k in range(horizon):
+        items = start_items if k == 0 else _items(dataset, start + k, slices)
+        if temperature is None:
+            context_temp, future_temp = items["context"][:, :, :1], items["future_temp"]
+        else:
+            future_temp = _predict_temperature(temperature, temps, norm)
+            context_temp = torch.stack(temps[k:k + dataset.seq_length], 1)
+            temps.append(future_temp)
+        context = torch.cat([context_temp, torch.stack(ipf[k:k + dataset.seq_length], 1)], 2)
+        pred = run.model(context, future_temp).float()
+        ipf.append(pred)
+        yield {"items": items, "pred": pred, "held": held, "future_temp": future_temp, "held_temp": held_temp}
+
+
+def rollout_frames(run: FieldsRun, dataset: FieldSequenceDataset, horizon: int, start: int = 0,
+                   slice_index: int | None = None, temperature: FieldsRun | None = None) -> dict[str, Any]:
+    """The frames of one slice's rollout (default: the middle slice), numpy, for figures.
+
+    Keys: ``target``, ``pred``, ``held`` ``[horizon, 9, H, W]``; ``temp_K`` (true), ``temp_given_K``
+    (what the model read) ``[horizon, H, W]``; ``mask [horizon, H, W]``; ``target_steps``; ``slice_index``;
+    ``extent_m`` (``[left, right, bottom, top]`` of the image in metres) and ``axes`` (names of W and H).
+    """
+    from simrnn.fields.dataset import _LAYOUT
+
+    fixed, perm = _LAYOUT[dataset.plane]
+    grid = dataset.cache.grid
+    coords = [np.asarray(a) for a in (grid.x, grid.y, grid.z)]
+    s = dataset.n_slices // 2 if slice_index is None else slice_index
+    steps = list(roll(run, dataset, horizon, start, range(s, s + 1), temperature))
+    norm = run.meta["normalisation"]
+    windows = dataset.windows[dataset.split]
+    return {
+        "target": torch.cat([st["items"]["target"] for st in steps]).numpy(),
+        "pred": torch.cat([st["pred"] for st in steps]).numpy(),
+        "held": torch.cat([st["held"] for st in steps]).numpy(),
+        "temp_K": torch.cat([kelvin(st["items"]["future_temp"][:, 0], norm) for st in steps]).numpy(),
+        "temp_given_K": torch.cat([kelvin(st["future_temp"][:, 0], norm) for st in steps]).numpy(),
+        "mask": torch.cat([st["items"]["mask"] for st in steps]).numpy(),
+        "target_steps": [int(dataset.cache.steps[windows[start + k][-1]]) for k in range(horizon)],
+        "slice_index": s,
+        "extent_m": [float(coords[perm[2]][0]), float(coords[perm[2]][-1]), float(coords[perm[1]][0]),
+                     float(coords[perm[1]][-1])],
+        "axes": ["xyz"[perm[2]], "xyz"[perm[1]]],
+    }
+
+
 @torch.no_grad()
 def rollout(run: FieldsRun, dataset: FieldSequenceDataset, horizon: int, start: int = 0,
             batch_size: int = 16, temperature: FieldsRun | None = None) -> list[dict[str, Any]]:
@@ -84,13 +158,7 @@ def rollout(run: FieldsRun, dataset: FieldSequenceDataset, horizon: int, start: 
     """
     if temperature is not None:
         check_cascade(run, temperature)
-    available = max_horizon(dataset, start)
-    if not 0 <= start < len(dataset.windows[dataset.split]):
-        raise UserInputError(f"--start {start}: the {dataset.split} split has windows "
-                             f"0..{len(dataset.windows[dataset.split]) - 1}.")
-    if not 1 <= horizon <= available:
-        raise UserInputError(f"--steps {horizon}: the {dataset.split} split allows 1..{available} rollout steps "
-                             f"from window {start}.")
+    check_start(dataset, horizon, start)
     model_scores = [FieldScores() for _ in range(horizon)]
     held_scores = [FieldScores() for _ in range(horizon)]
     temp_scores = [TemperatureScores() for _ in range(horizon)]
@@ -98,27 +166,15 @@ def rollout(run: FieldsRun, dataset: FieldSequenceDataset, horizon: int, start: 
     norm, band_K = run.meta["normalisation"], run.band_K
     for first in range(0, dataset.n_slices, batch_size):
         slices = range(first, min(first + batch_size, dataset.n_slices))
-        start_items = _items(dataset, start, slices)
-        ipf = list(start_items["context"][:, :, 1:].unbind(1))  # L frames [B, 9, H, W], then predictions
-        temps = list(start_items["context"][:, :, :1].unbind(1))  # L frames [B, 1, H, W], then (cascade) predictions
-        held, held_temp = ipf[-1], temps[-1]
-        for k in range(horizon):
-            items = start_items if k == 0 else _items(dataset, start + k, slices)
-            if temperature is None:
-                context_temp, future_temp = items["context"][:, :, :1], items["future_temp"]
-            else:
-                future_temp = _predict_temperature(temperature, temps, norm)
-                context_temp = torch.stack(temps[k:k + dataset.seq_length], 1)
-                temps.append(future_temp)
+        for k, step in enumerate(roll(run, dataset, horizon, start, slices, temperature)):
+            items = step["items"]
+            if temperature is not None:
                 true_K, unused = kelvin(items["future_temp"][:, 0], norm), torch.zeros_like(items["mask"])
-                temp_scores[k].update(kelvin(future_temp[:, 0], norm), true_K, items["mask"], unused, unused)
-                held_temp_scores[k].update(kelvin(held_temp[:, 0], norm), true_K, items["mask"], unused, unused)
-            context = torch.cat([context_temp, torch.stack(ipf[k:k + dataset.seq_length], 1)], 2)
-            pred = run.model(context, future_temp).float()
-            ipf.append(pred)
+                temp_scores[k].update(kelvin(step["future_temp"][:, 0], norm), true_K, items["mask"], unused, unused)
+                held_temp_scores[k].update(kelvin(step["held_temp"][:, 0], norm), true_K, items["mask"], unused, unused)
             band = band_mask(items["future_temp"], norm, *band_K)
-            model_scores[k].update(pred, items["target"], items["mask"], band, held)
-            held_scores[k].update(held, items["target"], items["mask"], band, held)
+            model_scores[k].update(step["pred"], items["target"], items["mask"], band, step["held"])
+            held_scores[k].update(step["held"], items["target"], items["mask"], band, step["held"])
     steps = [int(dataset.cache.steps[w[-1]]) for w in dataset.windows[dataset.split]]
     records = []
     for k in range(horizon):
@@ -151,7 +207,7 @@ def rollout_to_files(run: FieldsRun, horizon: int, split: str = "test", start: i
     With ``temperature`` the summary also holds ``cascade`` (the records with predicted temperatures)
     and ``cascade_penalty_percent`` per horizon step.
     """
-    from simrnn.fields.prediction_figures import plot_rollout
+    from simrnn.fields.prediction_figures import plot_rollout, plot_rollout_frames
 
     if temperature is not None:
         check_cascade(run, temperature)
@@ -165,6 +221,11 @@ def rollout_to_files(run: FieldsRun, horizon: int, split: str = "test", start: i
         summary.update(temperature_run=str(temperature.path), cascade=cascade,
                        cascade_penalty_percent=cascade_penalty(records, cascade))
     write_artifact(out_dir, "rollout.json", summary)
-    figure = plot_rollout(records, out_dir / "rollout.png",
-                          title=f"{run.config.get('model', {}).get('name', 'model')} rollout, {split} split")
-    return {**summary, "out_dir": out_dir, "figure": figure}
+    name = run.config.get("model", {}).get("name", "model")
+    figure = plot_rollout(records, out_dir / "rollout.png", title=f"{name} rollout, {split} split")
+    frames = rollout_frames(run, dataset, horizon, start)
+    cascade_frames = rollout_frames(run, dataset, horizon, start, temperature=temperature) if temperature else None
+    frames_figure = plot_rollout_frames(frames, out_dir / "rollout_frames.png", cascade_frames,
+                                        title=f"{name} rollout, {split} split, {dataset.plane} slice "
+                                              f"{frames['slice_index']}")
+    return {**summary, "out_dir": out_dir, "figure": figure, "frames_figure": frames_figure}
