@@ -8,8 +8,8 @@
   caller's ``torch.get_num_threads()``);
 - :func:`share_work`: runs a job in several threads at once, each with ONE PyTorch thread; the
   job takes its next piece of work from a shared iterator itself;
-- :func:`intra_op_threads`: runs a block with a given number of PyTorch threads, then restores
-  the caller's setting.
+- :func:`torch_threads`: runs a block with a given number of PyTorch threads, then restores
+  the caller's setting (the ONE place in simrnn that changes the process-wide thread count).
 
 Why not PyTorch's own threads for many small operations: PyTorch splits every operation
 statically over its threads and waits for the slowest at the end. With another process busy on
@@ -107,8 +107,12 @@ def worker_count(limit: int | None = None) -> int:
 
 
 @contextlib.contextmanager
-def intra_op_threads(threads: int) -> Iterator[int]:
-    """Run the block with ``threads`` PyTorch intra-op threads; the previous count is restored after."""
+def torch_threads(threads: int) -> Iterator[int]:
+    """Run the block with ``threads`` PyTorch intra-op threads; the previous count is restored after.
+
+    PyTorch's thread count is process-wide; every part of simrnn that needs another count (the
+    training thread choice, the convolution probes, prediction workers) goes through this.
+    """
     previous = torch.get_num_threads()
     if threads != previous:
         torch.set_num_threads(threads)
@@ -136,7 +140,7 @@ def share_work(job: Callable[[], None], workers: int) -> None:
         with torch.inference_mode():
             job()
 
-    with intra_op_threads(1):
+    with torch_threads(1):
         if workers == 1:
             in_inference_mode()
             return

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from simrnn.cpu import cpu_flags, has_bf16, intra_op_threads, share_work, worker_count
+from simrnn.cpu import cpu_flags, has_bf16, share_work, torch_threads, worker_count
 from simrnn.errors import UserInputError
 from simrnn.sequence import backend as backend_module
 from simrnn.sequence import import_keras, load_run, predict
@@ -116,7 +116,7 @@ def test_precision_is_checked_in_one_sentence(drained, monkeypatch):
 
 
 def test_workers_respect_the_callers_thread_setting_and_restore_it():
-    with intra_op_threads(1):
+    with torch_threads(1):
         assert worker_count() == 1
         assert worker_count(limit=8) >= 1
     before = torch.get_num_threads()

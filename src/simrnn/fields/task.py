@@ -28,6 +28,7 @@ from simrnn.fields.cache import open_cache
 from simrnn.fields.config import FieldsConfig
 from simrnn.fields.curriculum import predict_sequence, sequence_frames, true_frame_probabilities
 from simrnn.fields.dataset import SPLITS, FieldSequenceDataset
+from simrnn.fields.hardware import LAYOUTS, hardware_summary
 from simrnn.fields.metrics import HIGHER_IS_BETTER, band_mask, change_categories, persistence, score_batches
 from simrnn.fields.pointcloud import IPF_COLUMNS
 from simrnn.files import sha256_file
@@ -186,8 +187,6 @@ class FieldsTask(Task):
 
     def load_data(self, cfg: FieldsConfig) -> TaskData:
         """Open the cache, build the three splits (normalised with the train split's constants)."""
-        from simrnn.fields.hardware import hardware_summary
-
         cache = open_cache(cfg.cache)
         options = {"plane": cfg.plane, "split_ratio": tuple(cfg.split_ratio), "seq_length": cfg.seq_length,
                    "preload": cfg.preload}
@@ -260,9 +259,13 @@ class FieldsTask(Task):
             from simrnn.fields.temperature import TemperatureModule
             from simrnn.fields.temperature_models import TEMPERATURE_PREFIX
 
-            return TemperatureModule(TEMPERATURE_PREFIX + cfg.model, data.model_args, data.data_meta, optim, loss)
-        curriculum = {"train_horizon": cfg.train_horizon, "sampling": cfg.sampling, "sampling_ramp": cfg.sampling_ramp}
-        return FieldsModule(cfg.model, data.model_args, data.data_meta, optim, loss, curriculum)
+            module = TemperatureModule(TEMPERATURE_PREFIX + cfg.model, data.model_args, data.data_meta, optim, loss)
+        else:
+            curriculum = {"train_horizon": cfg.train_horizon, "sampling": cfg.sampling,
+                          "sampling_ramp": cfg.sampling_ramp}
+            module = FieldsModule(cfg.model, data.model_args, data.data_meta, optim, loss, curriculum)
+        module.model.layout = LAYOUTS[data.record["kernels"]["conv_layout"]]  # timed on the training device
+        return module
 
     def evaluate(self, model: torch.nn.Module, data: TaskData, cfg: FieldsConfig) -> Evaluation:
         """Masked test metrics of ``model`` (fp32) and of the persistence baseline; see :mod:`.metrics`."""

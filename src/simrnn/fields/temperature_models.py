@@ -67,8 +67,8 @@ class TemperatureModel(nn.Module):
                            "encoder_channels": widths}
         self.in_channels, self.out_channels, self.skip = in_channels, out_channels, skip
         self.multiple = 2 ** len(widths)
-        #: memory format for the convolutions; None = :func:`~simrnn.fields.hardware.conv_layout`.
-        self.layout: torch.memory_format | None = None
+        #: memory format of the convolutions, chosen once here (see :mod:`simrnn.fields.models`).
+        self.layout: torch.memory_format = conv_layout("cpu")
         self.encoder = Encoder(in_channels, widths)
         self.core = self.core_class(widths[-1], hidden_channels, n_layers)
         skip_channels = [c if skip else 0 for c in reversed(widths)]
@@ -88,7 +88,7 @@ class TemperatureModel(nn.Module):
                              f"width], got {list(context.shape)}")
         batch, length, _, height, width = context.shape
         pad = (0, -width % self.multiple, 0, -height % self.multiple)
-        layout = self.layout if self.layout is not None else conv_layout(context.device)
+        layout = self.layout
         frames = F.pad(context.transpose(0, 1).flatten(0, 1), pad, mode="replicate")
         features, encoded = self.encoder(frames.contiguous(memory_format=layout), layout)
         hidden, aux = self.core(encoded.chunk(length), self.training)
