@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -317,3 +318,17 @@ def test_rollout_frames_are_the_rollouts_own_predictions_with_physical_extent(tr
     key = ipf_key_image(11)
     assert np.allclose(key[0, 0, :3], [1, 0, 0]) and np.allclose(key[0, -1, :3], [0, 1, 0])  # [001] red, [101] green
     assert np.allclose(key[-1, -1, :3], [0, 0, 1]) and key[-1, 0, 3] == 0  # [111] blue; outside is transparent
+
+
+def test_a_cache_replaced_in_place_after_training_is_refused_in_one_sentence(trained):
+    tmp, runs, _ = trained
+    cache = tmp / "cache.h5"
+    original = cache.read_bytes()
+    try:
+        with h5py.File(cache, "r+") as h5:
+            h5.attrs["tolerance"] = 0.049  # any change of content
+        bad = invoke("fields", "predict", runs["cnn-lstm"], "--out", tmp / "changed", code=2)
+        assert f"{cache}: the cache changed since {runs['cnn-lstm']} was trained on it (SHA-256 differs" in bad.output
+        assert "Traceback" not in bad.output and not (tmp / "changed").exists()
+    finally:
+        cache.write_bytes(original)

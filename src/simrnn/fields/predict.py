@@ -23,6 +23,7 @@ import torch
 
 from simrnn.checkpoints import model_from_checkpoint, read_checkpoint
 from simrnn.errors import UserInputError
+from simrnn.fields.cache import check_cache_unchanged
 from simrnn.fields.dataset import FieldSequenceDataset
 from simrnn.fields.metrics import FieldScores, add_skills, band_mask, persistence
 from simrnn.files import atomic_path
@@ -65,6 +66,8 @@ def run_dataset(run: FieldsRun, split: str = "test", cache: str | Path | None = 
     cache = cache or run.config.get("data", {}).get("file")
     if not cache:
         raise UserInputError(f"{run.path}: config.json names no data file; give the cache (--cache FILE.h5).")
+    if Path(cache) == Path(run.config.get("data", {}).get("file", "")):
+        check_cache_unchanged(cache, run.config["data"].get("sha256"), run.path)
     m = run.meta
     dataset = FieldSequenceDataset(cache, plane=m["plane"], split=split, split_ratio=tuple(m["split_ratio"]),
                                    seq_length=m["seq_length"], preload=preload, normalisation=m["normalisation"])
