@@ -57,7 +57,7 @@ def main() -> None:
         for epochs in args.epochs:
             for seed in args.seeds:
                 settings = dict(DEMO_FIELD_TRAINING, cache=str(cache), runs_root=str(tmp / "runs"), model="cnn-lstm",
-                                epochs=epochs, seed=seed, accelerator="cpu", progress_bar=False)
+                                epochs=epochs, seed=seed, accelerator="cpu", precision="32-true", progress_bar=False)
                 start = time.perf_counter()
                 micro = fit("fields", settings)
                 temperature = fit("fields", dict(settings, target="temperature"))

@@ -70,7 +70,7 @@ def main() -> None:
             for seed in args.seeds:
                 for label in args.variants:
                     settings = dict(DEMO_FIELD_TRAINING, cache=str(cache), runs_root=str(tmp / "runs"), model=model,
-                                    epochs=args.epochs, seed=seed, accelerator="cpu", progress_bar=False,
+                                    epochs=args.epochs, seed=seed, accelerator="cpu", precision="32-true", progress_bar=False,
                                     **VARIANTS[label])
                     start = time.perf_counter()
                     run_dir = fit("fields", settings)

@@ -158,3 +158,16 @@ def test_cosine_schedule_anneals_over_the_epochs(cache):
     annealed = task.build_module(config(cache, cosine_schedule=True, epochs=4), data).configure_optimizers()
     schedule = annealed["lr_scheduler"]["scheduler"]
     assert isinstance(schedule, torch.optim.lr_scheduler.CosineAnnealingLR) and schedule.T_max == 4
+
+
+@pytest.mark.parametrize(("fast", "chosen"), [(True, "bf16-mixed"), (False, "32-true")])
+def test_auto_precision_is_bf16_where_bf16_is_measured_faster_and_recorded(cache, monkeypatch, fast, chosen):
+    from simrnn.fields import hardware
+
+    monkeypatch.setattr(hardware, "fast_bf16", lambda device=None: fast)
+    cfg = config(cache)
+    assert cfg.precision == chosen and cfg.precision_choice.startswith("auto: bf16 autocast")
+    record = FieldsTask().load_data(cfg).record["precision"]
+    assert record == {"setting": chosen, "chosen_by": cfg.precision_choice}
+    given = config(cache, precision="32-true")
+    assert FieldsTask().load_data(given).record["precision"] == {"setting": "32-true", "chosen_by": "given"}

@@ -250,6 +250,9 @@ def test_temperature_target_trains_and_scores_in_kelvin_against_persistence(temp
     assert "val_mae_K" in read(temperature_run / "history.json")[-1]
     run = load_fields_run(temperature_run)
     assert run.model(torch.rand(1, 2, 1, 8, 24)).shape == (1, 1, 8, 24)
+    for command in ("predict", "rollout"):
+        bad = invoke("fields", command, temperature_run, code=2)
+        assert f"{temperature_run}: a temperature run (--target temperature); predict and rollout take" in bad.output
     refused = invoke("fields", "train", "--cache", "x.h5", "--target", "temperature", "--train-horizon", 2, code=2)
     assert "the curriculum (train_horizon, sampling) is for the microstructure target" in refused.output
 

@@ -34,6 +34,9 @@ from simrnn.errors import UserInputError
 class FieldsConfig(TrainSettings):
     """Every setting of a field run (defaults: LASERNet's where it has one)."""
 
+    precision: str = setting(
+        "auto", "Lightning precision, or auto: bf16-mixed where bf16 autocast is measurably faster on the training "
+        "device (simrnn.fields.hardware.fast_bf16), else 32-true; config.json records the choice.")
     patience: int = setting(15, "Epochs without a lower val_loss before stopping early (LASERNet: 15).")
     cache: str = setting("", "HDF5 field cache made by `simrnn fields convert` (required).")
     plane: Literal["xy", "xz", "yz"] = setting("xz", "Plane of the 2-D samples: xy, xz or yz.")
@@ -72,7 +75,9 @@ class FieldsConfig(TrainSettings):
     num_workers: int = setting(0, "DataLoader worker processes (0: load in the training process).")
 
     def validate(self, source: str = "config") -> None:
-        """Raise a one-sentence :class:`UserInputError` for inconsistent values."""
+        """Raise a one-sentence :class:`UserInputError` for inconsistent values; resolve ``precision="auto"``."""
+        if self.precision == "auto":
+            self.precision, self.precision_choice = auto_precision(self.accelerator)
         super().validate(source)
         if not self.cache:
             raise UserInputError(f"{source}: no field cache; give cache (--cache FILE.h5).")
@@ -108,3 +113,21 @@ class FieldsConfig(TrainSettings):
             raise UserInputError(f"{source}: 'decouple_beta' must not be negative, got {self.decouple_beta}.")
         if self.num_workers < 0:
             raise UserInputError(f"{source}: 'num_workers' must not be negative, got {self.num_workers}.")
+
+
+def auto_precision(accelerator: str) -> tuple[str, str]:
+    """``precision="auto"``: ``("bf16-mixed" | "32-true", why)`` for the device ``accelerator`` trains on.
+
+    bf16-mixed where bf16 autocast makes 3x3 convolutions at least 15 % faster there (timed once per
+    process by :func:`simrnn.fields.hardware.fast_bf16`: CPUs with AVX512-BF16 or AMX, GPUs with bf16
+    tensor cores); its effect on the test metrics is within the seed-to-seed spread
+    (``benchmarks/fields_precision.py``, docs/fields.md).
+    """
+    import torch
+
+    from simrnn.fields.hardware import fast_bf16
+
+    device = "cuda" if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu"
+    if fast_bf16(device):
+        return "bf16-mixed", f"auto: bf16 autocast measured faster than fp32 on this {device}"
+    return "32-true", f"auto: bf16 autocast not measurably faster on this {device}"

@@ -77,6 +77,13 @@ def run_dataset(run: FieldsRun, split: str = "test", cache: str | Path | None = 
     return dataset
 
 
+def require_microstructure(run: FieldsRun) -> None:
+    """Refuse a temperature run where a microstructure run is needed (one sentence)."""
+    if run.meta.get("target", "microstructure") != "microstructure":
+        raise UserInputError(f"{run.path}: a temperature run (--target temperature); predict and rollout take a "
+                             f"microstructure run, e.g. `simrnn fields rollout MICRO_RUN --temperature {run.path}`.")
+
+
 def target_steps(dataset: FieldSequenceDataset) -> list[int]:
     """The file step number ``k`` of every window's target in the dataset's split, in order."""
     return [int(dataset.cache.steps[w[-1]]) for w in dataset.windows[dataset.split]]
@@ -139,6 +146,7 @@ def predict_to_files(run: FieldsRun, split: str = "test", timestep: int | None =
     ``out`` (default ``RUN/predictions/<timestamp>``); return a summary."""
     from simrnn.fields.prediction_figures import plot_prediction
 
+    require_microstructure(run)
     dataset = run_dataset(run, split, cache, preload=False)
     sample = predict_sample(run, dataset, sample_index(dataset, timestep, slice_index))
     out_dir = new_output_dir(out, run.path / "predictions")

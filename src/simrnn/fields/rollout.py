@@ -30,7 +30,7 @@ from torch.utils.data import default_collate
 from simrnn.errors import UserInputError
 from simrnn.fields.dataset import FieldSequenceDataset
 from simrnn.fields.metrics import FieldScores, add_skills, band_mask, kelvin
-from simrnn.fields.predict import FieldsRun, run_dataset
+from simrnn.fields.predict import FieldsRun, require_microstructure, run_dataset
 from simrnn.fields.temperature import TemperatureScores
 from simrnn.runs import new_output_dir, write_artifact
 
@@ -49,8 +49,7 @@ def check_cascade(run: FieldsRun, temperature: FieldsRun) -> None:
     if temperature.meta.get("target") != "temperature":
         raise UserInputError(f"--temperature {temperature.path}: not a temperature run (train one with "
                              "`simrnn fields train CACHE --target temperature`).")
-    if run.meta.get("target", "microstructure") != "microstructure":
-        raise UserInputError(f"{run.path}: a temperature run; the rollout needs a microstructure run first.")
+    require_microstructure(run)
     for key in ("plane", "image_size"):
         if temperature.meta[key] != run.meta[key]:
             raise UserInputError(f"--temperature {temperature.path}: its {key} is {temperature.meta[key]}, but "
@@ -209,6 +208,7 @@ def rollout_to_files(run: FieldsRun, horizon: int, split: str = "test", start: i
     """
     from simrnn.fields.prediction_figures import plot_rollout, plot_rollout_frames
 
+    require_microstructure(run)
     if temperature is not None:
         check_cascade(run, temperature)
     dataset = run_dataset(run, split, cache, preload=True)

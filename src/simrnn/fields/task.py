@@ -233,6 +233,7 @@ class FieldsTask(Task):
             "train_sequence_frames": train_length + 1,
             "n_samples": {split: len(ds) for split, ds in datasets.items()},
             "kernels": hardware_summary(evaluation_device(cfg.accelerator)),
+            "precision": {"setting": cfg.precision, "chosen_by": getattr(cfg, "precision_choice", "given")},
         }
         datamodule = FieldsDataModule(datasets, cfg.batch_size, cfg.num_workers)
         return TaskData(datamodule, data_meta, model_args, record)
