@@ -35,8 +35,9 @@ class FieldsConfig(TrainSettings):
     """Every setting of a field run (defaults: LASERNet's where it has one)."""
 
     precision: str = setting(
-        "auto", "Lightning precision, or auto: bf16-mixed where bf16 autocast is measurably faster on the training "
-        "device (simrnn.fields.hardware.fast_bf16), else 32-true; config.json records the choice.")
+        "32-true", "Lightning precision, or auto: bf16-mixed where bf16 autocast is measurably faster on the training "
+        "device (simrnn.fields.hardware.fast_bf16), else 32-true; config.json records the choice. fp32 by default: "
+        "bf16 moved the test MSE by more than a change of seed (benchmarks/fields_precision.py).")
     patience: int = setting(15, "Epochs without a lower val_loss before stopping early (LASERNet: 15).")
     cache: str = setting("", "HDF5 field cache made by `simrnn fields convert` (required).")
     plane: Literal["xy", "xz", "yz"] = setting("xz", "Plane of the 2-D samples: xy, xz or yz.")
@@ -120,8 +121,8 @@ def auto_precision(accelerator: str) -> tuple[str, str]:
 
     bf16-mixed where bf16 autocast makes 3x3 convolutions at least 15 % faster there (timed once per
     process by :func:`simrnn.fields.hardware.fast_bf16`: CPUs with AVX512-BF16 or AMX, GPUs with bf16
-    tensor cores); its effect on the test metrics is within the seed-to-seed spread
-    (``benchmarks/fields_precision.py``, docs/fields.md).
+    tensor cores). Not the default: on the demo data bf16 moved the test MSE and skill by more than
+    the seed-to-seed spread (``benchmarks/fields_precision.py``, docs/fields.md).
     """
     import torch
 
