@@ -97,14 +97,14 @@ class TemperatureModel(nn.Module):
         return context[:, -1, -self.out_channels:] + delta, aux
 
 
-@register_model(TEMPERATURE_PREFIX + "cnn-lstm", task="fields-temperature")
+@register_model("temperature-cnn-lstm", task="fields-temperature")
 class TemperatureCNNLSTM(TemperatureModel):
     """LASERNet's TempNet: :class:`TemperatureModel` with a stacked ConvLSTM core."""
 
     core_class = ConvLSTMStack
 
 
-@register_model(TEMPERATURE_PREFIX + "predrnn", task="fields-temperature")
+@register_model("temperature-predrnn", task="fields-temperature")
 class TemperaturePredRNN(TemperatureModel):
     """:class:`TemperatureModel` with PredRNN's ST-LSTM core (and its decoupling loss while training)."""
 
