@@ -172,3 +172,30 @@ def test_auto_precision_is_bf16_where_bf16_is_measured_faster_and_recorded(cache
     assert record == {"setting": chosen, "chosen_by": cfg.precision_choice}
     given = config(cache, precision="32-true")
     assert FieldsTask().load_data(given).record["precision"] == {"setting": "32-true", "chosen_by": "given"}
+
+
+def test_lasernets_loss_flags_keep_their_meaning_or_name_the_simrnn_equivalent(tmp_path):
+    from typer.testing import CliRunner
+
+    from simrnn.cli import app
+
+    cfg = task_config("fields", {"cache": "c.h5", "use_weighted_loss": True, "loss_type": "weighted",
+                                 "use_fast_loading": True, "base_weight": 0.2})
+    assert (cfg.loss, cfg.base_weight) == ("weighted", 0.2)
+    refused = {
+        "weight_scale": (0.1, "'weight_scale' (LASERNet's Gaussian band width) has no simrnn equivalent"),
+        "loss_type": ("combined", "'loss_type' 'combined' (LASERNet's) has no simrnn equivalent; use loss weighted"),
+    }
+    for key, (value, message) in refused.items():
+        with pytest.raises(UserInputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            task_config("fields", {"cache": "c.h5", "use_weighted_loss": True, key: value})
+    with pytest.raises(UserInputError, match="means loss weighted, but loss is 'mse'"):
+        task_config("fields", {"cache": "c.h5", "use_weighted_loss": True, "loss": "mse"})
+    # the command line: LASERNet's spellings are options (the missing cache is the only complaint)
+    missing = tmp_path / "none.h5"
+    result = CliRunner().invoke(app, ["fields", "train", str(missing), "--T-solidus", "1560", "--T-liquidus", "1620",
+                                      "--use-weighted-loss", "--use-fast-loading"])
+    assert result.exit_code == 2 and f"{missing}: cache file not found" in result.output
+    result = CliRunner().invoke(app, ["fields", "train", str(missing), "--use-weighted-loss", "--weight-scale", "0.1"])
+    assert result.exit_code == 2 and "--weight-scale (LASERNet's Gaussian band width) has no simrnn equivalent" \
+        in result.output and "Traceback" not in result.output

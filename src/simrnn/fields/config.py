@@ -21,6 +21,7 @@ comes from the data (:mod:`simrnn.fields.band`) unless ``t_solidus`` and ``t_liq
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -62,8 +63,12 @@ class FieldsConfig(TrainSettings):
         "change", "Loss: change (cells that melt, solidify or change colour weigh change_weight), mse, or "
         "weighted (LASERNet's: solidification band weight 1, base_weight elsewhere).")
     change_weight: float = setting(10.0, "Weight of the changing cells with --loss change (unchanged cells: 1).")
-    t_solidus: float | None = setting(None, "Lower end (K) of the solidification band (default: from the data).")
-    t_liquidus: float | None = setting(None, "Upper end (K) of the solidification band (default: from the data).")
+    t_solidus: float | None = dataclasses.field(default=None, metadata={
+        "help": "Lower end (K) of the solidification band (default: from the data); LASERNet's --T-solidus.",
+        "flags": ("--t-solidus", "--T-solidus")})
+    t_liquidus: float | None = dataclasses.field(default=None, metadata={
+        "help": "Upper end (K) of the solidification band (default: from the data); LASERNet's --T-liquidus.",
+        "flags": ("--t-liquidus", "--T-liquidus")})
     base_weight: float = setting(0.1, "Weight of the cells outside the band with --loss weighted, in [0, 1].")
     train_horizon: int = setting(1, "Frames forecast per training sequence, each fed back as context "
                                     "(PredRNN-V2's multi-frame supervision; 1: the next frame only).")
@@ -73,10 +78,18 @@ class FieldsConfig(TrainSettings):
     sampling_ramp: float = setting(0.8, "Fraction of the training steps over which the sampling schedule "
                                    "reaches its end points.")
     decouple_beta: float = setting(0.1, "Weight of PredRNN-V2's memory decoupling loss (0: off).")
+    use_weighted_loss: bool | None = setting(None, "LASERNet's flag: the same as --loss weighted (see --loss-type).")
+    loss_type: str | None = setting(None, "LASERNet's flag: 'weighted' with --use-weighted-loss is --loss weighted; "
+                                          "'combined' and 'sharpness' have no simrnn equivalent (refused).")
+    weight_scale: float | None = setting(None, "LASERNet's Gaussian band width: refused (simrnn's band is a box "
+                                               "--t-solidus..--t-liquidus with --base-weight outside).")
+    use_fast_loading: bool | None = setting(None, "LASERNet's flag for its preprocessed .pt files: accepted and "
+                                                  "unneeded, simrnn always reads its HDF5 cache.")
     num_workers: int = setting(0, "DataLoader worker processes (0: load in the training process).")
 
     def validate(self, source: str = "config") -> None:
         """Raise a one-sentence :class:`UserInputError` for inconsistent values; resolve ``precision="auto"``."""
+        self._translate_lasernet_flags(source)
         if self.precision == "auto":
             self.precision, self.precision_choice = auto_precision(self.accelerator)
         super().validate(source)
@@ -114,6 +127,27 @@ class FieldsConfig(TrainSettings):
             raise UserInputError(f"{source}: 'decouple_beta' must not be negative, got {self.decouple_beta}.")
         if self.num_workers < 0:
             raise UserInputError(f"{source}: 'num_workers' must not be negative, got {self.num_workers}.")
+
+
+    def _translate_lasernet_flags(self, source: str) -> None:
+        """LASERNet's loss flags: ``--use-weighted-loss [--loss-type weighted]`` becomes ``loss="weighted"``;
+        what simrnn has no equivalent for is refused with one sentence naming the nearest setting."""
+        if self.weight_scale is not None:
+            raise UserInputError(
+                f"{source}: 'weight_scale' (LASERNet's Gaussian band width) has no simrnn equivalent: the weighted "
+                "loss uses the box t_solidus..t_liquidus with base_weight outside (loss weighted).", key="weight_scale")
+        if self.loss_type not in (None, "weighted"):
+            raise UserInputError(
+                f"{source}: 'loss_type' {self.loss_type!r} (LASERNet's) has no simrnn equivalent; use loss weighted "
+                "(LASERNet's 'weighted'), change (the default) or mse.", key="loss_type")
+        if self.loss_type is not None and not self.use_weighted_loss:
+            raise UserInputError(f"{source}: 'loss_type' needs 'use_weighted_loss' (as in LASERNet); "
+                                 "or give loss weighted.", key="loss_type")
+        if self.use_weighted_loss:
+            if self.loss not in ("change", "weighted"):  # "change" is the default: not distinguishable from unset
+                raise UserInputError(f"{source}: 'use_weighted_loss' (LASERNet's) means loss weighted, but loss is "
+                                     f"{self.loss!r}; give one of them.", key="use_weighted_loss")
+            self.loss = "weighted"
 
 
 def auto_precision(accelerator: str) -> tuple[str, str]:
