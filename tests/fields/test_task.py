@@ -185,6 +185,8 @@ def test_lasernets_loss_flags_keep_their_meaning_or_name_the_simrnn_equivalent(t
     refused = {
         "weight_scale": (0.1, "'weight_scale' (LASERNet's Gaussian band width) has no simrnn equivalent"),
         "loss_type": ("combined", "'loss_type' 'combined' (LASERNet's) has no simrnn equivalent; use loss weighted"),
+        "gradient_weight": (0.1, "'gradient_weight' belongs to LASERNet's sharpness loss, which simrnn does not have"),
+        "enable_solidification_sharp": (True, "'enable_solidification_sharp' belongs to LASERNet's sharpness loss"),
     }
     for key, (value, message) in refused.items():
         with pytest.raises(UserInputError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -83,6 +83,10 @@ class FieldsConfig(TrainSettings):
                                           "'combined' and 'sharpness' have no simrnn equivalent (refused).")
     weight_scale: float | None = setting(None, "LASERNet's Gaussian band width: refused (simrnn's band is a box "
                                                "--t-solidus..--t-liquidus with --base-weight outside).")
+    gradient_weight: float | None = setting(None, "LASERNet's sharpness-loss term: refused (no simrnn equivalent).")
+    perceptual_weight: float | None = setting(None, "LASERNet's sharpness-loss term: refused (no simrnn equivalent).")
+    enable_solidification_sharp: bool | None = setting(None, "LASERNet's sharpness-loss switch: refused (no simrnn "
+                                                             "equivalent).")
     use_fast_loading: bool | None = setting(None, "LASERNet's flag for its preprocessed .pt files: accepted and "
                                                   "unneeded, simrnn always reads its HDF5 cache.")
     num_workers: int = setting(0, "DataLoader worker processes (0: load in the training process).")
@@ -132,6 +136,11 @@ class FieldsConfig(TrainSettings):
     def _translate_lasernet_flags(self, source: str) -> None:
         """LASERNet's loss flags: ``--use-weighted-loss [--loss-type weighted]`` becomes ``loss="weighted"``;
         what simrnn has no equivalent for is refused with one sentence naming the nearest setting."""
+        for key in ("gradient_weight", "perceptual_weight", "enable_solidification_sharp"):
+            if getattr(self, key) is not None:
+                raise UserInputError(
+                    f"{source}: {key!r} belongs to LASERNet's sharpness loss, which simrnn does not have; the nearest "
+                    "is loss change (the default: cells that change weigh change_weight) or loss weighted.", key=key)
         if self.weight_scale is not None:
             raise UserInputError(
                 f"{source}: 'weight_scale' (LASERNet's Gaussian band width) has no simrnn equivalent: the weighted "
