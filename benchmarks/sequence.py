@@ -20,7 +20,7 @@ call each per round, and the table gives the median and the best round.
   per core, each with one PyTorch thread), the same LSTM path on PyTorch's own threads (what
   ``predict`` did before) and ``predict(threads=1)``. Goal: ``predict`` at most 2x its idle time.
 
-Training: ``simrnn.sequence.train`` with the drained model's settings on synthetic triaxial data
+Training: ``simrnn.sequence.training.train`` with the drained model's settings on synthetic triaxial data
 (``write_synthetic_triaxial``); time per epoch = (t(E epochs) - t(1 epoch)) / (E - 1), which
 removes data loading, set-up and the final evaluation.
 

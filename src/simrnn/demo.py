@@ -70,7 +70,7 @@ def _run_steps(out: Path, samples_per_group: int, epochs: int | None, field_epoc
     from simrnn.sequence.calibration.demo import demo_calibration
     from simrnn.sequence.predict import load_run
     from simrnn.sequence.predict_files import predict_file
-    from simrnn.sequence.train import train
+    from simrnn.sequence.training import train
     from simrnn.sequence.triaxial import write_synthetic_triaxial
 
     summary: dict[str, Any] = {"workdir": out}

@@ -73,8 +73,15 @@ def run(
     from simrnn.sweep import load_sweep, run_sweep, sweep_storage
     from simrnn.sweep.study import shown_url
 
-    for note in load_sweep(sweep_file).notes:
+    from simrnn.engine import get_task
+
+    spec = load_sweep(sweep_file)
+    for note in spec.notes:
         console.print(f"note: {note}")
+    ignored = sorted(set(spec.names()) & getattr(get_task(task), "ignored_keys", frozenset()))
+    if ignored:
+        console.print(f"note: ignoring {', '.join(ignored)}: no meaning in simrnn (every run keeps full, "
+                      "self-describing checkpoints).")
     result = run_sweep(sweep_file, task, trials=trials, storage=storage, study=study, timeout=timeout,
                        on_trial=_print_trial)
     print_leaderboard(result)

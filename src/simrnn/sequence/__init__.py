@@ -11,8 +11,8 @@ from simrnn.sequence.predict import SequenceRun, load_run, predict
 
 
 def train(config=None, *, resume=None):
-    """Train a sequence surrogate; see :func:`simrnn.sequence.train.train` (imported lazily)."""
-    from simrnn.sequence.train import train as _train
+    """Train a sequence surrogate; see :func:`simrnn.sequence.training.train` (imported lazily)."""
+    from simrnn.sequence.training import train as _train
 
     return _train(config, resume=resume)
 

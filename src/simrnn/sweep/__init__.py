@@ -64,7 +64,7 @@ def sweep_storage(sweep: str | Path | Mapping[str, Any] | SweepSpec, task: str, 
 
     spec = sweep if isinstance(sweep, SweepSpec) else load_sweep(sweep)
     config_class = get_task(task).config_class
-    spec.check_settings(config_class, task)
+    spec.check_settings(config_class, task, getattr(get_task(task), "ignored_keys", frozenset()))
     runs_root = spec.fixed.get("runs_root") or next(
         f.default for f in dataclasses.fields(config_class) if f.name == "runs_root")
     return storage_url(storage, runs_root)

@@ -69,7 +69,7 @@ def work(study: optuna.Study, spec: SweepSpec, task_name: str, *, trials: int,
     (its trial is marked failed first).
     """
     task = get_task(task_name)
-    spec.check_settings(task.config_class, task_name)
+    spec.check_settings(task.config_class, task_name, getattr(task, "ignored_keys", frozenset()))
     task_config(task, spec.example_settings(), source=f"sweep of study {study.study_name}")  # types, ranges
     deadline = math.inf if timeout is None else time.monotonic() + timeout
     callbacks = [lambda _study, frozen: on_trial(frozen)] if on_trial else []
