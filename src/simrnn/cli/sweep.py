@@ -140,8 +140,10 @@ def report(
     from simrnn.sweep.report import write_report
     from simrnn.sweep.study import load_study, storage_url
 
-    opened, _, _ = load_study(storage_url(storage), study)
+    opened, spec, _ = load_study(storage_url(storage), study)
     out_dir = new_output_dir(out, Path("sweep_reports") / study)
-    for path in write_report(opened, out_dir):
-        console.print(f"written {path}")
+    written = write_report(opened, out_dir, target_name=spec.metric.name)
+    console.print(f"report: {written[0]}")
+    for path in written[1:]:
+        console.print(f"  {path}")
 

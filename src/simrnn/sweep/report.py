@@ -2,11 +2,13 @@
 
 Written: ``optimization_history``, ``param_importances`` (needs two complete trials and a
 parameter that varies) and ``parallel_coordinate``, each as ``.png`` and ``.html``; the HTML files
-share one ``plotly.min.js`` in the same folder, so they open offline (clusters without internet).
+share one ``plotly.min.js`` in the same folder, so they open offline (clusters without internet);
+``index.html`` shows every PNG with a link to its interactive page. Axes name the sweep's metric.
 """
 
 from __future__ import annotations
 
+import html as _html
 import warnings
 from pathlib import Path
 
@@ -19,8 +21,11 @@ from simrnn.files import atomic_path
 PLOTS = ("optimization_history", "param_importances", "parallel_coordinate")
 
 
-def write_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
-    """Write the plots of ``study`` into ``out_dir`` (created); return the files written, PNG then HTML."""
+def write_report(study: optuna.Study, out_dir: str | Path, target_name: str = "Objective Value") -> list[Path]:
+    """Write the plots of ``study`` into ``out_dir`` (created); return the files written: index, PNG, HTML.
+
+    ``target_name``: the metric's name (e.g. ``val_loss``), written on the axes.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -35,8 +40,10 @@ def write_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
     for name in _plottable(complete):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            axes = getattr(optuna.visualization.matplotlib, f"plot_{name}")(study)
-            figure = getattr(optuna.visualization, f"plot_{name}")(study)
+            # one trial, or equal values: matplotlib widens the flat axis itself
+            warnings.filterwarnings("ignore", message="Attempting to set identical low and high ylims")
+            axes = getattr(optuna.visualization.matplotlib, f"plot_{name}")(study, target_name=target_name)
+            figure = getattr(optuna.visualization, f"plot_{name}")(study, target_name=target_name)
         fig = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
         fig.set_size_inches(8, 5)
         fig.tight_layout()
@@ -48,7 +55,20 @@ def write_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
         with atomic_path(html) as tmp:
             figure.write_html(tmp, include_plotlyjs="directory")
         written += [png, html]
-    return sorted(written, key=lambda p: (p.suffix != ".png", p.name))
+    written = sorted(written, key=lambda p: (p.suffix != ".png", p.name))
+    index = out_dir / "index.html"
+    with atomic_path(index) as tmp:
+        Path(tmp).write_text(_index_page(study.study_name, target_name, written), encoding="utf-8")
+    return [index, *written]
+
+
+def _index_page(study_name: str, target_name: str, files: list[Path]) -> str:
+    """One HTML page: every PNG, each linking to its interactive HTML version."""
+    title = _html.escape(f"sweep {study_name}: {target_name}")
+    items = "".join(f'<h2>{p.stem.replace("_", " ")}</h2><a href="{p.stem}.html"><img src="{p.name}" width="800"></a>\n'
+                    for p in files if p.suffix == ".png")
+    return f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>" \
+           f"<body><h1>{title}</h1>\n{items}</body></html>\n"
 
 
 def _plottable(complete: list[optuna.trial.FrozenTrial]) -> list[str]:
