@@ -26,10 +26,7 @@ def write_report(study: optuna.Study, out_dir: str | Path, target_name: str = "O
 
     ``target_name``: the metric's name (e.g. ``val_loss``), written on the axes.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # Optuna draws with pyplot; its figures are closed below
 
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
