@@ -109,3 +109,16 @@ def test_train_command_in_a_batch_log_prints_one_line_per_epoch(tiny_h5, tmp_pat
     assert f"logs: csv {run_dir / 'logs' / 'train'}" in result.output  # where the logs went
     shown = result.output + caplog.text
     assert "GPU available" not in shown and "TPU available" not in shown
+
+
+def test_training_curves_mark_the_best_epoch_and_name_the_model(monkeypatch, tmp_path):
+    import simrnn.plots as plots
+
+    shown = {}
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: shown.setdefault("fig", fig) and path)
+    history = [{"epoch": 0, "train_loss": 1.0, "val_loss": 0.9}, {"epoch": 1, "train_loss": 0.5, "val_loss": 0.4},
+               {"epoch": 2, "train_loss": 0.3, "val_loss": 0.6}]
+    plots.plot_training_losses(history, tmp_path / "x.png", title="lstm, run 2026-01-01_00-00-00")
+    ax = shown["fig"].axes[0]
+    assert ax.get_title() == "lstm, run 2026-01-01_00-00-00"
+    assert "best: epoch 1, val_loss 0.4" in [t.get_text() for t in ax.get_legend().get_texts()]
