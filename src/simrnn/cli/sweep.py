@@ -71,10 +71,9 @@ def run(
 
     Re-running the same command resumes the study. More workers join with `simrnn sweep worker`.
     """
+    from simrnn.engine import get_task
     from simrnn.sweep import load_sweep, run_sweep, running_note, sweep_storage
     from simrnn.sweep.study import shown_url
-
-    from simrnn.engine import get_task
 
     spec = load_sweep(sweep_file)  # read once; run_sweep checks it before creating anything
     for note in spec.notes:
