@@ -1,0 +1,203 @@
+"""Affine-invariant ensemble MCMC (emcee) over a box prior, with convergence diagnostics.
+
+The sampler is emcee's ``EnsembleSampler`` (Foreman-Mackey et al. 2013; Goodman & Weare 2010)
+with its default stretch move; the log-probability is evaluated for all walkers at once
+(``vectorize=True``), so every step is one batched model call ``[W, P] -> [W]``. The prior is
+uniform on the parameter box (log-probability -inf outside it).
+
+Diagnostics (computed on the chain after discarding a burn-in of ``2 max(tau)`` steps):
+
+- ``tau``: integrated autocorrelation time per parameter, emcee's estimator
+  (``emcee.autocorr.integrated_time``, Sokal's automatic window, c = 5) on the walker-averaged chain;
+- ``ess``: effective sample size ``steps * walkers / tau`` per parameter;
+- ``rhat``: split R-hat (Gelman et al. 2013, BDA3 11.4; our own lines in :func:`split_rhat`, not
+  arviz): the walkers are split into ``groups`` fixed groups, each group's chain is cut into two
+  halves, and R-hat compares the variance between those ``2 groups`` pooled sequences with the
+  variance within them. Walkers of one ensemble are not independent chains, so this detects groups
+  stuck in different regions (modes, a burn-in not yet forgotten) rather than certifying
+  independence.
+
+Converged means: ``steps >= min_tau_multiple * max(tau)``, every ESS ``>= target_ess`` and every
+R-hat ``<= max_rhat``. Otherwise the result says which criterion failed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from simrnn.errors import UserInputError
+
+CHAIN_FILE = "chain.h5"
+
+
+@dataclass(frozen=True)
+class McmcSettings:
+    """``walkers`` (even, >= 2 P), at most ``max_steps`` steps, checked every ``check_every``
+    steps against the convergence criteria (see the module docstring); ``init_factor * walkers``
+    prior draws are screened for the starting ensemble (the best ``walkers`` of them)."""
+
+    walkers: int = 32
+    max_steps: int = 3000
+    check_every: int = 100
+    min_tau_multiple: float = 20.0
+    target_ess: float = 500.0
+    max_rhat: float = 1.05
+    groups: int = 4
+    init_factor: int = 8
+    seed: int = 0
+
+    def validate(self, num_params: int) -> None:
+        if self.walkers < 2 * num_params or self.walkers % 2:
+            raise UserInputError(f"--walkers must be even and at least twice the number of calibrated parameters "
+                                 f"({2 * num_params}), got {self.walkers}.")
+        if self.max_steps < 1 or self.check_every < 1:
+            raise UserInputError(f"--steps ({self.max_steps}) and the check interval ({self.check_every}) must be "
+                                 "at least 1.")
+        if self.walkers < 2 * self.groups:
+            raise UserInputError(f"--walkers ({self.walkers}) must be at least twice the R-hat groups ({self.groups}).")
+
+
+def split_rhat(chain: np.ndarray, groups: int) -> np.ndarray:
+    """Split R-hat per parameter of ``chain [S, W, P]`` over ``groups`` walker groups (-> ``2 groups``
+    sequences of ``S // 2`` steps, each pooling its group's walkers). Returns ``[P]``."""
+    steps = chain.shape[0] // 2
+    parts = [part for g in np.array_split(np.arange(chain.shape[1]), groups)
+             for part in (chain[:steps, g], chain[steps:2 * steps, g])]  # each [steps, w_g, P]
+    seqs = [p.reshape(-1, chain.shape[2]) for p in parts]
+    n = min(len(s) for s in seqs)
+    seqs = np.stack([s[:n] for s in seqs])  # [2G, n, P]
+    within = seqs.var(axis=1, ddof=1).mean(axis=0)
+    between = n * seqs.mean(axis=1).var(axis=0, ddof=1)
+    pooled = (n - 1) / n * within + between / n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.sqrt(pooled / within)
+
+
+def diagnostics(chain: np.ndarray, settings: McmcSettings) -> dict:
+    """``tau``, ``ess``, ``rhat`` ``[P]`` lists, ``burn_in``, ``steps``, ``converged`` and ``failed``
+    (the criteria not met) of ``chain [S, W, P]``."""
+    import emcee
+
+    steps = chain.shape[0]
+    tau = emcee.autocorr.integrated_time(chain, c=5, tol=0, quiet=True)
+    burn = int(min(2 * np.nanmax(tau), steps // 2))
+    kept = chain[burn:]
+    tau = emcee.autocorr.integrated_time(kept, c=5, tol=0, quiet=True) if len(kept) > 1 else tau
+    tau = np.maximum(tau, 1.0)
+    ess = kept.shape[0] * kept.shape[1] / tau
+    rhat = split_rhat(kept, settings.groups)
+    failed = []
+    if steps < settings.min_tau_multiple * tau.max():
+        failed.append(f"the chain ({steps} steps) is shorter than {settings.min_tau_multiple:g} autocorrelation "
+                      f"times ({settings.min_tau_multiple * tau.max():.0f} steps)")
+    if ess.min() < settings.target_ess:
+        failed.append(f"effective sample size {ess.min():.0f} < {settings.target_ess:g}")
+    if not rhat.max() <= settings.max_rhat:
+        failed.append(f"split R-hat {np.nanmax(rhat):.3f} > {settings.max_rhat:g}")
+    return {"steps": steps, "burn_in": burn, "tau": tau.tolist(), "ess": ess.tolist(), "rhat": rhat.tolist(),
+            "converged": not failed, "failed": failed}
+
+
+@dataclass
+class McmcRun:
+    """A finished run: ``chain [S, W, P]`` and ``log_prob [S, W]``, the diagnostics of the last
+    check, the wall time of this session and the number of model evaluations (walkers x steps)."""
+
+    chain: np.ndarray
+    log_prob: np.ndarray
+    diagnostics: dict
+    settings: McmcSettings
+    wall_seconds: float
+    evaluations: int
+    resumed_steps: int
+
+    @property
+    def samples(self) -> np.ndarray:
+        """Posterior draws after burn-in, walkers pooled: ``[(S - burn) * W, P]``."""
+        return self.chain[self.diagnostics["burn_in"]:].reshape(-1, self.chain.shape[2])
+
+
+def initial_ensemble(log_prob: Callable[[np.ndarray], np.ndarray], bounds: np.ndarray,
+                     settings: McmcSettings) -> tuple[np.ndarray, int]:
+    """The ``walkers`` best of ``init_factor * walkers`` uniform prior draws ``[W, P]`` (seeded)."""
+    rng = np.random.default_rng(settings.seed)
+    draws = bounds[:, 0] + (bounds[:, 1] - bounds[:, 0]) * rng.random((settings.init_factor * settings.walkers,
+                                                                        len(bounds)))
+    lp = log_prob(draws)
+    if not np.isfinite(lp).any():
+        raise UserInputError("the model's log-likelihood is -inf or NaN at every starting draw; check the "
+                             "observations, --fixed values and ranges.")
+    best = np.argsort(-np.where(np.isfinite(lp), lp, -np.inf), kind="stable")[:settings.walkers]
+    return draws[best], len(draws)
+
+
+def run_mcmc(log_prob: Callable[[np.ndarray], np.ndarray], bounds: np.ndarray, settings: McmcSettings,
+             chain_file: Path | None = None, resume_from: Path | None = None,
+             progress: Callable[[dict, np.ndarray], None] | None = None) -> McmcRun:
+    """Sample ``log_prob(theta [W, P]) -> [W]`` (uniform prior on ``bounds [P, 2]`` added here).
+
+    Args:
+        chain_file: an emcee HDF5 backend file to write (resumable); None keeps the chain in memory.
+        resume_from: a previous chain file to extend; its steps count towards ``max_steps``.
+        progress: called after every check with the diagnostics and the current ``samples [M, P]``.
+    """
+    import shutil
+
+    import emcee
+
+    settings.validate(len(bounds))
+
+    def log_posterior(theta: np.ndarray) -> np.ndarray:
+        inside = np.all((theta >= bounds[:, 0]) & (theta <= bounds[:, 1]), axis=1)
+        out = np.full(len(theta), -np.inf)
+        if inside.any():
+            lp = np.asarray(log_prob(theta[inside]), dtype=np.float64)
+            out[inside] = np.where(np.isfinite(lp), lp, -np.inf)
+        return out
+
+    backend = None
+    if chain_file is not None:
+        if resume_from is not None:
+            shutil.copyfile(resume_from, chain_file)
+        backend = emcee.backends.HDFBackend(str(chain_file))
+        if resume_from is None:
+            backend.reset(settings.walkers, len(bounds))
+    resumed = backend.iteration if backend is not None and resume_from is not None else 0
+    if resume_from is not None and backend.shape != (settings.walkers, len(bounds)):
+        raise UserInputError(f"{resume_from}: the chain has {backend.shape[0]} walkers and {backend.shape[1]} "
+                             f"parameters; this calibration has {settings.walkers} and {len(bounds)}.")
+    start = time.perf_counter()
+    sampler = emcee.EnsembleSampler(settings.walkers, len(bounds), log_posterior, vectorize=True, backend=backend)
+    sampler.random_state = np.random.RandomState(settings.seed + resumed).get_state()
+    evaluations = 0
+    if resumed:
+        state = backend.get_last_sample()
+    else:
+        state, evaluations = initial_ensemble(log_posterior, bounds, settings)
+    diag: dict = {}
+    while True:
+        done = sampler.iteration
+        todo = min(settings.check_every, settings.max_steps - done)
+        if todo <= 0:
+            break
+        state = sampler.run_mcmc(state, todo, progress=False)
+        evaluations += todo * settings.walkers
+        diag = diagnostics(sampler.get_chain(), settings)
+        if progress is not None:
+            progress(diag, sampler.get_chain(discard=diag["burn_in"], flat=True))
+        if diag["converged"]:
+            break
+    if not diag:
+        diag = diagnostics(sampler.get_chain(), settings)
+    return McmcRun(sampler.get_chain(), sampler.get_log_prob(), diag, settings, time.perf_counter() - start,
+                   evaluations, resumed)
+
+
+def settings_dict(settings: McmcSettings) -> dict:
+    """The sampler settings as written into calibration.json."""
+    return {"sampler": "emcee", "move": "stretch (a = 2)", **asdict(settings)}
