@@ -79,8 +79,8 @@ def heldout_truth(seed: int) -> dict[str, float]:
 
 
 def write_heldout_curve(path: str | Path, contact_params: np.ndarray, sequence_length: int = 200,
-                        max_axial_strain: float = 0.2) -> dict[str, float]:
-    """Write the drained response of ``contact_params [5]`` at 0.2 MPa as an observation table.
+                        max_axial_strain: float = 0.2, pressure: float = DEMO_PRESSURE_MPA) -> dict[str, float]:
+    """Write the drained response of ``contact_params [5]`` at ``pressure`` (MPa) as an observation table.
 
     The table has columns ``e_z e p q`` over ``e_z = k * max_axial_strain / sequence_length``.
     Returns the initial void ratio as ``{"e0": value}`` (a parameter column of ``add_e0`` runs).
@@ -88,7 +88,7 @@ def write_heldout_curve(path: str | Path, contact_params: np.ndarray, sequence_l
     from simrnn.sequence.triaxial import OUTPUT_NAMES, triaxial_response
 
     strain = np.arange(sequence_length) * (max_axial_strain / sequence_length)
-    _, outputs = triaxial_response(np.asarray(contact_params)[None], DEMO_PRESSURE_MPA, "drained", strain)
+    _, outputs = triaxial_response(np.asarray(contact_params)[None], pressure, "drained", strain)
     columns = [strain] + [outputs[0, :, OUTPUT_NAMES.index(n)] for n in ("e", "p", "q")]
     rows = "\n".join(" ".join(f"{v:.10e}" for v in row) for row in np.stack(columns, axis=1))
     write_text_atomic(path, "# e_z e p q\n" + rows + "\n")

@@ -41,14 +41,15 @@ class McmcSettings:
     steps against the convergence criteria (see the module docstring); ``init_factor * walkers``
     prior draws are screened for the starting ensemble (the best ``walkers`` of them)."""
 
-    walkers: int = 32
-    max_steps: int = 3000
+    walkers: int = 128
+    max_steps: int = 2000
     check_every: int = 100
-    min_tau_multiple: float = 20.0
-    target_ess: float = 500.0
+    min_tau_multiple: float = 10.0
+    target_ess: float = 1000.0
     max_rhat: float = 1.05
     groups: int = 4
     init_factor: int = 8
+    move: str = "de"
     seed: int = 0
 
     def validate(self, num_params: int) -> None:
@@ -83,12 +84,16 @@ def diagnostics(chain: np.ndarray, settings: McmcSettings) -> dict:
     (the criteria not met) of ``chain [S, W, P]``."""
     import emcee
 
+    def integrated_time(x: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):  # a walker that never moved: tau = steps
+            tau = emcee.autocorr.integrated_time(x, c=5, tol=0, quiet=True)
+        return np.clip(np.nan_to_num(tau, nan=len(x)), 1.0, None)
+
     steps = chain.shape[0]
-    tau = emcee.autocorr.integrated_time(chain, c=5, tol=0, quiet=True)
-    burn = int(min(2 * np.nanmax(tau), steps // 2))
+    tau = integrated_time(chain)
+    burn = int(min(2 * tau.max(), steps // 2))
     kept = chain[burn:]
-    tau = emcee.autocorr.integrated_time(kept, c=5, tol=0, quiet=True) if len(kept) > 1 else tau
-    tau = np.maximum(tau, 1.0)
+    tau = integrated_time(kept) if len(kept) > 1 else tau
     ess = kept.shape[0] * kept.shape[1] / tau
     rhat = split_rhat(kept, settings.groups)
     failed = []
@@ -120,6 +125,18 @@ class McmcRun:
     def samples(self) -> np.ndarray:
         """Posterior draws after burn-in, walkers pooled: ``[(S - burn) * W, P]``."""
         return self.chain[self.diagnostics["burn_in"]:].reshape(-1, self.chain.shape[2])
+
+
+def _moves(name: str):
+    """emcee's proposal moves: ``"stretch"`` (its default) or ``"de"`` (differential evolution 80 %
+    + DE snooker 20 %, emcee's recommendation for correlated, curved posteriors)."""
+    import emcee
+
+    if name == "stretch":
+        return emcee.moves.StretchMove()
+    if name == "de":
+        return [(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)]
+    raise UserInputError(f"--move must be 'stretch' or 'de', got {name!r}.")
 
 
 def initial_ensemble(log_prob: Callable[[np.ndarray], np.ndarray], bounds: np.ndarray,
@@ -172,7 +189,8 @@ def run_mcmc(log_prob: Callable[[np.ndarray], np.ndarray], bounds: np.ndarray, s
         raise UserInputError(f"{resume_from}: the chain has {backend.shape[0]} walkers and {backend.shape[1]} "
                              f"parameters; this calibration has {settings.walkers} and {len(bounds)}.")
     start = time.perf_counter()
-    sampler = emcee.EnsembleSampler(settings.walkers, len(bounds), log_posterior, vectorize=True, backend=backend)
+    sampler = emcee.EnsembleSampler(settings.walkers, len(bounds), log_posterior, vectorize=True, backend=backend,
+                                    moves=_moves(settings.move))
     sampler.random_state = np.random.RandomState(settings.seed + resumed).get_state()
     evaluations = 0
     if resumed:
@@ -200,4 +218,4 @@ def run_mcmc(log_prob: Callable[[np.ndarray], np.ndarray], bounds: np.ndarray, s
 
 def settings_dict(settings: McmcSettings) -> dict:
     """The sampler settings as written into calibration.json."""
-    return {"sampler": "emcee", "move": "stretch (a = 2)", **asdict(settings)}
+    return {"sampler": "emcee", **asdict(settings)}

@@ -117,7 +117,7 @@ def function_model(fn: Callable[[np.ndarray], np.ndarray], param_names: Sequence
                          dict(bounds) if bounds else None, first_step)
 
 
-def _from_callback(callback, param_names: Sequence[str], control: np.ndarray, observed: np.ndarray) -> FunctionModel:
+def from_callback(callback, param_names: Sequence[str], control: np.ndarray, observed: np.ndarray) -> FunctionModel:
     """A :class:`~.callbacks.ModelCallback` (run or simulator) at one load path as a :class:`FunctionModel`.
 
     Args:
@@ -151,7 +151,7 @@ def run_model(run, obs_names: Sequence[str], control_names: str | Sequence[str],
     from simrnn.sequence.calibration.callbacks import surrogate_callback
 
     callback = surrogate_callback(run, obs_names, control_names, fixed_params, precision)
-    return _from_callback(callback, param_names, control, observed)
+    return from_callback(callback, param_names, control, observed)
 
 
 def simulator_model(obs_names: Sequence[str], control: np.ndarray, param_names: Sequence[str],
@@ -162,4 +162,4 @@ def simulator_model(obs_names: Sequence[str], control: np.ndarray, param_names: 
 
     callback = simulator_callback(obs_names, control_names, fixed_params, experiment_type)
     observed = np.zeros((len(callback.obs_names), np.asarray(control).shape[-1]))
-    return _from_callback(callback, param_names, control, observed)
+    return from_callback(callback, param_names, control, observed)
