@@ -265,7 +265,8 @@ def test_weighted_quantile_and_credible_interval():
     ({"model_error": {"f0": 1.0}}, "--model-error names f0"),
 ])
 def test_calibrate_errors(run_dir, obs_file, tmp_path, kwargs, message):
-    args = {"param_ranges": RANGES, "fixed_params": {"pressure": 0.2}, "runs_root": tmp_path} | kwargs
+    args = {"param_ranges": RANGES, "fixed_params": {"pressure": 0.2}, "runs_root": tmp_path,
+            "sampler": "grainlearning"} | kwargs
     with pytest.raises(UserInputError, match=message):
         calibrate(run_dir, obs_file, **args)
     assert not (tmp_path / "calibration").exists()
@@ -273,7 +274,8 @@ def test_calibrate_errors(run_dir, obs_file, tmp_path, kwargs, message):
 
 # -- GrainLearning runs ---------------------------------------------------------------------------
 
-SMALL = {"samples": 30, "iterations": 2, "gmm_n_init": 1, "max_components": 2, "seed": 3, "figures": False}
+SMALL = {"samples": 30, "iterations": 2, "gmm_n_init": 1, "max_components": 2, "seed": 3, "figures": False,
+         "sampler": "grainlearning"}
 
 
 def test_error_model_smc_matches_grainlearning_where_grainlearning_is_finite():
@@ -352,7 +354,7 @@ def test_calibration_recovers_the_surrogates_own_truth(run_dir, obs_file, tmp_pa
     fixed = {"pressure": 0.2, "E": TRUTH["E"], "v": TRUTH["v"], "kr": TRUTH["kr"]}
     result = calibrate(run_dir, obs_file, param_ranges={k: RANGES[k] for k in ("eta", "mu")}, fixed_params=fixed,
                        reference=TRUTH, noise=0.002, samples=40, iterations=15, gmm_n_init=1, max_components=2,
-                       runs_root=tmp_path, figures=False)
+                       runs_root=tmp_path, figures=False, sampler="grainlearning")
     assert result.stop_reason == "converged"
     for name, p in result.posterior.items():
         assert abs(p["error_fraction_of_range"]) < 0.02, (name, p)
@@ -368,7 +370,8 @@ def test_simulator_calibration_recovers_a_synthetic_truth(tmp_path):
     fixed = {"pressure": 0.2, "v": truth["v"], "kr": truth["kr"], "eta": truth["eta"]}
     result = calibrate(simulator_callback(["e", "p", "q"], "e_z", fixed), obs, reference=truth,
                        param_ranges={k: RANGES[k] for k in ("E", "mu")}, noise=0.01, samples=40,
-                       iterations=15, gmm_n_init=1, max_components=2, runs_root=tmp_path, figures=False)
+                       iterations=15, gmm_n_init=1, max_components=2, runs_root=tmp_path, figures=False,
+                       sampler="grainlearning")
     for name, p in result.posterior.items():
         assert abs(p["error_fraction_of_range"]) < 0.05 and p["truth_inside_ci90"], (name, p)
     settings = json.loads((result.out_dir / "calibration.json").read_text())["settings"]
@@ -394,7 +397,7 @@ def test_cli_calibrate(run_dir, obs_file, tmp_path):
     pytest.importorskip("grainlearning")
     ranges = [f"--param={k}={lo}:{hi}" for k, (lo, hi) in RANGES.items()]
     args = ["calibrate", str(run_dir), "--obs", str(obs_file), *ranges, "--fixed", "pressure=0.2",
-            "--obs-names", "e,q", "--samples", "10", "--iterations", "1", "--gmm-n-init", "1",
+            "--sampler", "grainlearning", "--obs-names", "e,q", "--samples", "10", "--iterations", "1", "--gmm-n-init", "1",
             "--reference", "E=8.2", "--model-error", "q=0.01", "--no-figures", "--out", str(tmp_path / "cal")]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
