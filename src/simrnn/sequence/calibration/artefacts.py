@@ -16,7 +16,7 @@ An MCMC calibration (the default sampler) writes instead::
 
     calibration.json       settings, per-experiment error model, posterior per parameter, diagnostics
                            (tau, ESS, split R-hat, converged), notes (warnings), fit, timings
-    chain.h5               emcee's HDF5 backend: the whole chain [steps, walkers, P] (resumable)
+    chain.npz              the whole chain [steps, walkers, P] and log_prob [steps, walkers] (resumable)
     posterior_samples.npz  samples [M, P] after burn-in, param_names, per experiment observed [T, O]
                            and posterior-predictive curves [D, T, O]
     corner.png             pairwise densities and marginals (truth marked when known)

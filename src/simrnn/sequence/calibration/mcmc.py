@@ -5,7 +5,9 @@ with its default stretch move; the log-probability is evaluated for all walkers 
 (``vectorize=True``), so every step is one batched model call ``[W, P] -> [W]``. The prior is
 uniform on the parameter box (log-probability -inf outside it).
 
-Diagnostics (computed on the chain after discarding a burn-in of ``2 max(tau)`` steps):
+Diagnostics, computed on the second half of the chain (the first half is discarded as burn-in: a
+start from the best prior draws contracts over tens of steps, which an autocorrelation-based
+burn-in of ``2 tau`` measured on that same transient underestimates):
 
 - ``tau``: integrated autocorrelation time per parameter, emcee's estimator
   (``emcee.autocorr.integrated_time``, Sokal's automatic window, c = 5) on the walker-averaged chain;
@@ -32,7 +34,7 @@ import numpy as np
 
 from simrnn.errors import UserInputError
 
-CHAIN_FILE = "chain.h5"
+CHAIN_FILE = "chain.npz"
 
 
 @dataclass(frozen=True)
@@ -90,10 +92,9 @@ def diagnostics(chain: np.ndarray, settings: McmcSettings) -> dict:
         return np.clip(np.nan_to_num(tau, nan=len(x)), 1.0, None)
 
     steps = chain.shape[0]
-    tau = integrated_time(chain)
-    burn = int(min(2 * tau.max(), steps // 2))
+    burn = steps // 2
     kept = chain[burn:]
-    tau = integrated_time(kept) if len(kept) > 1 else tau
+    tau = integrated_time(kept) if len(kept) > 1 else np.full(chain.shape[2], float(steps))
     ess = kept.shape[0] * kept.shape[1] / tau
     rhat = split_rhat(kept, settings.groups)
     failed = []
@@ -123,7 +124,7 @@ class McmcRun:
 
     @property
     def samples(self) -> np.ndarray:
-        """Posterior draws after burn-in, walkers pooled: ``[(S - burn) * W, P]``."""
+        """Posterior draws after the burn-in (the first half), walkers pooled: ``[(S - burn) * W, P]``."""
         return self.chain[self.diagnostics["burn_in"]:].reshape(-1, self.chain.shape[2])
 
 
@@ -153,67 +154,84 @@ def initial_ensemble(log_prob: Callable[[np.ndarray], np.ndarray], bounds: np.nd
     return draws[best], len(draws)
 
 
+def save_chain(path: Path, chain: np.ndarray, log_prob: np.ndarray) -> None:
+    """Write ``chain [S, W, P]`` and ``log_prob [S, W]`` atomically (the resumable state)."""
+    from simrnn.files import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, chain=chain, log_prob=log_prob)
+
+
+def load_chain(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``chain [S, W, P]``, ``log_prob [S, W]`` of a chain file written by :func:`save_chain`."""
+    with np.load(path, allow_pickle=False) as data:
+        return data["chain"], data["log_prob"]
+
+
 def run_mcmc(log_prob: Callable[[np.ndarray], np.ndarray], bounds: np.ndarray, settings: McmcSettings,
              chain_file: Path | None = None, resume_from: Path | None = None,
              progress: Callable[[dict, np.ndarray], None] | None = None) -> McmcRun:
     """Sample ``log_prob(theta [W, P]) -> [W]`` (uniform prior on ``bounds [P, 2]`` added here).
 
     Args:
-        chain_file: an emcee HDF5 backend file to write (resumable); None keeps the chain in memory.
-        resume_from: a previous chain file to extend; its steps count towards ``max_steps``.
+        chain_file: where the chain is saved (atomically) at every check, resumable; None: memory only.
+        resume_from: a previous chain file to extend from its last walker positions; its steps count
+            towards ``max_steps`` and the diagnostics.
         progress: called after every check with the diagnostics and the current ``samples [M, P]``.
     """
-    import shutil
-
     import emcee
 
     settings.validate(len(bounds))
+    evaluations = 0
 
     def log_posterior(theta: np.ndarray) -> np.ndarray:
+        nonlocal evaluations
         inside = np.all((theta >= bounds[:, 0]) & (theta <= bounds[:, 1]), axis=1)
         out = np.full(len(theta), -np.inf)
         if inside.any():
             lp = np.asarray(log_prob(theta[inside]), dtype=np.float64)
             out[inside] = np.where(np.isfinite(lp), lp, -np.inf)
+            evaluations += int(inside.sum())
         return out
 
-    backend = None
-    if chain_file is not None:
-        if resume_from is not None:
-            shutil.copyfile(resume_from, chain_file)
-        backend = emcee.backends.HDFBackend(str(chain_file))
-        if resume_from is None:
-            backend.reset(settings.walkers, len(bounds))
-    resumed = backend.iteration if backend is not None and resume_from is not None else 0
-    if resume_from is not None and backend.shape != (settings.walkers, len(bounds)):
-        raise UserInputError(f"{resume_from}: the chain has {backend.shape[0]} walkers and {backend.shape[1]} "
-                             f"parameters; this calibration has {settings.walkers} and {len(bounds)}.")
+    old_chain = np.zeros((0, settings.walkers, len(bounds)))
+    old_lp = np.zeros((0, settings.walkers))
+    if resume_from is not None:
+        old_chain, old_lp = load_chain(resume_from)
+        if old_chain.shape[1:] != (settings.walkers, len(bounds)):
+            raise UserInputError(f"{resume_from}: the chain has {old_chain.shape[1]} walkers and {old_chain.shape[2]} "
+                                 f"parameters; this calibration has {settings.walkers} and {len(bounds)}.")
+    resumed = len(old_chain)
     start = time.perf_counter()
-    sampler = emcee.EnsembleSampler(settings.walkers, len(bounds), log_posterior, vectorize=True, backend=backend,
+    sampler = emcee.EnsembleSampler(settings.walkers, len(bounds), log_posterior, vectorize=True,
                                     moves=_moves(settings.move))
     sampler.random_state = np.random.RandomState(settings.seed + resumed).get_state()
-    evaluations = 0
     if resumed:
-        state = backend.get_last_sample()
+        state = emcee.State(old_chain[-1], log_prob=old_lp[-1])
     else:
-        state, evaluations = initial_ensemble(log_posterior, bounds, settings)
+        state, _ = initial_ensemble(log_posterior, bounds, settings)
+
+    def whole() -> tuple[np.ndarray, np.ndarray]:
+        if sampler.iteration == 0:
+            return old_chain, old_lp
+        return (np.concatenate([old_chain, sampler.get_chain()]),
+                np.concatenate([old_lp, sampler.get_log_prob()]))
+
     diag: dict = {}
-    while True:
-        done = sampler.iteration
-        todo = min(settings.check_every, settings.max_steps - done)
-        if todo <= 0:
-            break
+    while (todo := min(settings.check_every, settings.max_steps - resumed - sampler.iteration)) > 0:
         state = sampler.run_mcmc(state, todo, progress=False)
-        evaluations += todo * settings.walkers
-        diag = diagnostics(sampler.get_chain(), settings)
+        chain, lp = whole()
+        if chain_file is not None:
+            save_chain(chain_file, chain, lp)
+        diag = diagnostics(chain, settings)
         if progress is not None:
-            progress(diag, sampler.get_chain(discard=diag["burn_in"], flat=True))
+            progress(diag, chain[diag["burn_in"]:].reshape(-1, len(bounds)))
         if diag["converged"]:
             break
+    chain, lp = whole()
     if not diag:
-        diag = diagnostics(sampler.get_chain(), settings)
-    return McmcRun(sampler.get_chain(), sampler.get_log_prob(), diag, settings, time.perf_counter() - start,
-                   evaluations, resumed)
+        diag = diagnostics(chain, settings)
+    return McmcRun(chain, lp, diag, settings, time.perf_counter() - start, evaluations, resumed)
 
 
 def settings_dict(settings: McmcSettings) -> dict:

@@ -190,7 +190,8 @@ def calibrate_mcmc(model, obs, *, param_ranges: Mapping[str, tuple[float, float]
 
     Args:
         model: a sequence run (directory or loaded), ``"simulator"`` (the synthetic triaxial model; a
-            curve's ``drained=0`` fixed value makes it undrained) or a :class:`~.protocol.CurveModel`.
+            curve's ``drained=0`` fixed value makes it undrained), a :class:`~.protocol.CurveModel`, or a
+            list with one of these per observation file.
         obs: observation file(s), see :func:`as_observations`; each with its own fixed conditions.
         settings: walkers, steps, convergence criteria, seed (default :class:`~.mcmc.McmcSettings`).
         noise, model_error: the error model (:class:`~.likelihood.ErrorModel`); ``model_error`` defaults
@@ -222,8 +223,11 @@ def calibrate_mcmc(model, obs, *, param_ranges: Mapping[str, tuple[float, float]
     error_model = ErrorModel(NOISE_FRACTION if noise is None else float(noise), errors)
     error_model.validate()
     experiments, tables = [], []
+    models = list(model) if isinstance(model, list | tuple) else [model] * len(observations)
+    if len(models) != len(observations):
+        raise UserInputError(f"{len(models)} models for {len(observations)} observation files; give one per file.")
     for k, observation in enumerate(observations):
-        curve_model, observed, table = _model_for(model, observation, obs_names, control, names, precision)
+        curve_model, observed, table = _model_for(models[k], observation, obs_names, control, names, precision)
         if curve_model.first_step >= observed.shape[1]:
             raise UserInputError(f"{table.path}: {observed.shape[1]} steps, but the model predicts only from step "
                                  f"{curve_model.first_step}.")
@@ -261,7 +265,8 @@ def calibrate_mcmc(model, obs, *, param_ranges: Mapping[str, tuple[float, float]
                              "resumed_steps": run.resumed_steps},
                             described, predictive, [exp.observed[:, exp.used] for exp in experiments])
         settings_out = {
-            "model": str(model) if isinstance(model, str) else str(getattr(model, "path", None) or type(model).__name__),
+            "model": [str(m) if isinstance(m, str) else str(getattr(m, "path", None) or type(m).__name__)
+                      for m in models],
             "param_ranges": result.param_ranges, **settings_dict(settings), "noise_fraction": error_model.noise_fraction,
             "model_error": error_model.model_error, "points_per_curve": points_per_curve,
             "dependence_tolerance": dependence_tolerance, "precision": precision,
