@@ -9,7 +9,7 @@ $(STAMP): pyproject.toml scripts/install_torch.sh
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	bash scripts/install_torch.sh $(PY)
-	$(PY) -m pip install -q -e ".[dev,calibration]"
+	$(PY) -m pip install -q -e ".[dev,calibration,export]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from typer.testing import CliRunner
 
 from simrnn.cli import app
 from simrnn.errors import UserInputError
-from simrnn.hpc import JobResources, batch_script, memory_mb, walltime_minutes
+from simrnn.hpc import JobResources, batch_script, memory_mb, walltime_minutes, write_batch_script
 
 TRAIN = ["simrnn", "fields", "train", "cache dir/fields.h5", "--model", "predrnn"]
 
@@ -55,15 +57,17 @@ def test_sizes_and_times():
     for bad_mem in ("lots", "64XB"):
         with pytest.raises(UserInputError, match="is not a memory size"):
             memory_mb(bad_mem)
-    for bad_time in ("8h", "1:75", "0:00"):
-        with pytest.raises(UserInputError, match="--walltime"):
+    for bad_time in ("8h", "1:75", "0:00", "²", "8:00\n"):
+        with pytest.raises(UserInputError, match=r"\Awalltime ") as info:
             walltime_minutes(bad_time)
-    with pytest.raises(UserInputError, match="--scheduler 'pbs'"):
+        assert info.value.key == "walltime"
+    with pytest.raises(UserInputError, match="scheduler 'pbs'"):
         batch_script("pbs", TRAIN)
     with pytest.raises(UserInputError, match="no command to run"):
         batch_script("slurm", [])
-    with pytest.raises(UserInputError, match="--job-name"):
+    with pytest.raises(UserInputError, match="job_name 'my job'") as info:
         batch_script("slurm", TRAIN, JobResources(job_name="my job"))
+    assert info.value.key == "job_name"
 
 
 def test_cli_writes_the_script_once(tmp_path, monkeypatch):
@@ -80,3 +84,44 @@ def test_cli_writes_the_script_once(tmp_path, monkeypatch):
     assert again.exit_code == 2 and "exists already" in again.output
     shown = runner.invoke(app, ["hpc", "script", "--scheduler", "lsf", "--out", "-", "--", "simrnn", "demo"])
     assert shown.exit_code == 0 and shown.output.startswith("#!/bin/bash\n#BSUB")
+
+
+@pytest.mark.parametrize(("resources", "message"), [
+    ({"queue": "gpu\ntouch X"}, r"--queue 'gpu\\ntouch X' should use letters"),
+    ({"queue": "gpu$(id)"}, r"--queue 'gpu\$\(id\)' should use letters"),
+    ({"queue": "gpu\x07"}, r"--queue 'gpu\\x07' should use letters"),
+    ({"job-name": "run\n"}, r"--job-name 'run\\n' should use letters"),
+    ({"mem": "64GB\n"}, r"--mem '64GB\\n' is not a memory size"),
+    ({"mem": " 64GB"}, r"--mem ' 64GB' is not a memory size"),
+    ({"mem": "0GB"}, r"--mem '0GB' is less than 1 MB"),
+    ({"mem": "0.0001M"}, r"--mem '0.0001M' is less than 1 MB"),
+    ({"walltime": "²"}, r"--walltime '²' should be H:MM"),
+    ({"gpus": "-1"}, r"--gpus -1: expected an integer from 0"),
+    ({"array": "0"}, r"--array 0: expected an integer from 1"),
+])
+def test_unsafe_or_impossible_header_values_are_one_sentence_and_write_nothing(tmp_path, monkeypatch, resources,
+                                                                              message):
+    """Nothing that could break out of the header line (newline, $, control characters) passes."""
+    monkeypatch.chdir(tmp_path)
+    options = [f"--{key}={value}" for key, value in resources.items()]
+    result = CliRunner().invoke(app, ["hpc", "script", "--scheduler", "slurm", *options, "--", "simrnn", "demo"])
+    assert result.exit_code == 2
+    assert re.fullmatch(rf"error: {message}.*\n", result.stderr, flags=re.S), result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_options_after_the_job_command_belong_to_the_job(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["hpc", "script", "--scheduler", "slurm", "--out", "-",
+                                      "simrnn", "fields", "train", "--out", "x", "--gpus", "3"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "srun simrnn fields train --out x --gpus 3"
+    assert "#SBATCH --gres=gpu:1" in result.stdout  # the script's own --gpus kept its default
+
+
+def test_library_writes_the_script_and_never_overwrites(tmp_path):
+    path = write_batch_script("lsf", ["simrnn", "demo"], JobResources(gpus=0), tmp_path / "job.sh")
+    assert path.read_text().rstrip().endswith("simrnn demo")
+    with pytest.raises(UserInputError, match="exists already") as info:
+        write_batch_script("lsf", ["simrnn", "other"], JobResources(gpus=0), path)
+    assert info.value.key == "out" and path.read_text().rstrip().endswith("simrnn demo")

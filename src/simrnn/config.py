@@ -74,8 +74,9 @@ def unwrap_wandb(raw: dict[str, Any]) -> dict[str, Any]:
 
 def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
     origin = typing.get_origin(annotation)
+    original = value
     if value is None and not (origin in (typing.Union, types.UnionType) and type(None) in typing.get_args(annotation)):
-        raise UserInputError(f"{source}: {key!r} has no value (null); give one or leave the key out for its default.")
+        raise UserInputError(f"{source}: {key!r} has no value (null); give one or leave the key out for its default.", key=key)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(annotation)
         if value is None and type(None) in options:
@@ -88,12 +89,12 @@ def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
                 return _coerce(value, option, key, source)
             except UserInputError as exc:
                 errors.append(str(exc))
-        raise UserInputError(errors[0] if errors else f"{source}: invalid value for {key!r}.")
+        raise UserInputError(errors[0] if errors else f"{source}: invalid value for {key!r}.", key=key)
     if origin is typing.Literal:
         allowed = typing.get_args(annotation)
         if value not in allowed:
             raise UserInputError(
-                f"{source}: {key!r} is {value!r}; expected one of {', '.join(map(repr, allowed))}."
+                f"{source}: {key!r} is {value!r}; expected one of {', '.join(map(repr, allowed))}.", key=key
             )
         return value
     if origin in (list, tuple):
@@ -101,8 +102,12 @@ def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, (list, tuple)):
-            raise UserInputError(f"{source}: {key!r} should be a list, got {value!r}.")
-        items = [_coerce(v, item_type, key, source) for v in value]
+            raise UserInputError(f"{source}: {key!r} should be a list, got {value!r}.", key=key)
+        try:
+            items = [_coerce(v, item_type, key, source) for v in value]
+        except UserInputError as exc:  # name the whole list as the user wrote it, then the item
+            item = str(exc).split(f"{key!r} ", 1)[-1]
+            raise UserInputError(f"{source}: {key!r} {original!r}: each item {item}", key=key) from None
         return tuple(items) if origin is tuple else items
     if annotation is bool:
         if isinstance(value, bool):
@@ -111,7 +116,7 @@ def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
             return value.lower() in ("true", "yes", "1")
         if isinstance(value, int) and value in (0, 1):
             return bool(value)
-        raise UserInputError(f"{source}: {key!r} should be true or false, got {value!r}.")
+        raise UserInputError(f"{source}: {key!r} should be true or false, got {value!r}.", key=key)
     if annotation is int:
         if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
             try:
@@ -119,7 +124,7 @@ def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
                     return int(float(value))
             except ValueError:
                 pass
-            raise UserInputError(f"{source}: {key!r} should be an integer, got {value!r}.")
+            raise UserInputError(f"{source}: {key!r} should be an integer, got {value!r}.", key=key)
         return int(value)
     if annotation is float:
         try:
@@ -127,13 +132,13 @@ def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
                 raise ValueError
             number = float(value)
         except (TypeError, ValueError, OverflowError):
-            raise UserInputError(f"{source}: {key!r} should be a number, got {value!r}.") from None
+            raise UserInputError(f"{source}: {key!r} should be a number, got {value!r}.", key=key) from None
         if not math.isfinite(number):
-            raise UserInputError(f"{source}: {key!r} should be a finite number, got {value!r}.")
+            raise UserInputError(f"{source}: {key!r} should be a finite number, got {value!r}.", key=key)
         return number
     if annotation is str:
         if isinstance(value, (dict, list)):
-            raise UserInputError(f"{source}: {key!r} should be text, got {value!r}.")
+            raise UserInputError(f"{source}: {key!r} should be text, got {value!r}.", key=key)
         return str(value)
     return value
 

@@ -2,13 +2,14 @@
 
 - :func:`cpu_model`, :func:`cpu_flags`: the CPU's name and the instruction-set flags that decide
   kernels (AVX2, AVX-512, AVX-512 BF16, AMX), from ``/proc/cpuinfo`` where it exists;
-- :func:`has_bf16`: bf16 dot products in hardware (AVX-512 BF16 or AMX), as PyTorch detects them;
+- :func:`has_bf16`: bf16 dot products in hardware (AVX-512 BF16 or AMX) that oneDNN's bf16 math
+  mode really uses for float32 products (probed once);
 - :func:`worker_count`: how many workers may share a job (the affinity mask, capped by the
   caller's ``torch.get_num_threads()``);
 - :func:`share_work`: runs a job in several threads at once, each with ONE PyTorch thread; the
   job takes its next piece of work from a shared iterator itself;
-- :func:`intra_op_threads`: runs a block with a given number of PyTorch threads, then restores
-  the caller's setting.
+- :func:`torch_threads`: runs a block with a given number of PyTorch threads, then restores
+  the caller's setting (the ONE place in simrnn that changes the process-wide thread count).
 
 Why not PyTorch's own threads for many small operations: PyTorch splits every operation
 statically over its threads and waits for the slowest at the end. With another process busy on
@@ -21,6 +22,7 @@ done need no such waits: the worker on the busy core simply does fewer blocks.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -58,11 +60,32 @@ def cpu_flags() -> dict[str, bool]:
     }
 
 
+@functools.cache
 def has_bf16() -> bool:
-    """Whether bf16 dot products run in hardware here (AVX-512 BF16 or AMX), as oneDNN will use them."""
-    return torch.backends.mkldnn.is_available() and (
+    """Whether float32 products run as bf16 dot products here under oneDNN's bf16 math mode.
+
+    The hardware flags (AVX-512 BF16 or AMX) are necessary but not sufficient: oneDNN may keep
+    float32 kernels on a CPU that has the instructions (seen on an AMD EPYC with AVX-512 BF16 and
+    oneDNN 3.12), and then "bf16" would silently be float32. So one small product is computed in
+    both modes, once per process; bf16 counts as available only if it changes the result.
+    """
+    if not torch.backends.mkldnn.is_available() or not (
         torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    )
+    ):
+        return False
+    generator = torch.Generator().manual_seed(0)
+    a, w = torch.rand(64, 64, generator=generator), torch.rand(64, 64, generator=generator)
+    previous = torch.backends.mkldnn.matmul.fp32_precision
+    with torch.inference_mode():
+        exact = torch.ops.mkldnn._linear_pointwise(a, torch.ops.mkldnn._reorder_linear_weight(w), None,
+                                                   "none", [], "")
+        try:
+            torch.backends.mkldnn.matmul.fp32_precision = "bf16"
+            packed = torch.ops.mkldnn._reorder_linear_weight(w)
+            rounded = torch.ops.mkldnn._linear_pointwise(a, packed, None, "none", [], "")
+        finally:
+            torch.backends.mkldnn.matmul.fp32_precision = previous
+    return bool((rounded - exact).abs().max() > 1e-4)
 
 
 def affinity_cpus() -> list[int]:
@@ -84,8 +107,12 @@ def worker_count(limit: int | None = None) -> int:
 
 
 @contextlib.contextmanager
-def intra_op_threads(threads: int) -> Iterator[int]:
-    """Run the block with ``threads`` PyTorch intra-op threads; the previous count is restored after."""
+def torch_threads(threads: int) -> Iterator[int]:
+    """Run the block with ``threads`` PyTorch intra-op threads; the previous count is restored after.
+
+    PyTorch's thread count is process-wide; every part of simrnn that needs another count (the
+    training thread choice, the convolution probes, prediction workers) goes through this.
+    """
     previous = torch.get_num_threads()
     if threads != previous:
         torch.set_num_threads(threads)
@@ -113,7 +140,7 @@ def share_work(job: Callable[[], None], workers: int) -> None:
         with torch.inference_mode():
             job()
 
-    with intra_op_threads(1):
+    with torch_threads(1):
         if workers == 1:
             in_inference_mode()
             return

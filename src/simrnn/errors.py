@@ -2,12 +2,26 @@
 
 Every problem caused by the user's input (a file, a key, a value) is raised as
 :class:`UserInputError` with ONE readable sentence naming the file/key/value and what was
-expected. The command line prints that sentence and exits with status 2, without a traceback.
+expected. The library's sentences name settings by their KEY (``max_axial_strain``) and pass that
+key as ``key=``; the command line prints the sentence with the key rendered as its option
+(``--max-axial-strain``) and exits with status 2, without a traceback.
 """
+
+from __future__ import annotations
 
 
 class UserInputError(Exception):
-    """Bad input from the user: one sentence saying which file/key/value and what was expected."""
+    """Bad input from the user: one sentence saying which file/key/value and what was expected.
+
+    Args:
+        message: the sentence.
+        key: the setting the sentence is about (a config key such as ``max_axial_strain``), when
+            there is one; front ends translate it (the CLI into ``--max-axial-strain``).
+    """
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class TrainingDivergedError(UserInputError):

@@ -1,28 +1,47 @@
-"""Figures shared by every task (matplotlib, Agg backend, atomic writes)."""
+"""Figures shared by every task, drawn with matplotlib's object API (atomic PNG writes).
+
+simrnn never touches pyplot's global state: no backend switch, no figure registry. A figure is a
+:class:`matplotlib.figure.Figure` with its own Agg canvas (:func:`subplots`), so importing or
+using simrnn inside a notebook leaves the notebook's backend and open figures alone.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from simrnn.files import atomic_path
 
 
-def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
-    """Save ``fig`` atomically as PNG and close it."""
+def subplots(nrows: int = 1, ncols: int = 1, *, squeeze: bool = True, **figure_kwargs):
+    """``(figure, axes)`` like ``pyplot.subplots``, on a private Agg canvas (no pyplot state).
+
+    ``figure_kwargs`` go to :class:`~matplotlib.figure.Figure` (``figsize``, ``layout`` ...).
+    """
+    fig = Figure(**figure_kwargs)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(nrows, ncols, squeeze=squeeze)
+
+
+def colormap(name: str):
+    """A registered matplotlib colormap by name (``"tab10"``, ``"magma"`` ...)."""
+    return matplotlib.colormaps[name]
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = 120, **savefig_kwargs) -> Path:
+    """Save ``fig`` atomically as PNG (``bbox_inches="tight"`` unless given)."""
+    savefig_kwargs.setdefault("bbox_inches", "tight")
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
-    plt.close(fig)
+        fig.savefig(tmp, dpi=dpi, format="png", **savefig_kwargs)
     return Path(path)
 
 
 def plot_training_losses(history: list[dict[str, float]], path: str | Path) -> Path:
     """Train and validation loss per epoch (log scale) from ``history.json`` entries."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = subplots(figsize=(6, 4))
     epochs = [h["epoch"] for h in history]
     for key, label in (("train_loss", "train"), ("val_loss", "validation")):
         values = [h.get(key) for h in history]

@@ -8,12 +8,11 @@ module to apply it to that module.
 from __future__ import annotations
 
 import pytest
-import torch
+
+from simrnn.cpu import torch_threads
 
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield

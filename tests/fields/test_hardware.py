@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from simrnn.environment import environment, read_environment, use_environment
 from simrnn.errors import UserInputError
 from simrnn.fields import hardware
 
@@ -21,14 +22,29 @@ def test_choices_are_valid_cached_and_summarised():
     assert summary["device_type"] == "cpu"
 
 
-def test_layout_override_and_its_error(monkeypatch):
-    monkeypatch.setenv("SIMRNN_CONV_LAYOUT", "contiguous")
-    assert hardware.conv_layout() == torch.contiguous_format
-    monkeypatch.setenv("SIMRNN_CONV_LAYOUT", "channels_last")
-    assert hardware.conv_layout() == torch.channels_last
-    monkeypatch.setenv("SIMRNN_CONV_LAYOUT", "nhwc")
-    with pytest.raises(UserInputError, match=r"SIMRNN_CONV_LAYOUT='nhwc' is not a layout; expected one of"):
-        hardware.conv_layout()
+def test_layout_override_is_read_once_and_checked():
+    try:
+        use_environment(read_environment({"SIMRNN_CONV_LAYOUT": "contiguous"}))
+        assert hardware.conv_layout() == torch.contiguous_format
+        use_environment(read_environment({"SIMRNN_CONV_LAYOUT": "channels_last"}))
+        assert hardware.conv_layout() == torch.channels_last
+    finally:
+        use_environment(None)
+    with pytest.raises(UserInputError, match=r"SIMRNN_CONV_LAYOUT='nhwc' is not a layout; expected one of") as info:
+        read_environment({"SIMRNN_CONV_LAYOUT": "nhwc"})
+    assert info.value.key == "SIMRNN_CONV_LAYOUT"
+
+
+def test_environment_is_read_once(monkeypatch):
+    """Changing os.environ after the first read changes nothing: the entry point's reading holds."""
+    use_environment(None)
+    try:
+        monkeypatch.setenv("SIMRNN_CONV_LAYOUT", "contiguous")
+        assert environment().conv_layout == "contiguous"
+        monkeypatch.setenv("SIMRNN_CONV_LAYOUT", "channels_last")
+        assert environment().conv_layout == "contiguous"
+    finally:
+        use_environment(None)
 
 
 def test_timing_picks_the_faster_layout(monkeypatch):

@@ -184,3 +184,19 @@ def test_parameter_counts_at_lasernet_settings(name, n_layers, expected):
     """The residual form adds no parameter: LASERNet's comparison holds for both forms."""
     for residual in (True, False):
         assert count_parameters(build_model(name, n_layers=n_layers, residual=residual)) == expected
+
+
+def test_layout_is_chosen_at_build_and_forward_never_probes(monkeypatch):
+    """The layout is the build-time choice (stored on the model); forward reads neither timings nor env."""
+    from simrnn.fields import hardware, models
+
+    model = tiny_model("cnn-lstm").eval()
+    assert model.layout == hardware.conv_layout("cpu")
+
+    def no_probe(*args, **kwargs):
+        raise AssertionError("forward must not choose a layout")
+
+    monkeypatch.setattr(models, "conv_layout", no_probe)
+    monkeypatch.setattr(hardware, "conv_layout", no_probe)
+    with torch.no_grad():
+        assert model(*inputs(9, 17)).shape == (2, 9, 9, 17)

@@ -77,6 +77,9 @@ def test_load_data_records_the_cache_split_and_kernels(cache):
     assert record["n_samples"] == {"train": 40, "val": 16, "test": 16} and record["skipped_steps"] == [0]
     expected_layout = "channels_last" if conv_layout("cpu") == torch.channels_last else "contiguous"
     assert record["kernels"]["conv_layout"] == expected_layout and record["kernels"]["device_type"] == "cpu"
+    # the model trains in the layout config.json records (chosen once, when the module is built)
+    data.record["kernels"]["conv_layout"] = "contiguous"
+    assert task.build_module(config(cache), data).model.layout == torch.contiguous_format
     assert data.data_meta["normalisation"] == train.normalisation
     assert data.data_meta["image_size"] == [8, 24] and data.data_meta["solidification_band_K"] == [1600.0, 1800.0]
     assert data.model_args == {"in_channels": 10, "out_channels": 9, "hidden_channels": 4, "n_layers": 1,

@@ -40,16 +40,21 @@ def test_synth_writes_a_valid_file_and_refuses_to_overwrite(tmp_path):
 
     result = runner.invoke(_app(), args)
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit)  # the CLI's error boundary
-    assert result.stderr.strip() == f"error: {out}: already exists; pass --force to overwrite it."
+    assert result.stderr.strip() == f"error: {out}: already exists; pass --force to replace it."
     assert runner.invoke(_app(), [*args, "--force", "--seed", "5"]).exit_code == 0
     assert not np.array_equal(read_triaxial_hdf5(out).contact_params, data.contact_params)
 
 
 def test_synth_rejects_bad_lists(tmp_path):
     result = runner.invoke(_app(), ["sequence", "synth", str(tmp_path / "s.h5"), "--experiment-types", "drained,cyclic"])
-    assert result.stderr.strip() == "error: --experiment-types 'drained,cyclic' must list drained and/or undrained."
+    assert result.stderr.strip() == ("error: command line: --experiment-types 'drained,cyclic' must list drained "
+                                     "and/or undrained.")
     result = runner.invoke(_app(), ["sequence", "synth", str(tmp_path / "s.h5"), "--pressures", "0.2e6,high"])
-    assert "--pressures '0.2e6,high' must be comma-separated positive numbers in Pa" in result.stderr
+    assert result.stderr.strip() == ("error: command line: --pressures '0.2e6,high': each item should be a number, "
+                                     "got 'high'.")
+    result = runner.invoke(_app(), ["sequence", "synth", str(tmp_path / "s.h5"), "--max-axial-strain", "5"])
+    assert result.stderr.strip() == ("error: command line: --max-axial-strain 5.0: expected a strain above 0 and "
+                                     "at most 1.")
     assert not (tmp_path / "s.h5").exists()
 
 

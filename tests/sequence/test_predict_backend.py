@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from simrnn.cpu import cpu_flags, has_bf16, intra_op_threads, share_work, worker_count
+from simrnn.cpu import cpu_flags, has_bf16, share_work, torch_threads, worker_count
 from simrnn.errors import UserInputError
 from simrnn.sequence import backend as backend_module
 from simrnn.sequence import import_keras, load_run, predict
@@ -93,7 +93,7 @@ def test_default_path_reproduces_grainlearning(drained, reference):
     assert err.max() < 1e-4
 
 
-@pytest.mark.skipif(not has_bf16(), reason="this CPU has no bf16 dot products (AVX-512 BF16 / AMX)")
+@pytest.mark.skipif(not has_bf16(), reason="oneDNN does not multiply float32 in bf16 on this CPU (no AVX-512 BF16 / AMX, or not used)")
 def test_bf16_error_against_fp32_on_the_drained_model(drained, reference):
     """bf16 products: RMS error per label below 1e-2 x std, worst step below 0.15 x std (measured
     0.004-0.007 and 0.03-0.09 on 500 sequences, benchmarks/sequence.py)."""
@@ -116,7 +116,7 @@ def test_precision_is_checked_in_one_sentence(drained, monkeypatch):
 
 
 def test_workers_respect_the_callers_thread_setting_and_restore_it():
-    with intra_op_threads(1):
+    with torch_threads(1):
         assert worker_count() == 1
         assert worker_count(limit=8) >= 1
     before = torch.get_num_threads()

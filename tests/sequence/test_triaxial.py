@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -129,3 +131,29 @@ def test_invalid_arguments():
         triaxial_response(np.array([DENSE_STIFF]), 0.2, "cyclic", STRAIN)
     with pytest.raises(UserInputError, match="axial_strain must be a non-empty, non-decreasing"):
         triaxial_response(np.array([DENSE_STIFF]), 0.2, "drained", STRAIN[::-1])
+
+
+@pytest.mark.parametrize(("settings", "key", "message"), [
+    ({"max_axial_strain": 5}, "max_axial_strain", "max_axial_strain 5: expected a strain above 0 and at most 1."),
+    ({"max_axial_strain": float("nan")}, "max_axial_strain", "max_axial_strain nan: expected a strain above 0"),
+    ({"pressures": (-1e5,)}, "pressures", "pressures '-100000.0' must be positive numbers in Pa"),
+    ({"pressures": (1e300,)}, "pressures", "pressures '1e+300' must be positive numbers in Pa"),
+    ({"experiment_types": ("cyclic",)}, "experiment_types", "experiment_types 'cyclic' must list drained"),
+    ({"sequence_length": 1}, "sequence_length", "sequence_length 1: expected an integer from 2 to 1000000."),
+])
+def test_library_refuses_impossible_settings_naming_the_key(settings, key, message):
+    """The library itself validates (not only the CLI); the error carries the setting's key."""
+    with pytest.raises(UserInputError, match=re.escape(message)) as info:
+        generate_triaxial(2, **settings)
+    assert info.value.key == key
+
+
+def test_existing_output_is_refused_before_the_simulation(tmp_path, monkeypatch):
+    from simrnn.sequence import triaxial
+
+    out = tmp_path / "taken.h5"
+    out.write_bytes(b"keep")
+    monkeypatch.setattr(triaxial, "generate_triaxial", lambda *a, **k: pytest.fail("simulated before checking"))
+    with pytest.raises(UserInputError, match="already exists; pass overwrite to replace it") as info:
+        write_synthetic_triaxial(out, 2)
+    assert info.value.key == "overwrite" and out.read_bytes() == b"keep"

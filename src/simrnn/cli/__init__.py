@@ -21,10 +21,10 @@ app = typer.Typer(
 
 
 def _register_subcommands() -> None:
-    from simrnn.cli import calibrate, demo, fields, hpc, runs, sequence, sweep
+    from simrnn.cli import calibrate, demo, export, fields, hpc, runs, sequence, sweep
 
     app.add_typer(sequence.app, name="sequence")
-    for module in (fields, calibrate, runs, sweep, hpc, demo):
+    for module in (fields, calibrate, runs, sweep, hpc, demo, export):
         module.register(app)
 
 

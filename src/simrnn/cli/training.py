@@ -15,39 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
+from simrnn.cli.options import field_option
 from simrnn.cli.output import console
-
-_METAVARS = {int: "INT", float: "FLOAT", str: "TEXT"}
-
-
-def _option(field: dataclasses.Field, hint: Any, choices: list[str] | None = None) -> Any:
-    """``Annotated[str | None, typer.Option(...)]`` for one config field (None = not given).
-
-    Values arrive as text and are coerced by :func:`simrnn.config.build_config`, so a bad value is
-    one sentence naming the key (not a usage box), exactly as for a value from a config file.
-    Booleans are flag pairs, ``--skip/--no-skip`` (LASERNet's ``--no-preload`` style).
-    """
-    origin = typing.get_origin(hint)
-    if choices:
-        metavar = "[" + "|".join(choices) + "]"
-    elif hint is bool:
-        flag = field.name.replace("_", "-")
-        return Annotated[bool | None, typer.Option(f"--{flag}/--no-{flag}", help=_help(field), show_default=False)]
-    elif origin is typing.Literal:
-        metavar = "[" + "|".join(map(str, typing.get_args(hint))) + "]"
-    elif origin in (list, tuple):
-        items = [a for a in typing.get_args(hint) if a is not Ellipsis] or [str]
-        metavar = ",".join(_METAVARS.get(a, "TEXT") for a in items) + ("..." if origin is list else "")
-    else:
-        metavar = _METAVARS.get(hint, "TEXT")
-    return Annotated[str | None, typer.Option(help=_help(field), metavar=metavar, show_default=False)]
-
-
-def _help(field: dataclasses.Field) -> str:
-    """The field's help text with its default (escaped for rich markup)."""
-    default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
-    shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
-    return f"{field.metadata.get('help', '')} (default: {shown!s})".replace("[", r"\[")
 
 
 def add_train_command(app: typer.Typer, task_name: str, help_text: str, data_argument: str | None = None) -> None:
@@ -91,7 +60,7 @@ def add_train_command(app: typer.Typer, task_name: str, help_text: str, data_arg
             Path | None, typer.Option(help="Continue RUN_DIR from checkpoints/last.ckpt (e.g. with more --epochs).")]),
     ]
     parameters += [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=None,
-                                     annotation=_option(f, hints[f.name], model_names(task_name) if f.name == "model" else None))
+                                     annotation=field_option(f, hints[f.name], model_names(task_name) if f.name == "model" else None))
                    for f in config_fields]
     train.__signature__ = inspect.Signature(parameters)
     train.__annotations__ = {p.name: p.annotation for p in parameters}

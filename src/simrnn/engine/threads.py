@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import lightning as L
 import torch
 
+from simrnn.cpu import torch_threads
 from simrnn.engine.settings import available_cpu_cores, parse_devices, resolve_threads, runs_on_cpu
 
 
@@ -38,16 +39,12 @@ def fastest_thread_count(module: L.LightningModule, datamodule: L.LightningDataM
     probe = copy.deepcopy(module).train()
     batch = next(iter(datamodule.train_dataloader()))
     seconds = {}
-    previous = torch.get_num_threads()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # self.log() outside a Trainer warns and does nothing
-            for n in candidates:
-                torch.set_num_threads(n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # self.log() outside a Trainer warns and does nothing
+        for n in candidates:
+            with torch_threads(n):
                 _step_seconds(probe, batch)
                 seconds[n] = min(_step_seconds(probe, batch), _step_seconds(probe, batch))
-    finally:
-        torch.set_num_threads(previous)
     fewest = min(candidates)
     best = min(seconds, key=seconds.get)
     return best if seconds[best] < seconds[fewest] / 1.15 else fewest
@@ -62,11 +59,8 @@ def training_threads(threads: str, module: L.LightningModule, datamodule: L.Ligh
     if chosen is None:
         cores = min(available_cpu_cores(), previous)
         chosen = fastest_thread_count(module, datamodule, (1, cores)) if cpu_single_process and cores > 1 else previous
-    torch.set_num_threads(chosen)
-    try:
+    with torch_threads(chosen):
         yield chosen
-    finally:
-        torch.set_num_threads(previous)
 
 
 def is_cpu_single_process(accelerator: str, devices: str, num_nodes: int, strategy: str) -> bool:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ from lightning.pytorch.callbacks import Callback, Checkpoint, EarlyStopping, Mod
 
 from simrnn.checkpoints import read_checkpoint
 from simrnn.engine.settings import TrainSettings, parse_devices
+from simrnn.environment import environment
 from simrnn.errors import TrainingDivergedError, UserInputError
 from simrnn.files import atomic_path, write_json_atomic
 from simrnn.runs import BEST_CHECKPOINT, CHECKPOINT_DIR, HISTORY_FILE, LAST_CHECKPOINT
@@ -139,7 +139,7 @@ def _loggers(run_dir: Path, name: str, version: str) -> list:
             raise UserInputError("--logger wandb needs the wandb package: pip install 'simrnn[wandb]'.") from None
         from lightning.pytorch.loggers import WandbLogger
 
-        offline = os.environ.get("WANDB_MODE", "offline") != "online" or not os.environ.get("WANDB_API_KEY")
+        offline = not environment().wandb_online
         loggers.append(WandbLogger(save_dir=str(run_dir), project="simrnn", offline=offline))
     elif name != "csv":
         raise UserInputError(f"unknown logger {name!r}; expected one of csv, tensorboard, wandb.")

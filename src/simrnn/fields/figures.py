@@ -8,7 +8,7 @@ import numpy as np
 
 from simrnn.fields.cache import open_cache
 from simrnn.fields.dataset import _LAYOUT
-from simrnn.files import atomic_path
+from simrnn.plots import save_figure, subplots
 
 
 def plot_planes(
@@ -25,11 +25,6 @@ def plot_planes(
     Images are ``[H, W]`` as in :class:`~simrnn.fields.dataset.FieldSequenceDataset`, drawn with
     ``origin="lower"`` and physical extents in micrometres (axes stretched to fill each panel).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     cache = open_cache(cache_path)
     fixed, perm = _LAYOUT[plane]
     n_steps = cache.shape[0]
@@ -42,7 +37,7 @@ def plot_planes(
     index = tuple(slice_index if a == fixed else slice(None) for a in range(3))
     plane_axes = [a for a in range(3) if a != fixed]
     hw = tuple(plane_axes.index(a) for a in perm[1:])
-    fig, grid = plt.subplots(len(positions), 2, figsize=(10, 1.2 + 1.6 * len(positions)), squeeze=False)
+    fig, grid = subplots(len(positions), 2, figsize=(10, 1.2 + 1.6 * len(positions)), squeeze=False)
     with cache.open() as h5:
         t_hi = float(cache.t_max.max())
         for row, t in enumerate(positions):
@@ -61,8 +56,4 @@ def plot_planes(
         ax.tick_params(labelsize=7)
     fig.suptitle(f"{plane} plane at {names[fixed]} index {slice_index} (axes not to scale)", fontsize=10)
     fig.tight_layout()
-    out_path = Path(out_path)
-    with atomic_path(out_path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return out_path
+    return save_figure(fig, out_path, dpi=110, bbox_inches=None)

@@ -16,7 +16,8 @@ waits for a time slice) cannot flip the answer; the peak uses every thread and w
   the benchmark prints next to the models' achieved rate;
 - :func:`hardware_summary` -> all of the above plus CPU facts, for a run's config.json.
 
-Set ``SIMRNN_CONV_LAYOUT=channels_last|contiguous`` to override the layout choice.
+Set ``SIMRNN_CONV_LAYOUT=channels_last|contiguous`` to override the layout choice (read once per
+process by :mod:`simrnn.environment`). The field models take the layout when they are built.
 
 Example::
 
@@ -28,14 +29,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
-from simrnn.errors import UserInputError
+from simrnn.cpu import torch_threads
+from simrnn.environment import environment
 
 #: a layout or precision must win by this factor to be chosen (timing noise on a busy machine).
 _MARGIN = 1.15
@@ -44,21 +45,12 @@ _MARGIN = 1.15
 _PROBE = (4, 16, 32, 24, 232)
 #: peak probe: a large, compute-bound 3x3 convolution.
 _PEAK = (8, 64, 64, 64, 128)
-_LAYOUTS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
+#: the layouts by the names config.json and ``SIMRNN_CONV_LAYOUT`` use.
+LAYOUTS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
 
 
 def _device_type(device: torch.device | str | None) -> str:
     return torch.device(device if device is not None else "cpu").type
-
-
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _best_seconds(fn: Callable[[], object], device_type: str, repeats: int, cpu_time: bool) -> float:
@@ -67,7 +59,7 @@ def _best_seconds(fn: Callable[[], object], device_type: str, repeats: int, cpu_
     ``cpu_time`` (CPU only): this process's CPU seconds on one thread instead of wall seconds.
     """
     clock = time.process_time if cpu_time else time.perf_counter
-    with _one_thread() if cpu_time else contextlib.nullcontext():
+    with torch_threads(1) if cpu_time else contextlib.nullcontext():
         fn()
         best = float("inf")
         for _ in range(repeats):
@@ -116,16 +108,18 @@ def _timed_layout(device_type: str) -> torch.memory_format:
 def conv_layout(device: torch.device | str | None = None) -> torch.memory_format:
     """The faster memory format for fp32 3x3 convolutions on ``device`` (default CPU).
 
-    Timed once per device type and process; ``SIMRNN_CONV_LAYOUT`` overrides it.
+    Timed once per device type and process; ``SIMRNN_CONV_LAYOUT`` (read once, see
+    :mod:`simrnn.environment`) overrides it. Called when a model is BUILT, never in ``forward``.
     """
-    override = os.environ.get("SIMRNN_CONV_LAYOUT")
-    if override:
-        if override not in _LAYOUTS:
-            raise UserInputError(
-                f"SIMRNN_CONV_LAYOUT={override!r} is not a layout; expected one of {', '.join(_LAYOUTS)}."
-            )
-        return _LAYOUTS[override]
+    override = environment().conv_layout
+    if override is not None:
+        return LAYOUTS[override]
     return _timed_layout(_device_type(device))
+
+
+def layout_name(layout: torch.memory_format) -> str:
+    """``"channels_last"`` or ``"contiguous"``: how config.json names a memory format."""
+    return next(name for name, value in LAYOUTS.items() if value == layout)
 
 
 @functools.cache
@@ -168,7 +162,7 @@ def hardware_summary(device: torch.device | str | None = None) -> dict:
         "device_type": device_type,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
-        "conv_layout": "channels_last" if conv_layout(device_type) == torch.channels_last else "contiguous",
+        "conv_layout": layout_name(conv_layout(device_type)),
         "fast_bf16": fast_bf16(device_type),
     }
     if device_type == "cpu":

@@ -24,8 +24,10 @@ every output pixel is the input pixel at the same place for any H, W (LASERNet f
 40 and stretches back with a resize). With ``skip=True`` decoder stage k also receives the
 same-size features of the last context frame and of the future temperature (U-Net skips).
 
-Convolutions run in the layout :func:`simrnn.fields.hardware.conv_layout` times fastest on the
-input's device (set ``model.layout`` to force one); results differ only by fp32 rounding.
+Convolutions run in ``model.layout``, chosen ONCE when the model is built: the layout
+:func:`simrnn.fields.hardware.conv_layout` times fastest on the CPU (a training on another
+device sets the one timed there; config.json records it). ``forward`` never probes or reads the
+environment. Set ``model.layout`` to force one; results differ only by fp32 rounding.
 
 Example::
 
@@ -108,8 +110,8 @@ class FieldModel(nn.Module):
         self.skip = skip
         self.residual = residual
         self.multiple = 2 ** len(widths)
-        #: memory format for the convolutions; None = :func:`~simrnn.fields.hardware.conv_layout`.
-        self.layout: torch.memory_format | None = None
+        #: memory format of the convolutions, chosen here once (see the module docstring).
+        self.layout: torch.memory_format = conv_layout("cpu")
         self.context_encoder = Encoder(in_channels, widths)
         self.future_encoder = Encoder(1, widths)
         self.core = self.core_class(widths[-1], hidden_channels, n_layers)
@@ -146,7 +148,7 @@ class FieldModel(nn.Module):
         self._check_shapes(context, future_temp)
         batch, length, _, height, width = context.shape
         pad = (0, -width % self.multiple, 0, -height % self.multiple)
-        layout = self.layout if self.layout is not None else conv_layout(context.device)
+        layout = self.layout
         # time-major frames [L * B, C, H, W]: step t is the dense block [t * B, (t + 1) * B)
         frames = F.pad(context.transpose(0, 1).flatten(0, 1), pad, mode="replicate")
         context_features, encoded = self.context_encoder(frames.contiguous(memory_format=layout), layout)

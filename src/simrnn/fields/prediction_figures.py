@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from simrnn.plots import plt, save_figure
+from simrnn.plots import colormap, save_figure, subplots
 
 _SHOWN = {"origin": "lower", "aspect": "auto", "interpolation": "nearest"}
 _IPF = (("IPF-X", slice(0, 3)), ("IPF-Y", slice(3, 6)), ("IPF-Z", slice(6, 9)))
@@ -29,7 +29,7 @@ def plot_prediction(sample: dict[str, Any], path: str | Path, plane: str = "xz",
     context, target, pred = sample["context"], sample["target"], sample["prediction"]
     length = context.shape[0]
     cols = max(length + 1, 4)
-    fig, axes = plt.subplots(3, cols, figsize=(3.2 * cols, 6.6), squeeze=False, constrained_layout=True)
+    fig, axes = subplots(3, cols, figsize=(3.2 * cols, 6.6), squeeze=False, constrained_layout=True)
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
@@ -49,7 +49,7 @@ def plot_prediction(sample: dict[str, Any], path: str | Path, plane: str = "xz",
     axes[1, 3].imshow(np.where(sample["mask"], sample["band"], np.nan), cmap="Greens", vmin=0, vmax=1, **_SHOWN)
     axes[1, 3].set_title("solidification band (target step)", fontsize=9)
     error = np.where(sample["mask"], np.abs(pred - target).mean(axis=0), np.nan)
-    cmap = plt.get_cmap("magma").with_extremes(bad="0.7")
+    cmap = colormap("magma").with_extremes(bad="0.7")
     im = axes[2, 3].imshow(error, cmap=cmap, vmin=0, **_SHOWN)
     axes[2, 3].set_title("|prediction - target| (mean of 9)", fontsize=9)
     fig.colorbar(im, ax=axes[2, 3], fraction=0.04)
@@ -69,7 +69,7 @@ def plot_prediction(sample: dict[str, Any], path: str | Path, plane: str = "xz",
 def plot_rollout(records: list[dict[str, Any]], path: str | Path, title: str = "rollout") -> Path:
     """Save a PNG of the masked MSE and SSIM per horizon step, model vs persistence."""
     horizon = [r["horizon"] for r in records]
-    fig, (ax_mse, ax_ssim) = plt.subplots(1, 2, figsize=(9, 3.6), constrained_layout=True)
+    fig, (ax_mse, ax_ssim) = subplots(1, 2, figsize=(9, 3.6), constrained_layout=True)
     for ax, key, label in ((ax_mse, "mse", "MSE (masked)"), (ax_ssim, "ssim", "SSIM (masked)")):
         ax.plot(horizon, [r[key] for r in records], marker="o", label="model")
         ax.plot(horizon, [r["persistence"][key] for r in records], marker="s", ls="--", label="persistence")

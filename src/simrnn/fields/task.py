@@ -26,6 +26,7 @@ from simrnn.errors import UserInputError
 from simrnn.fields.cache import open_cache
 from simrnn.fields.config import FieldsConfig
 from simrnn.fields.dataset import SPLITS, FieldSequenceDataset
+from simrnn.fields.hardware import LAYOUTS, hardware_summary
 from simrnn.fields.metrics import HIGHER_IS_BETTER, band_mask, score_batches
 from simrnn.fields.pointcloud import IPF_COLUMNS
 from simrnn.files import sha256_file
@@ -148,8 +149,6 @@ class FieldsTask(Task):
 
     def load_data(self, cfg: FieldsConfig) -> TaskData:
         """Open the cache, build the three splits (normalised with the train split's constants)."""
-        from simrnn.fields.hardware import hardware_summary
-
         cache = open_cache(cfg.cache)
         options = {"plane": cfg.plane, "split_ratio": tuple(cfg.split_ratio), "seq_length": cfg.seq_length,
                    "preload": cfg.preload}
@@ -196,7 +195,9 @@ class FieldsTask(Task):
         optim = {"lr": cfg.lr, "cosine_schedule": cfg.cosine_schedule, "epochs": cfg.epochs}
         loss = {"kind": cfg.loss, "t_solidus": cfg.t_solidus, "t_liquidus": cfg.t_liquidus,
                 "base_weight": cfg.base_weight, "decouple_beta": cfg.decouple_beta}
-        return FieldsModule(cfg.model, data.model_args, data.data_meta, optim, loss)
+        module = FieldsModule(cfg.model, data.model_args, data.data_meta, optim, loss)
+        module.model.layout = LAYOUTS[data.record["kernels"]["conv_layout"]]  # timed on the training device
+        return module
 
     def evaluate(self, model: torch.nn.Module, data: TaskData, cfg: FieldsConfig) -> Evaluation:
         """Masked test metrics of ``model`` (fp32) and of the persistence baseline; see :mod:`.metrics`."""

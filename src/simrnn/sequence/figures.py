@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simrnn.plots import plt, save_figure
+from simrnn.plots import colormap, save_figure, subplots
 
 
 def plot_prediction_curves(steps: np.ndarray, truth: np.ndarray, predicted: np.ndarray, labels: list[str],
@@ -20,8 +20,8 @@ def plot_prediction_curves(steps: np.ndarray, truth: np.ndarray, predicted: np.n
     n, _, n_labels = truth.shape
     cols = min(4, n_labels)
     rows = int(np.ceil(n_labels / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False, layout="constrained")
-    colors = plt.cm.tab10(np.arange(n) % 10)
+    fig, axes = subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False, layout="constrained")
+    colors = colormap("tab10")(np.arange(n) % 10)
     for j in range(rows * cols):
         ax = axes.flat[j]
         if j >= n_labels:

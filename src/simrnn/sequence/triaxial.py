@@ -70,13 +70,16 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import numpy as np
 
+from simrnn.config import setting
 from simrnn.errors import UserInputError
-from simrnn.sequence.hdf5 import pressure_group_name, write_triaxial_hdf5
+from simrnn.files import check_output_location
+from simrnn.sequence.hdf5 import MAX_ABS_VALUE, pressure_group_name, write_triaxial_hdf5
 
 CONTACT_PARAM_NAMES = ["E", "v", "kr", "eta", "mu"]
 PARAM_RANGES = {"E": (7.0, 10.0), "v": (0.0, 0.5), "kr": (0.0, 1.0), "eta": (0.0, 1.0), "mu": (0.0, 60.0)}
@@ -89,6 +92,8 @@ _N_PEAK, _N_DILATANCY, _A_DILATANCY = 2.0, 2.0, 0.8
 _MAX_STRESS_RATIO = 2.4
 _MIN_PRESSURE = 1e3  # Pa: a liquefied sample keeps a trace of effective stress
 _GRAIN_DIAMETER = 3e-3
+#: most sequences per group, and most steps per sequence, one call may generate.
+MAX_SAMPLES = 1_000_000
 
 
 def triaxial_response(contact_params: np.ndarray, pressure_mpa: float, experiment_type: str,
@@ -121,15 +126,42 @@ def triaxial_response(contact_params: np.ndarray, pressure_mpa: float, experimen
     return np.stack(columns, axis=-1).astype(np.float32), outputs.astype(np.float32)
 
 
-def generate_triaxial(
-    n_samples: int,
-    *,
-    sequence_length: int = 200,
-    pressures: tuple[float, ...] = (0.2e6, 0.5e6, 1.0e6),
-    experiment_types: tuple[str, ...] = ("drained", "undrained"),
-    seed: int = 0,
-    max_axial_strain: float = 0.2,
-) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+@dataclasses.dataclass(frozen=True)
+class SynthSettings:
+    """A synthetic data set's settings (defaults written once, here; ``simrnn sequence synth`` options)."""
+
+    samples_per_group: int = setting(100, "Sequences per (pressure, experiment type) group.")
+    sequence_length: int = setting(200, "Steps per sequence.")
+    pressures: tuple[float, ...] = setting((0.2e6, 0.5e6, 1.0e6), "Confining pressures in Pa.")
+    experiment_types: tuple[str, ...] = setting(("drained", "undrained"), "Any of drained, undrained.")
+    seed: int = setting(0, "Seed of the contact-parameter draws.")
+    max_axial_strain: float = setting(0.2, "Axial strain range of the load path, in (0, 1].")
+
+    def validate(self, source: str = "synth") -> None:
+        """One :class:`UserInputError` naming the first impossible setting (its key in ``.key``)."""
+        for key, low, high in (("samples_per_group", 1, MAX_SAMPLES), ("sequence_length", 2, MAX_SAMPLES)):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise UserInputError(f"{source}: {key} {value!r}: expected an integer from {low} to {high}.", key=key)
+        pressures = tuple(self.pressures)
+        if not pressures or not all(isinstance(p, (int, float)) and 0 < p <= MAX_ABS_VALUE for p in pressures):
+            raise UserInputError(f"{source}: pressures {_listed(pressures)} must be positive numbers in Pa (at most "
+                                 f"{MAX_ABS_VALUE:g}), e.g. 0.2e6,0.5e6.", key="pressures")
+        kinds = tuple(self.experiment_types)
+        if not kinds or any(k not in INPUT_NAMES for k in kinds):
+            raise UserInputError(f"{source}: experiment_types {_listed(kinds)} must list drained and/or undrained.",
+                                 key="experiment_types")
+        strain = self.max_axial_strain
+        if isinstance(strain, bool) or not isinstance(strain, (int, float)) or not 0 < strain <= 1:
+            raise UserInputError(f"{source}: max_axial_strain {strain!r}: expected a strain above 0 and at most 1.",
+                                 key="max_axial_strain")
+
+
+def _listed(values: tuple) -> str:
+    return repr(",".join(map(str, values)))
+
+
+def generate_triaxial(n_samples: int, **settings) -> dict[tuple[str, str], dict[str, np.ndarray]]:
     """Simulate ``n_samples`` triaxial tests per (pressure, experiment type) group.
 
     Contact parameters are drawn uniformly within :data:`PARAM_RANGES` (independently per group,
@@ -138,26 +170,23 @@ def generate_triaxial(
 
     Args:
         n_samples: sequences per group (N).
-        sequence_length: time steps per sequence (S).
-        pressures: confining pressures in Pa; group names follow :func:`pressure_group_name`.
-        experiment_types: any of ``'drained'``, ``'undrained'``.
-        seed: seed of the parameter draws (the model itself is deterministic).
-        max_axial_strain: axial strain reached one step after the last one.
+        settings: any other field of :class:`SynthSettings` (their defaults otherwise):
+            ``sequence_length`` (S), ``pressures`` (Pa; group names follow
+            :func:`pressure_group_name`), ``experiment_types``, ``seed`` (of the parameter draws;
+            the model itself is deterministic), ``max_axial_strain`` (reached one step after the last).
 
     Returns:
         ``{(pressure_name, experiment_type): {"contact_params" [N,5], "inputs" [N,S,F],
         "outputs" [N,S,7]}}`` (float32).
     """
-    if n_samples < 1 or sequence_length < 2:
-        raise UserInputError(
-            f"n_samples={n_samples} and sequence_length={sequence_length} must be at least 1 and 2."
-        )
-    rng = np.random.default_rng(seed)
+    cfg = SynthSettings(samples_per_group=n_samples, **settings)
+    cfg.validate("generate_triaxial")
+    rng = np.random.default_rng(cfg.seed)
     low, high = (np.array([PARAM_RANGES[k][i] for k in CONTACT_PARAM_NAMES]) for i in (0, 1))
-    strain = np.arange(sequence_length) * (max_axial_strain / sequence_length)
+    strain = np.arange(cfg.sequence_length) * (cfg.max_axial_strain / cfg.sequence_length)
     groups = {}
-    for pressure in pressures:
-        for kind in experiment_types:
+    for pressure in cfg.pressures:
+        for kind in cfg.experiment_types:
             params = rng.uniform(low, high, size=(n_samples, len(CONTACT_PARAM_NAMES)))
             inputs, outputs = triaxial_response(params, pressure / 1e6, kind, strain)
             groups[(pressure_group_name(pressure), kind)] = {
@@ -166,32 +195,39 @@ def generate_triaxial(
     return groups
 
 
-def write_synthetic_triaxial(
-    out_h5: str | os.PathLike,
-    n_samples_per_group: int = 100,
-    *,
-    sequence_length: int = 200,
-    pressures: tuple[float, ...] = (0.2e6, 0.5e6, 1.0e6),
-    experiment_types: tuple[str, ...] = ("drained", "undrained"),
-    seed: int = 0,
-    max_axial_strain: float = 0.2,
-    overwrite: bool = False,
-) -> Path:
+def write_synthetic_triaxial(out_h5: str | os.PathLike, n_samples_per_group: int = SynthSettings.samples_per_group,
+                             *, overwrite: bool = False, **settings) -> Path:
     """Generate with :func:`generate_triaxial` and write GrainLearning's HDF5 layout atomically.
+
+    Every setting and the output location are checked BEFORE the simulation runs: an existing
+    ``out_h5`` is refused unless ``overwrite``; a location that cannot be created is one sentence.
 
     Returns:
         ``out_h5``. Root attributes also record ``generator``, ``seed`` and ``max_axial_strain``.
     """
-    groups = generate_triaxial(n_samples_per_group, sequence_length=sequence_length, pressures=pressures,
-                               experiment_types=experiment_types, seed=seed, max_axial_strain=max_axial_strain)
+    cfg = SynthSettings(samples_per_group=n_samples_per_group, **settings)
+    cfg.validate("write_synthetic_triaxial")
+    check_new_file(out_h5, overwrite)
+    options = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "samples_per_group"}
+    groups = generate_triaxial(n_samples_per_group, **options)
     return write_triaxial_hdf5(
         out_h5, groups,
-        input_names={kind: INPUT_NAMES[kind] for kind in experiment_types},
+        input_names={kind: INPUT_NAMES[kind] for kind in cfg.experiment_types},
         contact_param_names=CONTACT_PARAM_NAMES, output_names=OUTPUT_NAMES,
         attrs={"unused_keys_constant": ["conf", "mode"], "generator": "simrnn.sequence.triaxial",
-               "seed": seed, "max_axial_strain": max_axial_strain},
+               "seed": cfg.seed, "max_axial_strain": cfg.max_axial_strain},
         overwrite=overwrite,
     )
+
+
+def check_new_file(path: str | os.PathLike, overwrite: bool) -> None:
+    """Refuse, before any work, a ``path`` that is a folder, exists (unless ``overwrite``) or cannot be made."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserInputError(f"{path}: is a directory; expected the name of the HDF5 file to write.")
+    if (path.exists() or path.is_symlink()) and not overwrite:
+        raise UserInputError(f"{path}: already exists; pass overwrite to replace it.", key="overwrite")
+    check_output_location(path)
 
 
 def _check_params(contact_params: np.ndarray) -> np.ndarray:

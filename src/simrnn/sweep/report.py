@@ -21,10 +21,7 @@ PLOTS = ("optimization_history", "param_importances", "parallel_coordinate")
 
 def write_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
     """Write the plots of ``study`` into ``out_dir`` (created); return the files written, PNG then HTML."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # Optuna draws with pyplot; its figures are closed below
 
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simrnn.plots import plt, save_figure
+from simrnn.plots import save_figure, subplots
 
 if TYPE_CHECKING:
     from simrnn.sequence.calibration.posterior import IterationStats
@@ -24,7 +24,7 @@ def plot_final_curves(control: np.ndarray, control_name: str, observed: np.ndarr
         first_step: steps before it are not predicted by the surrogate (shaded).
     """
     num_obs = observed.shape[0]
-    fig, axes = plt.subplots(1, num_obs, figsize=(3.6 * num_obs, 3.2), squeeze=False,
+    fig, axes = subplots(1, num_obs, figsize=(3.6 * num_obs, 3.2), squeeze=False,
                              layout="constrained")
     alpha = 0.05 + 0.6 * weights / max(weights.max(), 1e-300)
     best = int(np.argmax(weights))
@@ -52,7 +52,7 @@ def plot_posteriors(names: Sequence[str], history: Sequence[IterationStats],
     posterior mean +- std, and the known value (``reference``) where given."""
     cols = min(3, len(names))
     rows = int(np.ceil(len(names) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), squeeze=False,
+    fig, axes = subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), squeeze=False,
                              layout="constrained")
     for j, ax in enumerate(axes.flat):
         if j >= len(names):

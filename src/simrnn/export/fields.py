@@ -1,0 +1,92 @@
+"""Export of field surrogates (CNN-LSTM, PredRNN: every :class:`~simrnn.fields.models.FieldModel`).
+
+The exported module takes temperatures in kelvin and applies the run's normalisation itself
+(``T_norm = (T - t_ambient_K) / (t_max_train_K - t_ambient_K)``, :mod:`simrnn.fields.dataset`)::
+
+    context [B, L, 10, H, W]  channel 0 temperature (K), channels 1-9 IPF colours in [0, 1]
+    future_temperature [B, 1, H, W]  temperature (K) of the predicted step
+      ->  ipf [B, 9, H, W]  predicted IPF colours of the next step, in [0, 1]
+
+Batch and grid size (H, W) are dynamic; the context length L is the run's ``seq_length``. Points
+missing from the simulation enter training as ``T_norm = 0`` and IPF 0: give them
+``T = t_ambient_K`` and IPF 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from simrnn.export.adapters import register_adapter
+from simrnn.export.plan import ExportPlan, TensorSpec
+from simrnn.fields.models import FieldModel
+
+#: IPF channel names in the cache's order (``ipf_x:0..2, ipf_y:0..2, ipf_z:0..2``, RGB).
+IPF_LABELS = [f"ipf_{axis}_{colour}" for axis in "xyz" for colour in "rgb"]
+
+
+class KelvinFieldSurrogate(nn.Module):
+    """A field model with the run's temperature normalisation in front of it.
+
+    Args:
+        model: ``model(context [B, L, C, H, W], future_temp [B, 1, H, W]) -> [B, C_out, H, W]`` on
+            normalised temperature (channel 0 of the context).
+        t_ambient_K, t_max_train_K: the run's normalisation constants.
+    """
+
+    def __init__(self, model: nn.Module, t_ambient_K: float, t_max_train_K: float) -> None:
+        super().__init__()
+        self.model = model
+        self.t_ambient_K = float(t_ambient_K)
+        self.t_span_K = float(t_max_train_K) - float(t_ambient_K)
+
+    def forward(self, context: torch.Tensor, future_temperature: torch.Tensor) -> torch.Tensor:
+        """``context [B, L, C, H, W]`` (channel 0 in K), ``future_temperature [B, 1, H, W]`` (K) -> ``[B, C_out, H, W]``."""
+        temperature = (context[:, :, :1] - self.t_ambient_K) / self.t_span_K
+        normalised = torch.cat([temperature, context[:, :, 1:]], dim=2)
+        return self.model(normalised, (future_temperature - self.t_ambient_K) / self.t_span_K)
+
+
+def channel_labels(n_channels: int, with_temperature: bool) -> list[str]:
+    """``temperature`` + the IPF names for the standard 10/9 channels, else ``channel_<i>``."""
+    standard = (["temperature"] if with_temperature else []) + IPF_LABELS
+    return standard if n_channels == len(standard) else [f"channel_{i}" for i in range(n_channels)]
+
+
+@register_adapter(FieldModel)
+def field_plan(model: FieldModel, meta: dict[str, Any]) -> ExportPlan:
+    """Plan for a field model from its run's ``data_meta`` (normalisation, seq_length, image_size)."""
+    norm = meta["normalisation"]
+    length, (height, width) = int(meta["seq_length"]), (int(x) for x in meta["image_size"])
+    model.layout = torch.contiguous_format  # a fixed layout: the export does not time the CPU's
+    module = KelvinFieldSurrogate(model, norm["t_ambient_K"], norm["t_max_train_K"]).eval()
+    c_in, c_out = model.in_channels, model.out_channels
+    generator = torch.Generator().manual_seed(0)
+    context = torch.rand(2, length, c_in, height, width, generator=generator)
+    context[:, :, 0] = norm["t_ambient_K"] + context[:, :, 0] * (norm["t_max_train_K"] - norm["t_ambient_K"])
+    future = norm["t_ambient_K"] + torch.rand(2, 1, height, width, generator=generator) * (
+        norm["t_max_train_K"] - norm["t_ambient_K"])
+    in_labels, out_labels = channel_labels(c_in, True), channel_labels(c_out, False)
+    return ExportPlan(
+        module=module,
+        example=(context, future),
+        inputs=[
+            TensorSpec("context", ["batch", length, c_in, "height", "width"],
+                       f"the {length} context frames of a {meta.get('plane', '')} plane, oldest first",
+                       labels=in_labels, label_axis=2, units=["K"] + ["-"] * (c_in - 1)),
+            TensorSpec("future_temperature", ["batch", 1, "height", "width"],
+                       "temperature of the step to predict", units=["K"]),
+        ],
+        outputs=[
+            TensorSpec("ipf", ["batch", c_out, "height", "width"],
+                       "predicted IPF colours of the next step, in [0, 1]", labels=out_labels, label_axis=1,
+                       units=["-"] * c_out),
+        ],
+        family="fields",
+        details={"normalisation": {"t_ambient_K": float(norm["t_ambient_K"]),
+                                   "t_max_train_K": float(norm["t_max_train_K"]),
+                                   "missing_points": "T = t_ambient_K and IPF 0, as in training"},
+                 "plane": meta.get("plane"), "trained_image_size": [height, width]},
+    )

@@ -1,0 +1,42 @@
+"""Process-wide state is left alone on import: matplotlib's backend, pyplot, torch threads."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import torch
+
+from simrnn.cpu import torch_threads
+
+
+def _run(code: str, tmp_path) -> dict:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_training_import_and_figures_leave_the_matplotlib_backend_alone(tmp_path):
+    """A notebook's backend survives ``from simrnn.sequence import train`` and a simrnn figure."""
+    seen = _run(
+        "import json, sys, matplotlib\n"
+        "matplotlib.use('svg')\n"
+        "from simrnn.sequence import train\n"
+        "from simrnn.plots import plot_training_losses\n"
+        "path = plot_training_losses([{'epoch': 0, 'train_loss': 1.0, 'val_loss': 2.0},"
+        " {'epoch': 1, 'train_loss': 0.5, 'val_loss': 1.0}], 'losses.png')\n"
+        "print(json.dumps({'backend': matplotlib.get_backend(), 'pyplot': 'matplotlib.pyplot' in sys.modules,"
+        " 'png': open(path, 'rb').read(8).hex()}))\n", tmp_path)
+    assert seen == {"backend": "svg", "pyplot": False, "png": "89504e470d0a1a0a"}
+
+
+def test_torch_threads_sets_and_restores_even_after_an_error():
+    before = torch.get_num_threads()
+    try:
+        with torch_threads(1) as n:
+            assert n == 1 and torch.get_num_threads() == 1
+            raise RuntimeError("inside")
+    except RuntimeError:
+        pass
+    assert torch.get_num_threads() == before
