@@ -88,7 +88,9 @@ def plot_corner(result, path: str | Path) -> Path:
 
     names = result.param_names
     truths = [result.reference.get(n) for n in names] if result.reference else None
-    fig = corner.corner(result.samples, labels=[_label(n, unit_of(n)) for n in names], truths=truths,
+    size = len(names)
+    fig, _ = subplots(size, size, figsize=(2.0 * size + 1, 2.0 * size + 1))  # corner fills these axes
+    corner.corner(result.samples, fig=fig, labels=[_label(n, unit_of(n)) for n in names], truths=truths,
                         truth_color="tab:red", quantiles=[0.05, 0.5, 0.95],
                         range=[result.param_ranges[n] for n in names], show_titles=True, title_fmt=".3g",
                         plot_datapoints=False, fill_contours=True, bins=25)
@@ -102,7 +104,7 @@ def plot_predictive_curves(result, models: Sequence, path: str | Path) -> Path:
     mean and the observation, against the control with units (e.g. axial strain, MPa)."""
     rows = len(result.experiments)
     cols = max(len(e["observables"]) for e in result.experiments)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.0 * rows), squeeze=False, layout="constrained")
+    fig, axes = subplots(rows, cols, figsize=(3.6 * cols, 3.0 * rows), squeeze=False, layout="constrained")
     for r, (exp, model, curves, observed) in enumerate(zip(result.experiments, models, result.predictive,
                                                            result.observed, strict=True)):
         x = np.asarray(model.control)
