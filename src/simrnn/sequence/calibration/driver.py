@@ -263,7 +263,9 @@ def calibrate(model: str | Path | SequenceRun | ModelCallback, obs_file, *, samp
         obs_file: whitespace table with a ``#`` header (see :mod:`.observations`), ``T`` rows; for
             MCMC also several, each ``(path, {fixed conditions})`` (:func:`~.mcmc_driver.as_observations`).
         sampler: ``"emcee"`` or ``"grainlearning"``.
-        walkers, steps, move, points_per_curve, resume: MCMC only; None keeps the defaults of
+        points_per_curve: for GrainLearning, each curve counts as this many independent observations
+            (per-step variance ``T' s_o^2 / points_per_curve``; None: 1, the whole curve one observation).
+        walkers, steps, move, points_per_curve, resume: MCMC; None keeps the defaults of
             :class:`~.mcmc.McmcSettings` (``steps`` is its ``max_steps``) and
             :data:`~.likelihood.POINTS_PER_CURVE`; ``resume`` a previous MCMC directory to extend.
         param_ranges: ``{name: (low, high)}`` of the parameters to calibrate (uniform prior bounds);
@@ -336,7 +338,7 @@ def calibrate(model: str | Path | SequenceRun | ModelCallback, obs_file, *, samp
     names = list(param_ranges)
     _check_model_is_finite(callback, param_ranges, ctrl_curve, observed)
     calib = build_grainlearning_calibration(callback, observed, ctrl_curve, ",".join(control), param_ranges,
-                                            error_model.step_variances(observed, obs_names, start), samples,
+                                            error_model.step_variances(observed, obs_names, start) / (points_per_curve or 1.0), samples,
                                             iterations, ess_target, seed, sampling)
     log = io.StringIO()
     began = time.perf_counter()
@@ -374,6 +376,7 @@ def calibrate(model: str | Path | SequenceRun | ModelCallback, obs_file, *, samp
         "model_error": error_model.model_error,
         "curve_std": dict(zip(obs_names, curve_std.tolist(), strict=True)),
         "init_inference_step": start, "precision": getattr(callback, "precision", "fp64"),
+        "points_per_curve": points_per_curve or 1.0,
     }
     artefacts.write_calibration(result, settings, table, observed, ctrl_curve, log.getvalue())
     if not figures:
