@@ -435,13 +435,11 @@ def test_cli_calibrate_overflowing_observations_exit_2(run_dir, tmp_path):
 
 
 def test_demo_calibration_reports_both_posteriors(run_dir, tmp_path, monkeypatch):
-    pytest.importorskip("grainlearning")
     from simrnn.sequence.calibration import demo
 
     monkeypatch.setattr(demo, "write_heldout_curve", lambda path, params: write_heldout_curve(
         path, params, sequence_length=STEPS, max_axial_strain=0.2))
-    summary = demo.demo_calibration(run_dir, tmp_path, seed=1, samples=12, iterations=2, max_components=2,
-                                    figures=False)
+    summary = demo.demo_calibration(run_dir, tmp_path, seed=1, walkers=12, steps=4, figures=False)
     assert summary["truth"] == heldout_truth(1)
     assert set(summary["surrogate"]) == set(summary["simulator"]) == set(RANGES) == set(summary["identifiable"])
     for name, sim in summary["simulator"].items():
@@ -449,4 +447,6 @@ def test_demo_calibration_reports_both_posteriors(run_dir, tmp_path, monkeypatch
         assert sim["truth"] == summary["truth"][name] and isinstance(sim["truth_inside_ci90"], bool)
     assert summary["figures"] == [] and os.path.isfile(summary["obs_file"])
     settings = json.loads((Path(summary["out_dir"]["surrogate"]) / "calibration.json").read_text())["settings"]
-    assert settings["control"] == ["e_z"] and settings["fixed_params"] == {"pressure": 0.2}
+    assert settings["model"] == [str(run_dir)] and summary["converged"] == {"surrogate": False, "simulator": False}
+    experiment = json.loads((Path(summary["out_dir"]["surrogate"]) / "calibration.json").read_text())["experiments"][0]
+    assert experiment["fixed"] == {"pressure": 0.2} and experiment["dropped"].keys() == {"p"}

@@ -397,6 +397,8 @@ def _calibrate_emcee(model, obs_file, *, param_ranges, obs_names, control, fixed
     if isinstance(model, ModelCallback):
         obs_names, control = model.obs_names, model.control
         fixed_params = {**model.fixed_params, **(fixed_params or {})}
+    control = names_list(control) if control else None
+    obs_names = names_list(obs_names) if obs_names else None
     if not param_ranges:
         fixed = set().union(*(o.fixed for o in as_observations(obs_file, fixed_params)))
         if getattr(model, "bounds", None):

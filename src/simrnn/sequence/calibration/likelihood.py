@@ -124,11 +124,12 @@ def dependent_observables(observed: np.ndarray, obs_names: Sequence[str], start:
     names = list(obs_names)
     if "p" not in names or "q" not in names:
         return {}
+    p0 = observed[names.index("p"), 0]
     p, q = observed[names.index("p"), start:], observed[names.index("q"), start:]
     span = np.ptp(p)
     if not span > 0:
         return {}
-    deviation = float(np.sqrt(np.mean((p - p[0] - q / 3) ** 2)) / span)
+    deviation = float(np.sqrt(np.mean((p - p0 - q / 3) ** 2)) / span)
     if deviation >= tolerance:
         return {}
     return {"p": f"p = p0 + q/3 within {100 * deviation:.2g} % of p's range (RMS; drained test): p is derived "
