@@ -249,7 +249,11 @@ def calibrate_mcmc(model, obs, *, param_ranges: Mapping[str, tuple[float, float]
     before = sum(exp.model.seconds for exp in experiments if hasattr(exp.model, "seconds"))
     with output_dir(out_dir, Path(runs_root) / "calibration") as out:
         report = None if progress is None else (lambda diag, draws: progress(dict(diag, param_names=names), draws))
-        run = run_mcmc(log_likelihood, bounds, settings, out / CHAIN_FILE, chain_from, report)
+        try:
+            run = run_mcmc(log_likelihood, bounds, settings, out / CHAIN_FILE, chain_from, report)
+        finally:  # a cached simulator keeps what it simulated, even when sampling fails
+            for exp in experiments:
+                getattr(exp.model, "flush", lambda: None)()
         model_seconds = sum(exp.model.seconds for exp in experiments if hasattr(exp.model, "seconds")) - before
         rng = np.random.default_rng(settings.seed)
         draws = run.samples[rng.choice(len(run.samples), min(PREDICTIVE_DRAWS, len(run.samples)), replace=False)]
