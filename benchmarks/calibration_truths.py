@@ -2,14 +2,14 @@
 
 For each truth (seeds ``--first-seed ..``, contact parameters from the middle 60 % of GrainLearning's
 ranges, :func:`~simrnn.sequence.calibration.demo.heldout_truth`) the drained 0.2 MPa curve of the
-synthetic simulator gets observation noise drawn from the error model itself (AR(1) along the curve,
+synthetic simulator (``--curve-steps`` steps of 0.1 % axial strain, the training data's spacing) gets observation noise drawn from the error model itself (AR(1) along the curve,
 marginal std ``NOISE`` of each curve's range, ``POINTS`` effective points per curve; seeded), so a
 correct posterior covers the truth at its nominal rate. Then:
 
 - reference: a long MCMC run with the simulator (``--ref-walkers`` x ``--ref-steps``, another seed);
 - MCMC (default sampler settings but ``--walkers``/``--steps``) with the simulator and with the demo
   surrogate (model error: its RMSE against the simulator on fresh tests, :func:`surrogate_error`);
-- GrainLearning's filter (the demo's former settings: 200 samples, up to 60 iterations, 3 components)
+- GrainLearning's filter on the first ``--gl-truths`` truths of the run (the demo's former settings: 200 samples, up to 60 iterations, 3 components)
   with both models, on the same error model as far as its diagonal covariance can express it: the
   same observables (e, q; p dropped as ``p0 + q/3``), the same stds, each curve worth ``POINTS``
   independent observations (per-step variance ``T' s^2 / POINTS``) instead of AR(1) residuals.
@@ -57,12 +57,12 @@ def train_demo_surrogate(workdir: Path, samples_per_group: int) -> tuple[Path, f
     return Path(run), time.perf_counter() - start
 
 
-def noisy_observation(path: Path, truth: dict[str, float], seed: int) -> np.ndarray:
+def noisy_observation(path: Path, truth: dict[str, float], seed: int, num_steps: int) -> np.ndarray:
     """Write the truth's drained curve plus AR(1) noise (the error model's own) to ``path``; returns the strain."""
     from simrnn.sequence.calibration.likelihood import ar1_coefficient
     from simrnn.sequence.triaxial import OUTPUT_NAMES, triaxial_response
 
-    strain = np.arange(200) * 0.001
+    strain = np.arange(num_steps) * 0.001  # the training data's spacing
     _, out = triaxial_response(np.array([list(truth.values())]), PRESSURE, "drained", strain)
     curves = out[0][:, [OUTPUT_NAMES.index(n) for n in OBS_NAMES]]  # [T, 3]
     rho = ar1_coefficient(len(strain), POINTS)
@@ -88,7 +88,7 @@ def one_truth(run: Path, seed: int, workdir: Path, args) -> dict:
 
     truth = heldout_truth(seed)
     obs = workdir / f"truth{seed}.dat"
-    strain = noisy_observation(obs, truth, seed)
+    strain = noisy_observation(obs, truth, seed, args.curve_steps)
     ranges = {n: PARAM_RANGES[n] for n in CONTACT_PARAM_NAMES}
     run_params = load_run(run).meta["param_names"]
     from simrnn.sequence.triaxial import triaxial_response
@@ -120,11 +120,14 @@ def one_truth(run: Path, seed: int, workdir: Path, args) -> dict:
                         "converged": r.stop_reason == "converged", "stop_reason": r.stop_reason}
 
     mcmc("reference", "simulator", args.ref_walkers, args.ref_steps, 1000 + seed, fixed_params={"pressure": PRESSURE})
+    with_filter = seed - args.first_seed < args.gl_truths
     for model_name in ("simulator", "surrogate"):
         model = "simulator" if model_name == "simulator" else run
         extra = ({"fixed_params": {"pressure": PRESSURE}} if model_name == "simulator"
                  else {"fixed_params": fixed, "model_error": model_error})
         mcmc(f"mcmc_{model_name}", model, args.walkers, args.steps, seed, **extra)
+        if not with_filter:
+            continue
         gl_model = (simulator_callback(["e", "q"], "e_z", {"pressure": PRESSURE}) if model_name == "simulator"
                     else surrogate_callback(run, ["e", "q"], "e_z", fixed))
         gl_extra = {} if model_name == "simulator" else {"model_error": {k: model_error[k] for k in ("e", "q")}}
@@ -134,10 +137,12 @@ def one_truth(run: Path, seed: int, workdir: Path, args) -> dict:
 
 def summarise(truths: list[dict]) -> dict:
     """Per sampler x model: coverage, std ratio to the reference per parameter, mean error, cost."""
-    keys = [k for k in truths[0]["results"] if k != "reference"]
+    keys = sorted({k for t in truths for k in t["results"] if k != "reference"})
     names = list(truths[0]["truth"])
     summary = {}
+    every = truths
     for key in keys:
+        truths = [t for t in every if key in t["results"]]
         pairs = [(t, n) for t in truths for n in names]
         inside = sum(t["results"][key]["posterior"][n]["truth_inside_ci90"] for t, n in pairs)
         ratios = {n: [t["results"][key]["posterior"][n]["std"] / t["results"]["reference"]["posterior"][n]["std"]
@@ -154,7 +159,7 @@ def summarise(truths: list[dict]) -> dict:
             "evaluations_median": float(np.median(evals)),
             "converged": sum(t["results"][key]["converged"] for t in truths), "runs": len(truths),
         }
-    ref = [t["results"]["reference"] for t in truths]
+    ref = [t["results"]["reference"] for t in every]
     summary["reference"] = {
         "converged": sum(r["converged"] for r in ref), "runs": len(ref),
         "coverage_90": sum(r["posterior"][n]["truth_inside_ci90"] for r in ref for n in names) / (len(ref) * len(names)),
@@ -198,9 +203,11 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--run", type=Path, default=None, help="use this run instead of training the demo's")
     parser.add_argument("--walkers", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=400)
-    parser.add_argument("--ref-walkers", type=int, default=64)
-    parser.add_argument("--ref-steps", type=int, default=800)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--ref-walkers", type=int, default=48)
+    parser.add_argument("--ref-steps", type=int, default=600)
+    parser.add_argument("--curve-steps", type=int, default=100, help="steps of each observed curve (0.001 axial strain each)")
+    parser.add_argument("--gl-truths", type=int, default=20, help="run GrainLearning's filter on the first N truths")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--merge", type=Path, nargs="*", default=None, help="combine these result files and print")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "calibration_truths.json")
@@ -238,6 +245,7 @@ def main() -> None:
         "load_average_1min": {"start": load_start, "end": os.getloadavg()[0]}, "versions": package_versions(),
         "run": str(args.run) if args.run else "demo surrogate (trained here)", "train_seconds": train_seconds,
         "settings": {"noise_fraction": NOISE, "points_per_curve": POINTS, "pressure": PRESSURE,
+                     "curve_steps": args.curve_steps, "grainlearning_truths": args.gl_truths,
                      "mcmc": {"walkers": args.walkers, "max_steps": args.steps},
                      "reference": {"walkers": args.ref_walkers, "max_steps": args.ref_steps},
                      "grainlearning": GL_SETTINGS},
