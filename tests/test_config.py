@@ -59,5 +59,5 @@ def test_a_config_file_that_is_not_utf8_is_one_sentence(tmp_path):
 
 
 def test_missing_config_file(tmp_path):
-    with pytest.raises(UserInputError, match="config file not found"):
+    with pytest.raises(UserInputError, match="config not found"):
         load_config_file(tmp_path / "nope.yaml")

@@ -40,3 +40,27 @@ def test_torch_threads_sets_and_restores_even_after_an_error():
     except RuntimeError:
         pass
     assert torch.get_num_threads() == before
+
+
+def test_importing_the_cli_loads_neither_torch_nor_lightning(tmp_path):
+    """``import simrnn.cli`` and the help of the sequence, fields, sweep and hpc groups stay light."""
+    seen = _run(
+        "import json, sys\n"
+        "import typer\n"
+        "import simrnn.cli\n"
+        "after_import = sorted(m for m in ('torch', 'lightning', 'optuna') if m in sys.modules)\n"
+        "from simrnn.cli import fields, hpc, sequence, sweep\n"
+        "from typer.testing import CliRunner\n"
+        "helps = {}\n"
+        "for name, module in (('sequence', sequence), ('fields', fields), ('sweep', sweep), ('hpc', hpc)):\n"
+        "    root = typer.Typer()\n"
+        "    root.add_typer(module.app, name=name) if name == 'sequence' else module.register(root)\n"
+        "    for command in {'sequence': ['train', 'synth'], 'fields': ['train'], 'hpc': ['script']}.get(name, []):\n"
+        "        out = CliRunner().invoke(root, [name, command, '--help'], terminal_width=200)\n"
+        "        helps[f'{name} {command}'] = (out.exit_code, '--help' in out.output)\n"
+        "    helps[name] = CliRunner().invoke(root, [name, '--help']).exit_code\n"
+        "print(json.dumps({'import': after_import, 'helps': helps,\n"
+        "                  'heavy': sorted(m for m in ('torch', 'lightning') if m in sys.modules)}))\n", tmp_path)
+    assert seen["import"] == [] and seen["heavy"] == []
+    assert seen["helps"] == {"sequence train": [0, True], "sequence synth": [0, True], "sequence": 0,
+                             "fields train": [0, True], "fields": 0, "sweep": 0, "hpc script": [0, True], "hpc": 0}

@@ -9,15 +9,12 @@ Values are coerced to the field's declared type, so ``--epochs 5`` from the comm
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import types
 import typing
 import warnings
 from pathlib import Path
 from typing import Any, TypeVar
-
-import yaml
 
 from simrnn.errors import UserInputError
 
@@ -26,6 +23,10 @@ C = TypeVar("C")
 
 class UnknownConfigKeyWarning(UserWarning):
     """Config keys that simrnn does not use (named in the message); they are ignored."""
+
+
+#: The ``source`` of values typed as options of the running command.
+COMMAND_LINE = "command line"
 
 
 def setting(default: Any, help: str) -> Any:
@@ -43,21 +44,11 @@ def setting(default: Any, help: str) -> Any:
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML or JSON mapping; unwrap W&B-style ``{desc, value}`` entries and drop ``_wandb``."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserInputError(f"{path}: config file not found.")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise UserInputError(f"{path}: not a UTF-8 text file (byte {exc.start}); expected a YAML or JSON config.") from None
-    try:
-        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise UserInputError(f"{path}: cannot parse config ({str(exc).splitlines()[0]}).") from None
-    if not isinstance(raw, dict):
-        raise UserInputError(f"{path}: expected a mapping of config keys at the top level.")
-    return unwrap_wandb(raw)
+    """Read a YAML or JSON mapping (:func:`simrnn.mappings.read_mapping`); unwrap W&B-style
+    ``{desc, value}`` entries and drop ``_wandb``."""
+    from simrnn.mappings import read_mapping
+
+    return unwrap_wandb(read_mapping(path, "config"))
 
 
 def unwrap_wandb(raw: dict[str, Any]) -> dict[str, Any]:
@@ -73,10 +64,15 @@ def unwrap_wandb(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
+    """``value`` as ``annotation``; errors carry ``key`` for flag translation only when typed on the command line."""
+    return _coerce_as(value, annotation, key, source, key if source == COMMAND_LINE else None)
+
+
+def _coerce_as(value: Any, annotation: Any, key: str, source: str, flag_key: str | None) -> Any:
     origin = typing.get_origin(annotation)
     original = value
     if value is None and not (origin in (typing.Union, types.UnionType) and type(None) in typing.get_args(annotation)):
-        raise UserInputError(f"{source}: {key!r} has no value (null); give one or leave the key out for its default.", key=key)
+        raise UserInputError(f"{source}: {key!r} has no value (null); give one or leave the key out for its default.", key=flag_key)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(annotation)
         if value is None and type(None) in options:
@@ -89,12 +85,12 @@ def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
                 return _coerce(value, option, key, source)
             except UserInputError as exc:
                 errors.append(str(exc))
-        raise UserInputError(errors[0] if errors else f"{source}: invalid value for {key!r}.", key=key)
+        raise UserInputError(errors[0] if errors else f"{source}: invalid value for {key!r}.", key=flag_key)
     if origin is typing.Literal:
         allowed = typing.get_args(annotation)
         if value not in allowed:
             raise UserInputError(
-                f"{source}: {key!r} is {value!r}; expected one of {', '.join(map(repr, allowed))}.", key=key
+                f"{source}: {key!r} is {value!r}; expected one of {', '.join(map(repr, allowed))}.", key=flag_key
             )
         return value
     if origin in (list, tuple):
@@ -102,12 +98,12 @@ def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, (list, tuple)):
-            raise UserInputError(f"{source}: {key!r} should be a list, got {value!r}.", key=key)
+            raise UserInputError(f"{source}: {key!r} should be a list, got {value!r}.", key=flag_key)
         try:
             items = [_coerce(v, item_type, key, source) for v in value]
         except UserInputError as exc:  # name the whole list as the user wrote it, then the item
             item = str(exc).split(f"{key!r} ", 1)[-1]
-            raise UserInputError(f"{source}: {key!r} {original!r}: each item {item}", key=key) from None
+            raise UserInputError(f"{source}: {key!r} {original!r}: each item {item}", key=flag_key) from None
         return tuple(items) if origin is tuple else items
     if annotation is bool:
         if isinstance(value, bool):
@@ -116,7 +112,7 @@ def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
             return value.lower() in ("true", "yes", "1")
         if isinstance(value, int) and value in (0, 1):
             return bool(value)
-        raise UserInputError(f"{source}: {key!r} should be true or false, got {value!r}.", key=key)
+        raise UserInputError(f"{source}: {key!r} should be true or false, got {value!r}.", key=flag_key)
     if annotation is int:
         if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
             try:
@@ -124,7 +120,7 @@ def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
                     return int(float(value))
             except ValueError:
                 pass
-            raise UserInputError(f"{source}: {key!r} should be an integer, got {value!r}.", key=key)
+            raise UserInputError(f"{source}: {key!r} should be an integer, got {value!r}.", key=flag_key)
         return int(value)
     if annotation is float:
         try:
@@ -132,13 +128,13 @@ def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
                 raise ValueError
             number = float(value)
         except (TypeError, ValueError, OverflowError):
-            raise UserInputError(f"{source}: {key!r} should be a number, got {value!r}.", key=key) from None
+            raise UserInputError(f"{source}: {key!r} should be a number, got {value!r}.", key=flag_key) from None
         if not math.isfinite(number):
-            raise UserInputError(f"{source}: {key!r} should be a finite number, got {value!r}.", key=key)
+            raise UserInputError(f"{source}: {key!r} should be a finite number, got {value!r}.", key=flag_key)
         return number
     if annotation is str:
         if isinstance(value, (dict, list)):
-            raise UserInputError(f"{source}: {key!r} should be text, got {value!r}.", key=key)
+            raise UserInputError(f"{source}: {key!r} should be text, got {value!r}.", key=flag_key)
         return str(value)
     return value
 

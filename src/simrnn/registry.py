@@ -8,13 +8,15 @@ The command line choices, the sweep choices and checkpoint loading all derive fr
     build_model("lstm", n_input_features=1, n_params=6, n_outputs=7, hidden_size=8, dense_size=8)
 
 A *task package* is a sub-package of :mod:`simrnn` with a ``task`` module (``simrnn.sequence``,
-``simrnn.fields``, ...) and a ``config`` module defining its settings class. Importing the package
-registers its models; importing its ``task`` module registers the task (:func:`register_task`). Adding a task means adding its folder: nothing
-here lists them.
+``simrnn.fields``, ...) and a ``config`` module defining its settings class. Model names are read
+from the ``@register_model`` decorators in its source (:func:`declared_models`), and the defining
+module is imported when a model is built; importing its ``task`` module registers the task
+(:func:`register_task`). Adding a task means adding its folder: nothing here lists them.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
 from collections.abc import Callable
@@ -69,10 +71,25 @@ def task_names() -> tuple[str, ...]:
     ))
 
 
-def _import_task_packages() -> None:
-    """Import every task package so that their model registrations run."""
-    for name in task_names():
-        importlib.import_module(f"simrnn.{name}")
+@cache
+def declared_models() -> dict[str, tuple[str, str]]:
+    """``{model name: (task, module)}`` read from the ``@register_model("name", task="...")`` decorators in
+    the task packages' source, without importing them: the CLI lists models (``--help``) without
+    loading PyTorch; :func:`build_model` imports the module that registers the model."""
+    import simrnn
+
+    found = {}
+    for task in task_names():
+        folder = Path(simrnn.__path__[0]) / task
+        for path in sorted(folder.rglob("*.py")):
+            module = ".".join(("simrnn", *path.relative_to(folder.parent).with_suffix("").parts))
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "register_model"
+                        and node.args and isinstance(node.args[0], ast.Constant)):
+                    owner = next((k.value.value for k in node.keywords if k.arg == "task"
+                                  and isinstance(k.value, ast.Constant)), task)
+                    found[node.args[0].value] = (owner, module)
+    return found
 
 
 def get_task(name: str) -> Any:
@@ -100,14 +117,15 @@ def config_class(name: str) -> type:
 
 
 def model_names(task: str | None = None) -> list[str]:
-    """Registered model names, optionally only those of one task, sorted."""
-    _import_task_packages()
-    return sorted(n for n, e in _MODELS.items() if task is None or e.task == task)
+    """Registered model names (declared in the source or registered at run time), optionally of one task, sorted."""
+    entries = {n: e.task for n, e in _MODELS.items()} | {n: t for n, (t, _) in declared_models().items()}
+    return sorted(n for n, t in entries.items() if task is None or t == task)
 
 
 def build_model(name: str, **model_args: Any):
-    """Instantiate the registered model ``name`` with its constructor arguments."""
-    _import_task_packages()
+    """Instantiate the registered model ``name`` with its constructor arguments (importing its module)."""
+    if name not in _MODELS and name in declared_models():
+        importlib.import_module(declared_models()[name][1])
     if name not in _MODELS:
         raise UserInputError(f"unknown model {name!r}; expected one of {', '.join(model_names())}.")
     return _MODELS[name].cls(**model_args)

@@ -185,5 +185,5 @@ def test_missing_and_unparsable_files(tmp_path):
         load_sweep(tmp_path / "none.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("method: [unclosed\n")
-    with pytest.raises(UserInputError, match="cannot parse the sweep file"):
+    with pytest.raises(UserInputError, match="cannot parse sweep file"):
         load_sweep(bad)

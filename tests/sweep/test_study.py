@@ -16,9 +16,13 @@ def spec_for(method: str = "bayes", **top):
 
 
 def test_storage_urls(tmp_path):
-    assert storage_url(None, tmp_path / "runs") == f"sqlite:///{tmp_path}/runs/sweeps.db"
+    with pytest.raises(UserInputError, match=r"runs/sweeps.db: no such sweep database") as info:
+        storage_url(None, tmp_path / "runs")  # reading: nothing is created
+    assert info.value.key == "storage" and not (tmp_path / "runs").exists()
+    assert storage_url(None, tmp_path / "runs", create=True) == f"sqlite:///{tmp_path}/runs/sweeps.db"
     assert (tmp_path / "runs").is_dir()  # created so that SQLite can write the file
-    assert storage_url(tmp_path / "s.db") == f"sqlite:///{tmp_path}/s.db"
+    assert storage_url(tmp_path / "s.db", create=True) == f"sqlite:///{tmp_path}/s.db"
+    assert storage_url(f"sqlite:///{tmp_path}/t.db", create=True) == f"sqlite:///{tmp_path}/t.db"
     assert storage_url("postgresql://me:pw@node1:5433/sweeps") == "postgresql+psycopg://me:pw@node1:5433/sweeps"
     assert storage_url("postgres://me@node1/sweeps") == "postgresql+psycopg://me@node1/sweeps"
     assert storage_url("postgresql+psycopg2://me@node1/s") == "postgresql+psycopg2://me@node1/s"
@@ -26,8 +30,17 @@ def test_storage_urls(tmp_path):
         storage_url("bogus://:::")
 
 
+def test_a_storage_under_a_regular_file_names_the_file(tmp_path):
+    """`--storage FILE/x.db` said "FILE: already exists"; now the file in the way is named as such."""
+    (tmp_path / "FILE").write_text("x")
+    with pytest.raises(UserInputError, match=r"FILE/x.db: cannot be created because .*FILE is not a directory"):
+        storage_url(tmp_path / "FILE" / "x.db", create=True)
+    with pytest.raises(UserInputError, match=r"storage .* is a folder; expected a SQLite file"):
+        storage_url(tmp_path, create=True)
+
+
 def test_unreachable_database_is_one_sentence():
-    with pytest.raises(UserInputError, match=r"--storage postgresql\+psycopg://nobody:\*\*\*@127.0.0.1:9/none\S*: cannot open"):
+    with pytest.raises(UserInputError, match=r"storage postgresql\+psycopg://nobody:\*\*\*@127.0.0.1:9/none\S*: cannot open"):
         open_storage(storage_url("postgresql://nobody:secret@127.0.0.1:9/none?connect_timeout=2"))
 
 
@@ -46,8 +59,11 @@ def test_samplers_and_pruners():
 
 
 def test_study_keeps_its_sweep_and_refuses_another(tmp_path):
-    url = storage_url(tmp_path / "s.db")
+    url = storage_url(tmp_path / "s.db", create=True)
+    first = create_study(spec_for("grid"), "sequence", url, "s1")  # nothing trained yet: may be corrected
     study = create_study(spec_for(), "sequence", url, "s1")
+    assert study._study_id == first._study_id and load_study(url, "s1")[1].method == "bayes"
+    study.add_trial(optuna.trial.create_trial(value=1.0))  # a finished trial: from now on the definition is fixed
     assert study.direction == optuna.study.StudyDirection.MAXIMIZE
     again = create_study(spec_for(), "sequence", url, "s1")  # resume: same file, same task
     assert again._study_id == study._study_id

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from simrnn.cli import app
 from simrnn.sweep import best_run, run_sweep
-from simrnn.sweep.study import load_study, storage_url
+from simrnn.sweep.spec import parse_sweep
+from simrnn.sweep.study import create_study, load_study, storage_url
 
 runner = CliRunner()
 
@@ -65,6 +66,15 @@ def test_cli_errors_exit_2(write_sweep, tmp_path):
     sweep = write_sweep({"windw_size": {"values": [3, 5]}})
     result = runner.invoke(app, ["sweep", "run", str(sweep), "--task", "sequence"])
     assert result.exit_code == 2 and "'windw_size' is not a setting of task 'sequence'" in result.output
+    for command in ("best", "leaderboard", "report", "worker"):  # reading a missing storage creates nothing
+        missing = runner.invoke(app, ["sweep", command, "--storage", str(tmp_path / "new" / "x.db"), "--study", "s"])
+        assert missing.exit_code == 2 and missing.stderr.strip() == (
+            f"error: --storage {tmp_path}/new/x.db: no such sweep database; give the storage that "
+            "`simrnn sweep run` used.")
+        assert not (tmp_path / "new").exists()
+    create_study(parse_sweep({"method": "random", "metric": {"name": "val_loss"},
+                              "parameters": {"lstm_units": {"values": [4, 8]}}}),
+                 "sequence", storage_url(tmp_path / "x.db", create=True), "other")
     missing = runner.invoke(app, ["sweep", "best", "--storage", str(tmp_path / "x.db"), "--study", "nope"])
     assert missing.exit_code == 2 and "no study 'nope'" in missing.output
 

@@ -107,7 +107,7 @@ def test_timeout_zero_creates_the_study_and_trains_nothing(write_sweep, tmp_path
 def test_a_dead_workers_grid_point_is_queued_once_more(tmp_path):
     spec = parse_sweep({"method": "grid", "metric": {"name": "val_loss"}, "parameters": {"a": {"values": [1, 2]}},
                         "simrnn": {"heartbeat_interval": 1, "grace_period": 1}})
-    study = create_study(spec, "sequence", storage_url(tmp_path / "s.db"), "g")
+    study = create_study(spec, "sequence", storage_url(tmp_path / "s.db", create=True), "g")
     with warnings.catch_warnings():  # Optuna: heartbeats are meant for Study.optimize; here we play the worker
         warnings.simplefilter("ignore", UserWarning)
         dead = study.ask()

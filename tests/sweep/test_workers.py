@@ -33,7 +33,7 @@ def test_killed_worker_leaves_its_trial_failed_and_a_rerun_continues(write_sweep
     sweep = write_sweep({"lstm_units": {"values": [4, 8]},
                          "learning_rate": {"distribution": "log_uniform_values", "min": 1e-3, "max": 1e-2}},
                         settings={"epochs": 4}, simrnn={"heartbeat_interval": 1, "grace_period": 2}, name="kill")
-    url = storage_url(tmp_path / "runs" / "sweeps.db")
+    url = storage_url(tmp_path / "runs" / "sweeps.db", create=True)
     log = tmp_path / "worker.log"
     with log.open("w") as sink:
         proc = subprocess.Popen(worker_command("sweep", "run", str(sweep), "--task", "sequence", "--trials", "3"),

@@ -11,21 +11,23 @@ import typer
 
 from simrnn.cli.output import exit_on_user_error, guard_command
 
-app = typer.Typer(
-    name="simrnn",
-    help="Train, evaluate, calibrate with and deploy recurrent surrogates of materials simulations.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
 
-
-def _register_subcommands() -> None:
+def _build_app() -> typer.Typer:
+    """The ``simrnn`` application with every sub-command, each inside the one error boundary."""
     from simrnn.cli import calibrate, demo, export, fields, hpc, runs, sequence, sweep
 
-    app.add_typer(sequence.app, name="sequence")
+    root = typer.Typer(
+        name="simrnn",
+        help="Train, evaluate, calibrate with and deploy recurrent surrogates of materials simulations.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    root.add_typer(sequence.app, name="sequence")
     for module in (fields, calibrate, runs, sweep, hpc, demo, export):
-        module.register(app)
+        module.register(root)
+    _guard_every_command(root)
+    return root
 
 
 def _guard_every_command(group: typer.Typer) -> None:
@@ -36,8 +38,16 @@ def _guard_every_command(group: typer.Typer) -> None:
         _guard_every_command(sub.typer_instance)
 
 
-_register_subcommands()
-_guard_every_command(app)
+_APP: list[typer.Typer] = []
+
+
+def __getattr__(name: str):
+    """``simrnn.cli.app`` is built on first use: ``import simrnn.cli`` alone loads no sub-command."""
+    if name == "app":
+        if not _APP:
+            _APP.append(_build_app())
+        return _APP[0]
+    raise AttributeError(f"module 'simrnn.cli' has no attribute {name!r}")
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -67,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
 
     warnings.showwarning = _show_warning
     usage_error, no_args_is_help = _usage_error_types()
-    command = typer.main.get_command(app)
+    command = typer.main.get_command(__getattr__("app"))
     try:
         with exit_on_user_error():
             code = command.main(args=argv, prog_name="simrnn", standalone_mode=False)

@@ -74,11 +74,11 @@ def settings_command(settings_class: type) -> Callable[[Callable], Callable]:
 
         @functools.wraps(command)
         def run(**kwargs: Any) -> Any:
-            from simrnn.config import build_config
+            from simrnn.config import COMMAND_LINE, build_config
 
             given = {f.name: kwargs.pop(f.name) for f in fields}
             settings = build_config(settings_class, {k: v for k, v in given.items() if v is not None},
-                                    source="command line")
+                                    source=COMMAND_LINE)
             return command(**kwargs, settings=settings)
 
         parameters = own + generated

@@ -27,7 +27,11 @@ def _error_line(text: str) -> None:
 
 
 def option_flag(key: str) -> str | None:
-    """The flag of the running command's option whose parameter is ``key`` (``--max-axial-strain``), if any."""
+    """The flag of the running command's option whose parameter is ``key`` (``--max-axial-strain``).
+
+    None when there is no such option, or when the value under ``key`` came from the ``--config``
+    file the command was given (the user wrote the key there, so the key is what to name).
+    """
     try:  # Typer >= 0.29 runs on its own copy of click
         from typer._click import globals as click_globals
     except ImportError:
@@ -38,7 +42,9 @@ def option_flag(key: str) -> str | None:
         return None
     for param in context.command.params:
         if param.name == key and getattr(param, "param_type_name", None) == "option":
-            return max(param.opts, key=len)
+            source = context.get_parameter_source(key)
+            from_file = context.params.get("config") is not None and getattr(source, "name", "") != "COMMANDLINE"
+            return None if from_file else max(param.opts, key=len)
     return None
 
 
@@ -46,16 +52,17 @@ def translated(exc: UserInputError) -> str:
     """The library's sentence with its setting's key written as the command's flag.
 
     The library names keys (``max_axial_strain 5: expected ...``); on the command line the user
-    typed ``--max-axial-strain``, so the key (bare or quoted) becomes that flag. A key that is no
-    option of the running command (a key of a config or sweep file) stays as it is.
+    typed ``--max-axial-strain``, so the key's first mention (quoted, else bare) becomes that flag.
+    A key that is no option of the running command (a key of a config or sweep file) stays as it is.
     """
     text = str(exc)
     flag = option_flag(exc.key) if exc.key else None
     if flag is None:
         return text
     for written in (repr(exc.key), f'"{exc.key}"'):
-        text = text.replace(written, flag)
-    return re.sub(rf"(?<![\w-]){re.escape(exc.key)}(?![\w-])", flag, text)
+        if written in text:
+            return text.replace(written, flag, 1)
+    return re.sub(rf"(?<![\w-]){re.escape(exc.key)}(?![\w-])", flag, text, count=1)
 
 
 @contextlib.contextmanager

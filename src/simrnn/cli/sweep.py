@@ -17,6 +17,7 @@ app = typer.Typer(help="Hyper-parameter sweeps (W&B sweep files, run offline wit
 _STORAGE_HELP = "SQLAlchemy URL (postgresql://user@host:5432/db for many workers) or SQLite file."
 _TRIALS_HELP = "Trials the study should hold (all workers together); default run_cap, else 20."
 _TIMEOUT_HELP = "Start no new trial after this many seconds."
+_DEFAULT_STORAGE = " Default: sweeps.db in the default runs_root."
 
 
 def register(root_app: typer.Typer) -> None:
@@ -61,44 +62,51 @@ def print_leaderboard(study, limit: int | None = None) -> None:
 def run(
     sweep_file: Annotated[Path, typer.Argument(help="W&B sweep file (YAML or JSON), used unchanged.")],
     task: Annotated[str, typer.Option(help="Task to train: sequence, fields, ...")],
-    trials: Annotated[int | None, typer.Option(min=1, help=_TRIALS_HELP)] = None,
+    trials: Annotated[int | None, typer.Option(help=_TRIALS_HELP)] = None,
     storage: Annotated[str | None, typer.Option(help=_STORAGE_HELP + " Default <runs_root>/sweeps.db.")] = None,
     study: Annotated[str | None, typer.Option(help="Study name; default the sweep's name, else <task>-<file stem>.")] = None,
-    timeout: Annotated[float | None, typer.Option(min=0, help=_TIMEOUT_HELP)] = None,
+    timeout: Annotated[float | None, typer.Option(help=_TIMEOUT_HELP)] = None,
 ) -> None:
     """Create (or resume) a study from SWEEP_FILE and run its trials here; print the leaderboard.
 
     Re-running the same command resumes the study. More workers join with `simrnn sweep worker`.
     """
-    from simrnn.sweep import load_sweep, run_sweep, sweep_storage
+    from simrnn.sweep import load_sweep, run_sweep, running_note, sweep_storage
     from simrnn.sweep.study import shown_url
 
-    for note in load_sweep(sweep_file).notes:
+    spec = load_sweep(sweep_file)  # read once; run_sweep checks it before creating anything
+    for note in spec.notes:
         console.print(f"note: {note}")
-    result = run_sweep(sweep_file, task, trials=trials, storage=storage, study=study, timeout=timeout,
-                       on_trial=_print_trial)
+    result = run_sweep(spec, task, trials=trials, storage=storage, study=study, timeout=timeout, on_trial=_print_trial)
     print_leaderboard(result)
-    console.print(f"storage: {shown_url(sweep_storage(sweep_file, task, storage))}  study: {result.study_name}")
+    _print_note(running_note(result))
+    console.print(f"storage: {shown_url(sweep_storage(spec, task, storage))}  study: {result.study_name}")
 
 
 @app.command()
 def worker(
-    storage: Annotated[str, typer.Option(help=_STORAGE_HELP)],
     study: Annotated[str, typer.Option(help="Name of a study created by `simrnn sweep run`.")],
-    trials: Annotated[int | None, typer.Option(min=1, help="Trials the study should hold; default: as `sweep run` set.")] = None,
-    timeout: Annotated[float | None, typer.Option(min=0, help=_TIMEOUT_HELP)] = None,
+    storage: Annotated[str | None, typer.Option(help=_STORAGE_HELP + _DEFAULT_STORAGE)] = None,
+    trials: Annotated[int | None, typer.Option(help="Trials the study should hold; default: as `sweep run` set.")] = None,
+    timeout: Annotated[float | None, typer.Option(help=_TIMEOUT_HELP)] = None,
 ) -> None:
     """Join a study and run trials until it holds enough (start N of these, e.g. an HPC array job)."""
-    from simrnn.sweep import run_worker
+    from simrnn.sweep import run_worker, running_note
 
     result = run_worker(storage, study, trials=trials, timeout=timeout, on_trial=_print_trial)
     print_leaderboard(result)
+    _print_note(running_note(result))
+
+
+def _print_note(note: str | None) -> None:
+    if note:
+        console.print(f"note: {note}")
 
 
 @app.command()
 def best(
     study: Annotated[str, typer.Option(help="Study name.")],
-    storage: Annotated[str, typer.Option(help=_STORAGE_HELP)] = "runs/sweeps.db",
+    storage: Annotated[str | None, typer.Option(help=_STORAGE_HELP + _DEFAULT_STORAGE)] = None,
 ) -> None:
     """Print the best trial's settings, value and run directory."""
     from simrnn.sweep import best_trial
@@ -113,7 +121,7 @@ def best(
 @app.command()
 def leaderboard(
     study: Annotated[str, typer.Option(help="Study name.")],
-    storage: Annotated[str, typer.Option(help=_STORAGE_HELP)] = "runs/sweeps.db",
+    storage: Annotated[str | None, typer.Option(help=_STORAGE_HELP + _DEFAULT_STORAGE)] = None,
     top: Annotated[int | None, typer.Option(min=1, help="Show only the best N trials.")] = None,
 ) -> None:
     """Print every trial of a study, best first."""
@@ -126,16 +134,13 @@ def leaderboard(
 @app.command()
 def report(
     study: Annotated[str, typer.Option(help="Study name.")],
-    storage: Annotated[str, typer.Option(help=_STORAGE_HELP)] = "runs/sweeps.db",
+    storage: Annotated[str | None, typer.Option(help=_STORAGE_HELP + _DEFAULT_STORAGE)] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (default sweep_reports/<study>/<timestamp>).")] = None,
 ) -> None:
     """Write Optuna's plots (optimisation history, parameter importances, parallel coordinates) as PNG and HTML."""
-    from simrnn.runs import new_output_dir
     from simrnn.sweep.report import write_report
     from simrnn.sweep.study import load_study, storage_url
 
     opened, _, _ = load_study(storage_url(storage), study)
-    out_dir = new_output_dir(out, Path("sweep_reports") / study)
-    for path in write_report(opened, out_dir):
+    for path in write_report(opened, out):
         console.print(f"written {path}")
-

@@ -45,7 +45,9 @@ def add_train_command(app: typer.Typer, task_name: str, help_text: str, data_arg
                                      f"{explicit[data_argument]!r}; give it once.")
             explicit[data_argument] = data
         values.update(explicit)
-        source = f"{config}" if config else "command line"
+        from simrnn.config import COMMAND_LINE
+
+        source = f"{config}" if config else COMMAND_LINE
         run_dir = fit(task_name, values, resume=resume, source=source)
         if global_rank() == 0:
             print_run_summary(run_dir)

@@ -5,6 +5,7 @@ See ``docs/engine.md``. A task is an object with::
     name            "sequence", "fields", ...
     config_class    a dataclass extending :class:`~simrnn.engine.settings.TrainSettings`
     resumable_keys  task keys that may change when a run is resumed (engine keys are added)
+    metrics         names a sweep may optimise: logged every epoch, or test metrics of ``evaluate``
     load_data(cfg) -> TaskData                       reads and checks the data; writes nothing
     build_module(cfg, data) -> LightningModule        logs train_loss and val_loss every epoch
     evaluate(model, data, cfg) -> Evaluation          ``model``: best checkpoint's nn.Module, eval mode
@@ -56,6 +57,7 @@ class Task:
     name: ClassVar[str]
     config_class: ClassVar[type[TrainSettings]]
     resumable_keys: ClassVar[frozenset[str]] = frozenset()
+    metrics: ClassVar[tuple[str, ...]] = ("train_loss", "val_loss")
 
     def load_data(self, cfg: Any) -> TaskData:
         raise NotImplementedError

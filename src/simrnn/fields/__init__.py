@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from simrnn.fields import models as _models  # noqa: F401  (registers the field models)
-
 
 def demo_summary(workdir: Path) -> dict:
     """Synthesise, convert, build the xz datasets and draw a figure in ``workdir`` (see :mod:`.demo`)."""

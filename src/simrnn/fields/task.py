@@ -146,6 +146,7 @@ class FieldsTask(Task):
     name = "fields"
     config_class = FieldsConfig
     resumable_keys = frozenset({"num_workers"})
+    metrics = ("train_loss", "val_loss", "val_mse", "mse", "mae", "ssim", "psnr", "skill")  # per epoch, then test
 
     def load_data(self, cfg: FieldsConfig) -> TaskData:
         """Open the cache, build the three splits (normalised with the train split's constants)."""

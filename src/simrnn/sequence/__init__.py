@@ -7,7 +7,37 @@ Public API::
     import_keras(model_dir, out=None) -> run_dir
 """
 
-from simrnn.sequence.predict import SequenceRun, load_run, predict
+import importlib
+import sys
+import types
+
+#: names imported on first use, so that reading a setting (``simrnn ... --help``) loads no PyTorch.
+_LAZY = {"SequenceRun": "simrnn.sequence.predict", "load_run": "simrnn.sequence.predict",
+         "predict": "simrnn.sequence.predict"}
+
+
+class _Package(types.ModuleType):
+    """This package, whose public ``predict`` (a function) is not replaced by the submodule of that name.
+
+    Importing ``simrnn.sequence.predict`` sets the package attribute ``predict`` to the module; with
+    the names above imported lazily, that would hide the function.
+    """
+
+    def __getattr__(self, name: str):
+        if name in _LAZY:
+            value = getattr(importlib.import_module(_LAZY[name]), name)
+            super().__setattr__(name, value)
+            return value
+        raise AttributeError(f"module 'simrnn.sequence' has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            self.__dict__.pop(name, None)  # the function is looked up again on next use
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def train(config=None, *, resume=None):

@@ -45,7 +45,6 @@ from typing import Any
 import h5py
 import numpy as np
 import torch
-import yaml
 
 from simrnn.checkpoints import write_checkpoint
 from simrnn.errors import UserInputError
@@ -57,6 +56,7 @@ from simrnn.files import (
     to_jsonable,
 )
 from simrnn.hdf5_read import hdf5_errors, open_hdf5, read_dataset, read_names, resolve
+from simrnn.mappings import read_mapping
 from simrnn.registry import build_model
 from simrnn.runs import (
     BEST_CHECKPOINT,
@@ -101,17 +101,7 @@ def read_grainlearning_config(model_dir: Path) -> tuple[dict[str, Any], Path]:
     path = next((model_dir / n for n in CONFIG_FILES if (model_dir / n).is_file()), None)
     if path is None:
         raise UserInputError(f"{model_dir}: no GrainLearning config found; expected one of {', '.join(CONFIG_FILES)}.")
-    if path.suffix == ".npy":
-        raw = load_pickled_dict(path)
-    else:
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise UserInputError(f"{path}: not valid YAML ({type(exc).__name__}).") from None
-        except UnicodeDecodeError:
-            raise UserInputError(f"{path}: not UTF-8 text; expected a YAML config.") from None
-        if not isinstance(raw, dict):
-            raise UserInputError(f"{path}: expected a mapping of config keys, found {type(raw).__name__}.")
+    raw = load_pickled_dict(path) if path.suffix == ".npy" else read_mapping(path, "GrainLearning config")
     config = {}
     for key, value in raw.items():
         if str(key).startswith("_wandb") or key == "wandb_version":

@@ -101,6 +101,7 @@ class SequenceTask(Task):
     name = "sequence"
     config_class = SequenceConfig
     ignored_keys = GRAINLEARNING_COMPAT_KEYS
+    metrics = ("train_loss", "val_loss", "mse", "mae")  # per epoch, then test (see evaluate)
 
     def load_data(self, cfg: SequenceConfig) -> TaskData:
         data = read_triaxial_hdf5(cfg.raw_data, pressure=cfg.pressure, experiment_type=cfg.experiment_type)

@@ -4,7 +4,7 @@ Example::
 
     from simrnn.sweep import run_sweep, best_run
     study = run_sweep("example_sweep.yaml", task="sequence", trials=20)   # SQLite in runs/sweeps.db
-    run_dir = best_run("runs/sweeps.db", study.study_name)               # ready for load_run(run_dir)
+    run_dir = best_run(None, study.study_name)                           # ready for load_run(run_dir)
 
 Many workers on many nodes share one study through PostgreSQL: ``run_sweep(..., storage=
 "postgresql://user@host/db")`` once (or ``simrnn sweep run``), then ``run_worker(storage, name)``
@@ -25,19 +25,21 @@ from simrnn.errors import UserInputError
 from simrnn.sweep.spec import SweepSpec, load_sweep, parse_sweep
 from simrnn.sweep.study import create_study, default_study_name, load_study, storage_url
 from simrnn.sweep.trial import RUN_DIR_ATTR, SETTINGS_ATTR
-from simrnn.sweep.worker import DEFAULT_TRIALS, TARGET_ATTR, work
+from simrnn.sweep.worker import DEFAULT_TRIALS, TARGET_ATTR, check_sweep, check_timeout, running_note, work
 
-__all__ = ["SweepSpec", "best_run", "best_trial", "leaderboard", "load_sweep", "parse_sweep", "run_sweep",
-           "run_worker", "storage_url", "sweep_storage"]
+__all__ = ["SweepSpec", "best_run", "best_trial", "check_sweep", "leaderboard", "load_sweep", "parse_sweep",
+           "run_sweep", "run_worker", "running_note", "storage_url", "sweep_storage"]
 
 
-def run_sweep(sweep: str | Path | Mapping[str, Any], task: str, *, trials: int | None = None,
+def run_sweep(sweep: str | Path | Mapping[str, Any] | SweepSpec, task: str, *, trials: int | None = None,
               storage: str | None = None, study: str | None = None, timeout: float | None = None,
               on_trial: Callable[[FrozenTrial], None] | None = None) -> optuna.Study:
-    """Create (or resume) the study of a W&B sweep file for ``task`` and run trials in this process.
+    """Create (or resume) the study of a W&B sweep for ``task`` and run trials in this process.
+
+    Everything is checked before the storage or the study is created (see :func:`check_sweep`).
 
     Args:
-        sweep: a W&B sweep file or dict (see :mod:`simrnn.sweep.spec`).
+        sweep: a W&B sweep file, dict or :class:`SweepSpec` (see :mod:`simrnn.sweep.spec`).
         task: a registered task name (``sequence``, ``fields``).
         trials: trials the study should hold (default: W&B ``run_cap``, else 20; a grid stops when done).
         storage: SQLAlchemy URL or SQLite file; default ``<runs_root>/sweeps.db``.
@@ -45,50 +47,56 @@ def run_sweep(sweep: str | Path | Mapping[str, Any], task: str, *, trials: int |
         timeout: seconds after which no new trial is started.
         on_trial: called with each finished trial (the CLI prints a line).
     """
-    spec = load_sweep(sweep)
-    url = sweep_storage(spec, task, storage)
-    name = study or default_study_name(spec, task, None if isinstance(sweep, Mapping) else sweep)
+    spec = sweep if isinstance(sweep, SweepSpec) else load_sweep(sweep)
+    _check_trials(trials)
+    check_timeout(timeout)
+    check_sweep(spec, task)
+    url = sweep_storage(spec, task, storage, create=True)
+    name = study or default_study_name(spec, task, spec.file)
     opened = create_study(spec, task, url, name)
     target = trials or spec.run_cap or DEFAULT_TRIALS
     opened.set_user_attr(TARGET_ATTR, target)
-    work(opened, spec, task, trials=target, timeout=timeout, on_trial=on_trial)
+    work(opened, spec, task, trials=target, storage=url, timeout=timeout, on_trial=on_trial)
     return opened
 
 
-def sweep_storage(sweep: str | Path | Mapping[str, Any] | SweepSpec, task: str, storage: str | None = None) -> str:
-    """The storage URL of a sweep: ``storage`` if given, else ``<runs_root>/sweeps.db`` beside its runs.
-
-    Also checks that every setting the sweep names exists for ``task`` (one error otherwise).
-    """
+def sweep_storage(spec: SweepSpec, task: str, storage: str | None = None, *, create: bool = False) -> str:
+    """The storage URL of a sweep: ``storage`` if given, else ``<runs_root>/sweeps.db`` beside its runs
+    (the sweep's fixed ``runs_root``, else the task's default); see :func:`storage_url` for ``create``."""
     from simrnn.engine import get_task
 
-    spec = sweep if isinstance(sweep, SweepSpec) else load_sweep(sweep)
     config_class = get_task(task).config_class
-    spec.check_settings(config_class, task)
     runs_root = spec.fixed.get("runs_root") or next(
         f.default for f in dataclasses.fields(config_class) if f.name == "runs_root")
-    return storage_url(storage, runs_root)
+    return storage_url(storage, runs_root, create=create)
 
 
-def run_worker(storage: str, study: str, *, trials: int | None = None, timeout: float | None = None,
+def run_worker(storage: str | None, study: str, *, trials: int | None = None, timeout: float | None = None,
                on_trial: Callable[[FrozenTrial], None] | None = None) -> optuna.Study:
     """Join an existing study (created by :func:`run_sweep`) and run trials until it has enough."""
+    _check_trials(trials)
+    check_timeout(timeout)
     url = storage_url(storage)
     opened, spec, task = load_study(url, study)
     target = trials or opened.user_attrs.get(TARGET_ATTR) or DEFAULT_TRIALS
-    work(opened, spec, task, trials=target, timeout=timeout, on_trial=on_trial)
+    work(opened, spec, task, trials=target, storage=url, timeout=timeout, on_trial=on_trial)
     return opened
 
 
-def best_trial(storage: str, study: str) -> FrozenTrial:
-    """The best complete trial of a study; a one-line error if none has completed."""
+def _check_trials(trials: int | None) -> None:
+    if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int) or trials < 1):
+        raise UserInputError(f"trials {trials!r}: expected 1 or more (the trials the study should hold).", key="trials")
+
+
+def best_trial(storage: str | None, study: str) -> FrozenTrial:
+    """The best complete trial of a study; a one-line error if none has completed (nothing is created)."""
     opened, _, _ = load_study(storage_url(storage), study)
     if not opened.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         raise UserInputError(f"study {study!r} has no complete trial yet.")
     return opened.best_trial
 
 
-def best_run(storage: str, study: str) -> Path:
+def best_run(storage: str | None, study: str) -> Path:
     """Run directory of the best trial, ready for ``simrnn.sequence.load_run`` (GrainLearning's
     ``get_best_run_from_sweep``)."""
     return Path(best_trial(storage, study).user_attrs[RUN_DIR_ATTR])

@@ -17,34 +17,42 @@ from simrnn.errors import UserInputError
 from simrnn.files import atomic_path
 
 PLOTS = ("optimization_history", "param_importances", "parallel_coordinate")
+#: where reports go unless ``out`` is given: ``<REPORTS_DIR>/<study>/<timestamp>``.
+REPORTS_DIR = "sweep_reports"
 
 
-def write_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
-    """Write the plots of ``study`` into ``out_dir`` (created); return the files written, PNG then HTML."""
+def write_report(study: optuna.Study, out: str | Path | None = None) -> list[Path]:
+    """Write the plots of ``study`` into a new folder ``out`` (default ``sweep_reports/<study>/<timestamp>``);
+    return the files written, PNG then HTML.
+
+    A study without a complete trial is refused before anything is created; a failure while
+    writing removes the folder again, so a retry is never blocked.
+    """
     import matplotlib.pyplot as plt  # Optuna draws with pyplot; its figures are closed below
+
+    from simrnn.runs import output_dir
 
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         raise UserInputError(f"study {study.study_name!r} has no complete trial to plot yet.")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in _plottable(complete):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            axes = getattr(optuna.visualization.matplotlib, f"plot_{name}")(study)
-            figure = getattr(optuna.visualization, f"plot_{name}")(study)
-        fig = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
-        fig.set_size_inches(8, 5)
-        fig.tight_layout()
-        png = out_dir / f"{name}.png"
-        with atomic_path(png) as tmp:
-            fig.savefig(tmp, dpi=120, format="png")
-        plt.close(fig)
-        html = out_dir / f"{name}.html"
-        with atomic_path(html) as tmp:
-            figure.write_html(tmp, include_plotlyjs="directory")
-        written += [png, html]
+    with output_dir(out, Path(REPORTS_DIR) / study.study_name) as out_dir:
+        for name in _plottable(complete):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                axes = getattr(optuna.visualization.matplotlib, f"plot_{name}")(study)
+                figure = getattr(optuna.visualization, f"plot_{name}")(study)
+            fig = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
+            fig.set_size_inches(8, 5)
+            fig.tight_layout()
+            png = out_dir / f"{name}.png"
+            with atomic_path(png) as tmp:
+                fig.savefig(tmp, dpi=120, format="png")
+            plt.close(fig)
+            html = out_dir / f"{name}.html"
+            with atomic_path(html) as tmp:
+                figure.write_html(tmp, include_plotlyjs="directory")
+            written += [png, html]
     return sorted(written, key=lambda p: (p.suffix != ".png", p.name))
 
 

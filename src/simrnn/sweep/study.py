@@ -36,26 +36,70 @@ def optuna_quiet() -> Iterator[None]:
         yield
 
 
-def storage_url(storage: str | Path | None, runs_root: str | Path = "runs") -> str:
-    """A SQLAlchemy URL: ``None`` -> ``sqlite:///<runs_root>/sweeps.db``; a file path -> SQLite;
-    ``postgresql://`` / ``postgres://`` -> the psycopg (v3) driver that simrnn installs."""
+def default_storage() -> Path:
+    """``<runs_root>/sweeps.db`` with the engine's default ``runs_root``: the one default storage."""
+    from simrnn.engine.settings import TrainSettings
+
+    return Path(TrainSettings.runs_root) / DEFAULT_STORAGE_FILE
+
+
+def storage_url(storage: str | Path | None, runs_root: str | Path | None = None, *, create: bool = False) -> str:
+    """A SQLAlchemy URL: ``None`` -> ``sqlite:///<runs_root>/sweeps.db`` (:func:`default_storage` without
+    ``runs_root``); a file path -> SQLite; ``postgresql://`` / ``postgres://`` -> the psycopg (v3) driver.
+
+    ``create``: a SQLite file may be created (its missing folders are made here); otherwise it must
+    exist (reading a study never leaves an empty database or folders behind).
+    """
     if storage is None:
-        storage = Path(runs_root) / DEFAULT_STORAGE_FILE
+        storage = default_storage() if runs_root is None else Path(runs_root) / DEFAULT_STORAGE_FILE
     text = str(storage)
     if "://" not in text:
-        path = Path(text).expanduser().resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{path}"
+        return f"sqlite:///{_sqlite_file(Path(text).expanduser(), create)}"
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
         url = make_url(text)
     except (ArgumentError, ValueError):
-        raise UserInputError(f"--storage {text!r} is not a database URL (e.g. postgresql://user@host:5432/db).") from None
+        raise UserInputError(f"storage {text!r} is not a database URL (e.g. postgresql://user@host:5432/db).",
+                             key="storage") from None
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
+    if url.drivername.startswith("sqlite") and url.database:
+        return f"sqlite:///{_sqlite_file(Path(url.database), create)}"
     return url.render_as_string(hide_password=False)
+
+
+def _sqlite_file(path: Path, create: bool) -> Path:
+    """The absolute SQLite file; checked (and its folders made) for ``create``, else it must exist."""
+    from simrnn.files import check_output_location, make_parents
+
+    path = path.resolve()
+    if path.is_dir():
+        raise UserInputError(f"storage {path} is a folder; expected a SQLite file such as runs/sweeps.db.",
+                             key="storage")
+    if create:
+        check_output_location(path)  # a regular file in the way is named as such
+        make_parents(path)
+    elif not path.is_file():
+        raise UserInputError(f"storage {path}: no such sweep database; give the storage that `simrnn sweep run` "
+                             "used.", key="storage")
+    return path
+
+
+def database_sentence(exc: BaseException, url: str) -> str | None:
+    """One sentence for a database failure anywhere in ``exc``'s chain (server gone, permission), else None."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    seen = exc
+    while seen is not None and not isinstance(seen, SQLAlchemyError):
+        seen = seen.__cause__ or seen.__context__
+    if seen is None:
+        return None
+    cause = getattr(seen, "orig", None) or seen
+    first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    return (f"storage {shown_url(url)}: the database failed ({type(cause).__name__}: {first}); finished trials "
+            "are kept, run the same command again once the database is reachable.")
 
 
 def open_storage(url: str, spec: SweepSpec | None = None) -> optuna.storages.RDBStorage:
@@ -80,10 +124,11 @@ def open_storage(url: str, spec: SweepSpec | None = None) -> optuna.storages.RDB
                 url, heartbeat_interval=interval, grace_period=spec.grace_period if spec else None,
                 heartbeat_stale_trial_callback=retry, **kwargs)
     except ImportError as exc:
-        raise UserInputError(f"--storage {shown_url(url)}: no database driver for this URL ({exc.__cause__ or exc}).") from None
+        raise UserInputError(f"storage {shown_url(url)}: no database driver for this URL ({exc.__cause__ or exc}).",
+                             key="storage") from None
     except Exception as exc:  # sqlalchemy.exc.OperationalError and friends: server down, bad credentials
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserInputError(f"--storage {shown_url(url)}: cannot open the database ({first}).") from None
+        raise UserInputError(f"storage {shown_url(url)}: cannot open the database ({first}).", key="storage") from None
 
 
 def shown_url(url: str) -> str:
@@ -119,13 +164,13 @@ def create_study(spec: SweepSpec, task: str, storage: str, study_name: str) -> o
             storage=open_storage(storage, spec), study_name=study_name, load_if_exists=True,
             direction=spec.metric.goal, sampler=make_sampler(spec, spec.seed), pruner=make_pruner(spec.pruner))
     saved = study.user_attrs.get(SPEC_ATTR)
-    if saved is None:
+    if saved is None or not _has_progress(study):  # nothing trained yet: a corrected sweep file may replace it
         study.set_user_attr(SPEC_ATTR, dict(spec.raw))
         study.set_user_attr(TASK_ATTR, task)
     elif _canonical(saved) != _canonical(spec.raw) or study.user_attrs.get(TASK_ATTR) != task:
         raise UserInputError(
             f"study {study_name!r} in {shown_url(storage)} was started with another sweep definition or task; "
-            "resume it with the same file and --task, or choose a new --study."
+            "resume it with the same file and task, or choose a new study name."
         )
     return study
 
@@ -161,6 +206,12 @@ def default_study_name(spec: SweepSpec, task: str, sweep_file: str | Path | None
     if spec.name:
         return spec.name
     return f"{task}-{Path(sweep_file).stem}" if sweep_file else task
+
+
+def _has_progress(study: optuna.Study) -> bool:
+    """Whether a trial of ``study`` finished, was pruned or is running (failed ones do not count)."""
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
+    return bool(study.get_trials(deepcopy=False, states=states))
 
 
 def _canonical(raw: Mapping[str, Any]) -> str:

@@ -17,9 +17,9 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from simrnn.engine import get_task, task_config
-from simrnn.errors import TrainingDivergedError
-from simrnn.sweep.spec import SweepSpec
-from simrnn.sweep.study import make_sampler, optuna_quiet
+from simrnn.errors import Interrupted, TrainingDivergedError, UserInputError
+from simrnn.sweep.spec import SweepSpec, parse_sweep
+from simrnn.sweep.study import database_sentence, make_sampler, optuna_quiet
 from simrnn.sweep.trial import FAILURE_ATTR, SurplusTrial, run_trial
 
 #: study user attribute: how many trials the study should have (set by ``sweep run --trials``).
@@ -61,24 +61,81 @@ def _target_reached(trials: list[FrozenTrial], spec: SweepSpec) -> bool:
     return best <= spec.metric.target if spec.metric.goal == "minimize" else best >= spec.metric.target
 
 
-def work(study: optuna.Study, spec: SweepSpec, task_name: str, *, trials: int,
+def check_sweep(spec: SweepSpec, task_name: str):
+    """Check a sweep against its task before anything is created; return the task.
+
+    Every setting must exist; the metric must be one the task reports (``task.metrics``); and the
+    task's own validation must accept the fixed settings with every searched parameter at each end
+    of its range and every categorical choice (``values: [8, 0]`` for a batch size fails here,
+    not in trial 7).
+    """
+    task = get_task(task_name)
+    spec.check_settings(task.config_class, task_name)
+    reported = task.metrics
+    if spec.metric.name not in reported:
+        raise UserInputError(f"sweep metric {spec.metric.name!r} is not reported by task {task_name!r}; "
+                             f"expected one of {', '.join(reported)}.")
+    source = f"sweep {spec.file or spec.name or ''}".strip()
+    for values in spec.settings_to_check():
+        task_config(task, values, source=source)
+    return task
+
+
+def check_timeout(timeout: float | None) -> None:
+    """``timeout`` must be a finite number of seconds >= 0 (or None)."""
+    if timeout is not None and not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout >= 0):
+        raise UserInputError(f"timeout {timeout!r}: expected a finite number of seconds, 0 or more.", key="timeout")
+
+
+def work(study: optuna.Study, spec: SweepSpec, task_name: str, *, trials: int, storage: str,
          timeout: float | None = None, on_trial: Callable[[FrozenTrial], None] | None = None) -> int:
     """Run trials until :func:`wants_another` says no or ``timeout`` seconds have passed; return how many ran.
 
     A diverged trial is recorded as failed and the sweep goes on; any other error stops the worker
-    (its trial is marked failed first).
+    (its trial is marked failed first) as ONE sentence: a user error as it is, a lost database
+    connection as :func:`~simrnn.sweep.study.database_sentence`, Ctrl-C as
+    :class:`~simrnn.errors.Interrupted` saying how to continue. Optuna's own failure log (a
+    traceback per failed trial) is silenced.
     """
-    task = get_task(task_name)
-    spec.check_settings(task.config_class, task_name)
-    task_config(task, spec.example_settings(), source=f"sweep of study {study.study_name}")  # types, ranges
+    check_timeout(timeout)
+    task = check_sweep(spec, task_name)
     deadline = math.inf if timeout is None else time.monotonic() + timeout
     callbacks = [lambda _study, frozen: on_trial(frozen)] if on_trial else []
     ran = 0
-    while time.monotonic() < deadline and wants_another(study, spec, trials):
-        # reseed per trial: workers that share one sweep seed still draw different, reproducible points
-        study.sampler = make_sampler(spec, spec.seed + len(study.get_trials(deepcopy=False)))
-        with optuna_quiet():
-            study.optimize(lambda trial: run_trial(trial, spec, task), n_trials=1,
-                           catch=(TrainingDivergedError, SurplusTrial), callbacks=callbacks, gc_after_trial=True)
-        ran += 1
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        while time.monotonic() < deadline and wants_another(study, spec, trials):
+            # reseed per trial: workers that share one sweep seed still draw different, reproducible points
+            study.sampler = make_sampler(spec, spec.seed + len(study.get_trials(deepcopy=False)))
+            with optuna_quiet():
+                study.optimize(lambda trial: run_trial(trial, spec, task), n_trials=1,
+                               catch=(TrainingDivergedError, SurplusTrial), callbacks=callbacks, gc_after_trial=True)
+            ran += 1
+    except KeyboardInterrupt:
+        raise Interrupted(f"study {study.study_name!r} keeps every finished trial (the interrupted one is marked "
+                          "failed and replaced); run the same sweep command again to continue it.") from None
+    except UserInputError:
+        raise
+    except Exception as exc:
+        sentence = database_sentence(exc, storage)
+        if sentence is None:
+            raise
+        raise UserInputError(sentence, key="storage") from None
+    finally:
+        optuna.logging.set_verbosity(previous)
     return ran
+
+
+def running_note(study: optuna.Study) -> str | None:
+    """A note when trials are still marked running after this worker stopped (other workers, or killed ones)."""
+    from simrnn.sweep.study import SPEC_ATTR
+
+    running = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+    if not running:
+        return None
+    spec = parse_sweep(study.user_attrs[SPEC_ATTR], f"study {study.study_name}")
+    grace = spec.grace_period or 2 * spec.heartbeat_interval
+    return (f"trial(s) {', '.join(map(str, running))} are still marked running: other workers, or a worker that was "
+            f"killed; a killed worker's trial is failed and replaced once its heartbeat is {grace} s old "
+            "(simrnn.grace_period), so run the same command again after that.")
