@@ -402,6 +402,8 @@ def test_cli_calibrate(run_dir, obs_file, tmp_path):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert len(result.output.split("iteration 0: sigma")) == 2
+    progress = next(li for li in result.output.splitlines() if li.startswith("iteration 0: sigma"))
+    assert all(f"{name} " in progress for name in RANGES)  # progress lines name the parameters
     assert "posterior mean +- std [90 % credible interval]" in result.output
     assert "note: GrainLearning's sigma is still" in result.output  # one iteration cannot reach sigma = 1
     line = next(li for li in result.output.splitlines() if li.strip().startswith("E:"))

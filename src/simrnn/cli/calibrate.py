@@ -74,8 +74,9 @@ def print_posterior(posterior: dict[str, dict]) -> None:
 
 
 def _report_iteration(stats) -> None:
-    values = ", ".join(f"{m:.4g}+-{s:.2g}" for m, s in zip(stats.mean, stats.std, strict=True))
-    console.print(f"iteration {stats.iteration}: sigma {stats.sigma:.3g}, ESS {stats.ess:.2f}; mean {values}")
+    values = ", ".join(f"{n} {m:.4g}+-{s:.2g}" for n, m, s in zip(stats.param_names, stats.mean, stats.std,
+                                                                      strict=True))
+    console.print(f"iteration {stats.iteration}: sigma {stats.sigma:.3g}, ESS {stats.ess:.2f}; {values}")
 
 
 def _report_mcmc(diag: dict, samples) -> None:

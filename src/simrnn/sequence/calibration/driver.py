@@ -199,7 +199,7 @@ def run_iterations(calib, iterations: int, log: io.StringIO,
             iteration=len(history), sigma=max(float(np.ravel(system.sigma_max)[0]), system.sigma_tol),
             ess=float(calib.inference.Bayes_filter.ess[-1, 0]),
             samples=np.array(system.param_data, dtype=np.float64),
-            weights=np.array(posterior, dtype=np.float64),
+            weights=np.array(posterior, dtype=np.float64), param_names=tuple(system.param_names),
         )
         history.append(stats)
         if progress is not None:
