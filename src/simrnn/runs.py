@@ -262,6 +262,21 @@ def create_run_dir(root: str | Path, task: str, now: _dt.datetime | None = None)
     return run_dir
 
 
+@contextlib.contextmanager
+def output_dir(out: str | Path | None, default_parent: str | Path) -> Iterator[Path]:
+    """``out`` or a fresh ``default_parent/<timestamp>``, filled IN PLACE and removed if the block fails.
+
+    The same failure policy as :meth:`Run.output` (a failed command leaves nothing) for outputs that
+    record their own final paths while they are written (calibration chains, prediction tables);
+    prefer :meth:`Run.output` / :func:`simrnn.files.output_directory`, which also hide the folder
+    until it is complete.
+    """
+    from simrnn.files import new_directory
+
+    with (new_timestamped_directory(default_parent) if out is None else new_directory(out)) as created:
+        yield created
+
+
 def require_run_dir(path: str | Path) -> Path:
     """Return ``path`` if it is a run directory (has config.json), else raise a one-line error."""
     path = Path(path)

@@ -140,7 +140,7 @@ def _fit(task: Task, cfg: TrainSettings, run: Run | None, last: Path | None, ove
 def finish_run(task: Task, run_dir: Path, cfg: TrainSettings, data: TaskData) -> dict[str, Any]:
     """Loss figure, then the BEST checkpoint evaluated on the test split into test_results.json."""
     history = read_json(Path(run_dir) / HISTORY_FILE)
-    plot_training_losses(history, Path(run_dir) / LOSS_FIGURE)
+    plot_training_losses(history, Path(run_dir) / LOSS_FIGURE, title=f"{cfg.model}, run {Path(run_dir).name}")
     best_path = Path(run_dir) / CHECKPOINT_DIR / BEST_CHECKPOINT
     best = read_checkpoint(best_path)
     evaluation: Evaluation = task.evaluate(model_from_checkpoint(best, best_path, task.name), data, cfg)

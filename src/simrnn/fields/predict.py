@@ -22,9 +22,10 @@ import numpy as np
 import torch
 
 from simrnn.errors import UserInputError
+from simrnn.fields.cache import check_cache_unchanged
 from simrnn.fields.dataset import FieldSequenceDataset
-from simrnn.fields.metrics import FieldScores, band_mask, persistence, skill
-from simrnn.files import atomic_path, sha256_file, write_json_atomic
+from simrnn.fields.metrics import FieldScores, add_skills, band_mask, persistence
+from simrnn.files import atomic_path, write_json_atomic
 from simrnn.runs import Run
 
 
@@ -69,9 +70,8 @@ def run_dataset(run: FieldsRun, split: str = "test", cache: str | Path | None = 
         cache = data.get("file")
         if not cache:
             raise UserInputError(f"{run.path}: config.json names no data file; give the cache (--cache FILE.h5).")
-        if data.get("sha256") and Path(cache).is_file() and sha256_file(cache) != data["sha256"]:
-            raise UserInputError(f"{cache}: changed since {run.path} was trained (SHA-256 differs from config.json); "
-                                 "give it with --cache to use it anyway.")
+    if Path(cache) == Path(data.get("file", "")):
+        check_cache_unchanged(cache, data.get("sha256"), run.path)
     m = run.meta
     dataset = FieldSequenceDataset(cache, plane=m["plane"], split=split, split_ratio=tuple(m["split_ratio"]),
                                    seq_length=m["seq_length"], preload=preload, normalisation=m["normalisation"])
@@ -79,6 +79,13 @@ def run_dataset(run: FieldsRun, split: str = "test", cache: str | Path | None = 
         raise UserInputError(f"{cache}: {m['plane']} images are {list(dataset.image_size)} cells, but the run "
                              f"{run.path} was trained on {m['image_size']}.")
     return dataset
+
+
+def require_microstructure(run: FieldsRun) -> None:
+    """Refuse a temperature run where a microstructure run is needed (one sentence)."""
+    if run.meta.get("target", "microstructure") != "microstructure":
+        raise UserInputError(f"{run.path}: a temperature run (--target temperature); predict and rollout take a "
+                             f"microstructure run, e.g. `simrnn fields rollout MICRO_RUN --temperature {run.path}`.")
 
 
 def target_steps(dataset: FieldSequenceDataset) -> list[int]:
@@ -103,10 +110,12 @@ def sample_index(dataset: FieldSequenceDataset, timestep: int | None = None, sli
     return window * dataset.n_slices + s
 
 
-def score_one(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, band: torch.Tensor) -> dict[str, float]:
-    """Masked metrics of one prediction ``[9, H, W]`` (mask, band ``[H, W]``)."""
+def score_one(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, band: torch.Tensor,
+              reference: torch.Tensor) -> dict[str, float]:
+    """Masked metrics of one prediction ``[9, H, W]`` (mask, band ``[H, W]``; change categories from
+    ``reference [9, H, W]``, the last context frame)."""
     scores = FieldScores()
-    scores.update(pred[None], target[None], mask[None], band[None])
+    scores.update(pred[None], target[None], mask[None], band[None], reference[None])
     return scores.compute()
 
 
@@ -123,11 +132,8 @@ def predict_sample(run: FieldsRun, dataset: FieldSequenceDataset, index: int) ->
     pred = run.model(context, future_temp)[0].float()
     held = persistence(context)[0]
     band = band_mask(future_temp, run.meta["normalisation"], *run.band_K)[0]
-    metrics = score_one(pred, item["target"], item["mask"], band)
-    baseline = score_one(held, item["target"], item["mask"], band)
-    gain = skill(metrics["mse"], baseline["mse"])
-    if gain is not None:
-        metrics["skill"] = gain
+    baseline = score_one(held, item["target"], item["mask"], band, held)
+    metrics = add_skills(score_one(pred, item["target"], item["mask"], band, held), baseline)
     return {
         "context": item["context"].numpy(), "future_temp": item["future_temp"][0].numpy(),
         "target": item["target"].numpy(), "prediction": pred.numpy(), "persistence": held.numpy(),
@@ -144,6 +150,7 @@ def predict_to_files(run: FieldsRun, split: str = "test", timestep: int | None =
     ``out`` (default ``RUN/predictions/<timestamp>``); return a summary."""
     from simrnn.fields.prediction_figures import plot_prediction
 
+    require_microstructure(run)
     dataset = run_dataset(run, split, cache, preload=False)
     sample = predict_sample(run, dataset, sample_index(dataset, timestep, slice_index))
     arrays = {k: v for k, v in sample.items() if isinstance(v, np.ndarray)}

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 from simrnn.checkpoints import write_checkpoint
+from simrnn.engine.settings import TrainSettings
 from simrnn.errors import UserInputError
 from simrnn.files import check_output_location, output_directory, sha256_file, to_jsonable, write_json_atomic
 from simrnn.hdf5_read import hdf5_errors, open_hdf5, read_dataset, read_names, resolve
@@ -283,7 +284,8 @@ def _data_meta(config: dict[str, Any], stats: dict[str, Any], model_args: dict[s
     }
 
 
-def import_keras(model_dir: str | Path, out: str | Path | None = None, runs_root: str | Path = "runs") -> Path:
+def import_keras(model_dir: str | Path, out: str | Path | None = None,
+                 runs_root: str | Path = TrainSettings.runs_root) -> Path:
     """Turn a GrainLearning pretrained model folder into a simrnn sequence run directory.
 
     Args:
