@@ -21,7 +21,7 @@ import torch
 
 from simrnn.errors import UserInputError
 from simrnn.files import atomic_path
-from simrnn.registry import build_model, model_class, model_names
+from simrnn.registry import build_model, model_class, model_names, run_model_names
 
 MODEL_PREFIX = "model."
 
@@ -46,7 +46,7 @@ def check_checkpoint(ckpt: dict[str, Any], where: str | Path = "checkpoint",
     """Check a checkpoint from :func:`read_checkpoint` describes a model; return its weights (no prefix).
 
     Everything is checked without allocating the model: ``state_dict`` is a mapping of tensors,
-    ``model_name`` is registered (for ``task``, if given), ``model_args`` is a mapping of the
+    ``model_name`` is registered (a model of ``task`` or its families, if given), ``model_args`` is a mapping of the
     constructor's own keyword arguments, and the model, built first on PyTorch's ``meta`` device
     (shapes only, no memory), has exactly the checkpoint's tensor names and shapes. So a crafted
     ``hidden_channels: 100000`` is refused in one sentence naming ``where`` instead of allocating
@@ -57,7 +57,7 @@ def check_checkpoint(ckpt: dict[str, Any], where: str | Path = "checkpoint",
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise UserInputError(f"{where}: 'state_dict' is missing or not a mapping of tensors; not a simrnn checkpoint.")
     name, args = hp["model_name"], hp["model_args"]
-    known = model_names(task)
+    known = model_names() if task is None else run_model_names(task)
     if name not in known:
         raise UserInputError(f"{where}: hyper_parameters.model_name is {name!r}; expected one of {', '.join(known)}.")
     if not isinstance(args, dict) or not all(isinstance(k, str) for k in args):

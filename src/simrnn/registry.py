@@ -179,6 +179,13 @@ def config_class(name: str) -> type:
     return cls
 
 
+def run_model_names(task: str) -> list[str]:
+    """Models a checkpoint of a ``task`` run may hold: the task's own and its families ``<task>-<family>``
+    (a fields run trained with ``--target temperature`` holds a ``fields-temperature`` model)."""
+    entries = {n: e.task for n, e in _MODELS.items()} | {n: t for n, (t, _) in declared_models().items()}
+    return sorted(n for n, t in entries.items() if t == task or t.startswith(f"{task}-"))
+
+
 def model_names(task: str | None = None) -> list[str]:
     """Registered model names (declared in the source or registered at run time), optionally of one task, sorted."""
     entries = {n: e.task for n, e in _MODELS.items()} | {n: t for n, (t, _) in declared_models().items()}
