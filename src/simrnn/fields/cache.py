@@ -34,6 +34,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from simrnn.config import setting
 from simrnn.errors import Interrupted, UserInputError
 from simrnn.fields.pointcloud import (
     FILE_PATTERN,
@@ -66,12 +67,32 @@ class ConvertedStep:
     source: dict
 
 
+@dataclass(frozen=True)
+class ConvertSettings:
+    """Options of a conversion (``simrnn fields convert``); defaults written once, here."""
+
+    downsample: int = setting(1, "Keep every n-th node per axis (2: 930x188x94 -> 465x94x47).")
+    tolerance: float = setting(0.05, "Largest distance of a point from its node, in spacings.")
+    workers: int = setting(2, "Files read and gridded at the same time.")
+
+    def validate(self, source: str = "convert") -> None:
+        """One sentence naming the first impossible setting (its key in ``.key``)."""
+        if not 1 <= self.downsample <= 1000:
+            raise UserInputError(f"downsample {self.downsample}: expected downsample >= 1 (at most 1000).",
+                                 key="downsample")
+        if not 0 < self.tolerance < 0.5:  # also refuses nan
+            raise UserInputError(f"tolerance {self.tolerance}: expected 0 < tolerance < 0.5 (in grid spacings).",
+                                 key="tolerance")
+        if not 1 <= self.workers <= 256:
+            raise UserInputError(f"workers {self.workers}: expected 1 to 256 files at once.", key="workers")
+
+
 def convert(
     csv_dir: str | Path,
     cache_path: str | Path,
-    downsample: int = 1,
-    tolerance: float = 0.05,
-    workers: int = 2,
+    downsample: int = ConvertSettings.downsample,
+    tolerance: float = ConvertSettings.tolerance,
+    workers: int = ConvertSettings.workers,
     pattern: str = FILE_PATTERN,
     on_step: Callable[[dict], None] | None = None,
 ) -> Path:
@@ -87,11 +108,7 @@ def convert(
     :class:`~simrnn.errors.Interrupted` saying how many steps the partial file keeps.
     """
     cache_path = Path(cache_path)
-    if downsample < 1 or not 0 < tolerance < 0.5 or workers < 1:
-        raise UserInputError(
-            f"--downsample {downsample}, --tolerance {tolerance}, --workers {workers}: expected downsample >= 1, "
-            "0 < tolerance < 0.5 and workers >= 1."
-        )
+    ConvertSettings(downsample, tolerance, workers).validate()
     files = find_step_files(csv_dir, pattern)
     partial = cache_path.with_name(cache_path.name + ".partial")
     settings = {"downsample": downsample, "tolerance": tolerance, "source_dir": str(Path(csv_dir).resolve())}
