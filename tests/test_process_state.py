@@ -64,3 +64,9 @@ def test_importing_the_cli_loads_neither_torch_nor_lightning(tmp_path):
     assert seen["import"] == [] and seen["heavy"] == []
     assert seen["helps"] == {"sequence train": [0, True], "sequence synth": [0, True], "sequence": 0,
                              "fields train": [0, True], "fields": 0, "sweep": 0, "hpc script": [0, True], "hpc": 0}
+
+
+def test_importing_sweeps_leaves_optuna_logging_alone(tmp_path):
+    seen = _run("import json, optuna\nbefore = optuna.logging.get_verbosity()\nimport simrnn.sweep\n"
+                "print(json.dumps([before, optuna.logging.get_verbosity()]))\n", tmp_path)
+    assert seen[0] == seen[1]
