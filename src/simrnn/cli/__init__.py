@@ -7,6 +7,8 @@ Each family has its own sub-application module (``cli/sequence.py``, ``cli/field
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from simrnn.cli.output import exit_on_user_error, guard_command
@@ -27,6 +29,7 @@ def _build_app() -> typer.Typer:
     for module in (fields, calibrate, runs, sweep, hpc, demo, export):
         module.register(root)
     _guard_every_command(root)
+    _add_version_and_short_help(root)
     return root
 
 
@@ -36,6 +39,25 @@ def _guard_every_command(group: typer.Typer) -> None:
         command.callback = guard_command(command.callback)
     for sub in group.registered_groups:
         _guard_every_command(sub.typer_instance)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from simrnn import __version__
+
+        typer.echo(f"simrnn {__version__}")
+        raise typer.Exit()
+
+
+def _add_version_and_short_help(root: typer.Typer) -> None:
+    """``simrnn --version`` (``-V``), and ``-h`` besides ``--help`` on every command (sub-commands inherit it)."""
+    root.info.context_settings = {**(root.info.context_settings or {}), "help_option_names": ["-h", "--help"]}
+
+    def options(version: Annotated[bool, typer.Option("--version", "-V", callback=_print_version, is_eager=True,
+                                                      help="Print simrnn's version and exit.")] = False) -> None:
+        """Train, evaluate, calibrate with and deploy recurrent surrogates of materials simulations."""
+
+    root.callback()(options)
 
 
 _APP: list[typer.Typer] = []

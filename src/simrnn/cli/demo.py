@@ -35,10 +35,11 @@ def demo(
     console.print(f"run:         {s['run_dir']}")
     console.print(f"test MSE:    {m['mse']:.4g} (standardised; predicting the training mean gives {m['baseline_mse']:.4g})")
     console.print("test RMSE:   " + ", ".join(f"{k} {v:.3g}" for k, v in m["rmse_per_label"].items()))
-    console.print("figures:     " + ", ".join(str(p) for p in (
-        Path(s["run_dir"]) / "training_losses.png", s["prediction"]["figure"], *s["calibration"].get("figures", []),
-        s["fields"].get("figure", ""),
-    ) if p))
+    console.print("figures:")
+    for path in (Path(s["run_dir"]) / "training_losses.png", s["prediction"]["figure"],
+                 *s["calibration"].get("figures", []), s["fields"].get("figure", "")):
+        if path:
+            console.print(f"  {path}", soft_wrap=True)
     print_calibration(s["calibration"])
     fields = s["fields"]
     counts = fields["n_samples"]
@@ -48,6 +49,7 @@ def demo(
     console.print("field models (test split; skill = 1 - MSE / MSE of persistence):")
     for line in s["field_models"]["table"].splitlines():
         console.print(f"  {line}")
+    console.print("step times:  " + ", ".join(f"{k} {v:.1f} s" for k, v in s["step_seconds"].items()))
     console.print(f"total time:  {s['seconds']:.1f} s")
 
 

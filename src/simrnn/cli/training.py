@@ -72,7 +72,7 @@ def add_train_command(app: typer.Typer, task_name: str, help_text: str, data_arg
 
 def print_run_summary(run_dir: Path) -> None:
     """Print where a finished run is, its test metrics next to its baselines, and its best epoch."""
-    from simrnn.runs import LOSS_FIGURE, TEST_RESULTS_FILE, read_artifact
+    from simrnn.runs import CONFIG_FILE, LOSS_FIGURE, TEST_RESULTS_FILE, read_artifact
 
     results = read_artifact(run_dir, TEST_RESULTS_FILE)
     console.print(f"run: {run_dir}")
@@ -82,3 +82,7 @@ def print_run_summary(run_dir: Path) -> None:
     for name, values in results.get("baselines", {}).items():
         console.print(f"baseline {name.replace('_', ' ')}: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
     console.print(f"learning curves: {Path(run_dir) / LOSS_FIGURE}")
+    config = read_artifact(run_dir, CONFIG_FILE)
+    loggers = (config.get("resumed") or [config])[-1].get("loggers", {})  # this fit's loggers
+    if loggers:
+        console.print("logs: " + ", ".join(f"{name} {path}" for name, path in loggers.items()))

@@ -132,7 +132,7 @@ def fit(task: Task | str, values: dict[str, Any] | TrainSettings | None = None, 
 def finish_run(task: Task, run_dir: Path, cfg: TrainSettings, data: TaskData) -> dict[str, Any]:
     """Loss figure, then the BEST checkpoint evaluated on the test split into test_results.json."""
     history = read_json(Path(run_dir) / HISTORY_FILE)
-    plot_training_losses(history, Path(run_dir) / LOSS_FIGURE)
+    plot_training_losses(history, Path(run_dir) / LOSS_FIGURE, title=f"{getattr(cfg, 'model', task.name)}, run {Path(run_dir).name}")
     best = read_checkpoint(checkpoint_path(run_dir, "best"))
     evaluation: Evaluation = task.evaluate(model_from_checkpoint(best), data, cfg)
     results = {

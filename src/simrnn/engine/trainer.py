@@ -15,7 +15,6 @@ It adds, for every task:
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 import warnings
 from collections.abc import Sequence
@@ -25,24 +24,15 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.pytorch.callbacks import Callback, Checkpoint, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, Checkpoint, EarlyStopping, ModelCheckpoint, ProgressBar
 
 from simrnn.checkpoints import read_checkpoint
+from simrnn.engine.progress import progress_callbacks, quiet_lightning_info
 from simrnn.engine.settings import TrainSettings, parse_devices
 from simrnn.environment import environment
 from simrnn.errors import TrainingDivergedError, UserInputError
 from simrnn.files import atomic_path, write_json_atomic
 from simrnn.runs import BEST_CHECKPOINT, CHECKPOINT_DIR, HISTORY_FILE, LAST_CHECKPOINT
-
-
-class _DropAdvertisements(logging.Filter):
-    """Hide Lightning's advertisement for its cloud logger; keep every other message."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "litlogger" not in record.getMessage()
-
-
-logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdvertisements())
 
 
 class SafeCheckpointIO(TorchCheckpointIO):
@@ -202,6 +192,8 @@ def build_trainer(run_dir: Path, settings: TrainSettings, *, log_name: str = "tr
         best,
         EpochCheckpoint(run_dir),
     ]
+    quiet_lightning_info()
+    progress = progress_callbacks(settings.progress_bar)
     return L.Trainer(
         default_root_dir=str(run_dir),
         max_epochs=settings.epochs,
@@ -211,9 +203,9 @@ def build_trainer(run_dir: Path, settings: TrainSettings, *, log_name: str = "tr
         strategy=settings.strategy,
         precision=settings.precision,
         gradient_clip_val=settings.gradient_clip_val or None,
-        callbacks=[*callbacks, *engine_callbacks],
+        callbacks=[*callbacks, *engine_callbacks, *progress],
         logger=_loggers(run_dir, settings.logger, log_name),
-        enable_progress_bar=settings.progress_bar,
+        enable_progress_bar=any(isinstance(c, ProgressBar) for c in progress),
         enable_model_summary=False,
         enable_checkpointing=True,
         plugins=[SafeCheckpointIO()],

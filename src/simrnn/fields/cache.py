@@ -350,6 +350,11 @@ def open_cache(path: str | Path) -> FieldCache:
             raise UserInputError(f"{path}: field cache without the attribute(s) {', '.join(missing)}.")
         axes = [read_dataset(h5, name, path, ndim=1, dtype=np.float64) for name in "xyz"]
         steps = read_dataset(h5, "steps", path, ndim=1, dtype=np.int64)
+        order = np.flatnonzero(np.diff(steps) <= 0)
+        if order.size:
+            i = int(order[0]) + 1
+            raise UserInputError(f"{path}: dataset 'steps' must increase strictly, but index {i} is {int(steps[i])} "
+                                 f"after {int(steps[i - 1])} (duplicated or reversed steps); convert the CSVs again.")
         complete = read_dataset(h5, "step_complete", path, ndim=1, dtype=bool)
         if not complete.all():
             raise UserInputError(f"{path}: incomplete cache; convert the CSVs again.")
@@ -379,3 +384,10 @@ def open_cache(path: str | Path) -> FieldCache:
         raise UserInputError(f"{path}: attribute 'sources' is not a JSON list of source files.")
     return FieldCache(path=path, shape=shape, grid=Grid(*axes), steps=steps, t_min=t_range[0], t_max=t_range[1],
                       attrs=attrs)
+
+
+def check_cache_unchanged(path: str | Path, sha256: str | None, run_dir: str | Path) -> None:
+    """Refuse a run's own cache whose content changed since training (its SHA-256 differs from config.json's)."""
+    if sha256 and Path(path).is_file() and sha256_file(path) != sha256:
+        raise UserInputError(f"{path}: the cache changed since {run_dir} was trained on it (SHA-256 differs from "
+                             "config.json's data.sha256); give the original cache, or another one with --cache.")

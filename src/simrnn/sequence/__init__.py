@@ -41,8 +41,8 @@ sys.modules[__name__].__class__ = _Package
 
 
 def train(config=None, *, resume=None):
-    """Train a sequence surrogate; see :func:`simrnn.sequence.train.train` (imported lazily)."""
-    from simrnn.sequence.train import train as _train
+    """Train a sequence surrogate; see :func:`simrnn.sequence.training.train` (imported lazily)."""
+    from simrnn.sequence.training import train as _train
 
     return _train(config, resume=resume)
 

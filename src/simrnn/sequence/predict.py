@@ -31,7 +31,13 @@ from simrnn.checkpoints import model_from_checkpoint, read_checkpoint
 from simrnn.cpu import share_work, worker_count
 from simrnn.errors import UserInputError
 from simrnn.runs import checkpoint_path, read_run_config, require_run_dir
-from simrnn.sequence.backend import check_precision, gate_backend, gate_product, matmul_precision
+from simrnn.sequence.backend import (
+    canonical_precision,
+    check_precision,
+    gate_backend,
+    gate_product,
+    matmul_precision,
+)
 from simrnn.sequence.model import ParamConditionedLSTM
 
 #: Windows per block in :func:`_predict_lstm` (memory about 7 KB per window for U = 200).
@@ -262,6 +268,7 @@ def predict(run: SequenceRun, inputs, params, *, precision: str = "fp32", thread
             f"({', '.join(run.meta.get('param_names', []))}), got {list(p.shape)}."
         )
     device = next(model.parameters()).device
+    precision = canonical_precision(precision)
     check_precision(precision, device)
     workers = worker_count(threads) if device.type == "cpu" else None
     with matmul_precision(precision), torch.inference_mode():

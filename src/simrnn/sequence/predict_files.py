@@ -17,7 +17,7 @@ from simrnn.errors import UserInputError
 from simrnn.files import atomic_path, sha256_file
 from simrnn.runs import output_dir, write_artifact
 from simrnn.sequence.evaluate import score_predictions
-from simrnn.sequence.figures import plot_prediction_curves
+from simrnn.sequence.figures import param_label, plot_prediction_curves, strain_axis
 from simrnn.sequence.hdf5 import read_triaxial_hdf5
 from simrnn.sequence.predict import SequenceRun, predict
 from simrnn.sequence.preprocess import build_params
@@ -72,6 +72,9 @@ def predict_file(run: SequenceRun, data_file: str | Path, *, split: str = "auto"
                      output_labels=np.array(run.output_labels))
         write_artifact(out_dir, "metrics.json", {"data_file": str(data_file.resolve()), "split": split,
                                                  "n_sequences": int(len(index)), **metrics})
-        figure = plot_prediction_curves(steps[valid], truth[shown], predictions[shown][:, valid], run.output_labels,
-                                        out_dir / "prediction_curves.png", sequence_ids=index[shown].tolist())
+        x, x_label = strain_axis(inputs[shown], list(run.meta["input_features"]))
+        legends = [f"#{i}: {param_label(list(run.meta['param_names']), p)}" for i, p in zip(index[shown], params[shown], strict=True)]
+        figure = plot_prediction_curves(x, predictions[shown][:, valid], steps[valid], run.output_labels,
+                                        out_dir / "prediction_curves.png", truth=truth[shown], x_label=x_label,
+                                        legends=legends)
     return {"out_dir": out_dir, "split": split, "metrics": metrics, "figure": figure, "n_sequences": int(len(index))}

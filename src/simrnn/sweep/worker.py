@@ -70,7 +70,7 @@ def check_sweep(spec: SweepSpec, task_name: str):
     not in trial 7).
     """
     task = get_task(task_name)
-    spec.check_settings(task.config_class, task_name)
+    spec.check_settings(task.config_class, task_name, getattr(task, "ignored_keys", frozenset()))
     reported = task.metrics
     if spec.metric.name not in reported:
         raise UserInputError(f"sweep metric {spec.metric.name!r} is not reported by task {task_name!r}; "
