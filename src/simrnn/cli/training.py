@@ -33,10 +33,14 @@ def add_train_command(app: typer.Typer, task_name: str, help_text: str, data_arg
 
     def train(data: str | None = None, config: Path | None = None, resume: Path | None = None, **given: Any) -> None:
         from simrnn.config import load_config_file
-        from simrnn.engine import fit, global_rank
+        from simrnn.engine import fit, get_task, global_rank
         from simrnn.errors import UserInputError
 
         values = load_config_file(config) if config else {}
+        ignored = sorted(set(values) & getattr(get_task(task_name), "ignored_keys", frozenset()))
+        if ignored and global_rank() == 0:
+            console.print(f"note: ignoring {', '.join(ignored)} from {config}: no meaning in simrnn (every run keeps "
+                          "full, self-describing checkpoints).")
         explicit = {k: v for k, v in given.items() if v is not None}
         if data is not None:
             option = f"--{data_argument.replace('_', '-')}"
