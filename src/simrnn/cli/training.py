@@ -80,11 +80,16 @@ def print_run_summary(run_dir: Path) -> None:
 
     results = read_artifact(run_dir, TEST_RESULTS_FILE)
     console.print(f"run: {run_dir}")
-    metrics = ", ".join(f"{k} {v:.4g}" for k, v in results["metrics"].items())
+    def shown(values: dict) -> str:  # per-channel metrics ("mse/ipf_x:0") stay in test_results.json
+        return ", ".join(f"{k} {v:.4g}" for k, v in values.items() if "/" not in k)
+
+    per_channel = any("/" in k for k in results["metrics"])
     console.print(f"test ({results['checkpoint']}, best epoch {results['best_epoch']} of "
-                  f"{results['epochs_trained']}): {metrics}")
+                  f"{results['epochs_trained']}): {shown(results['metrics'])}")
     for name, values in results.get("baselines", {}).items():
-        console.print(f"baseline {name.replace('_', ' ')}: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
+        console.print(f"baseline {name.replace('_', ' ')}: {shown(values)}")
+    if per_channel:
+        console.print(f"per-channel metrics: {Path(run_dir) / TEST_RESULTS_FILE}")
     console.print(f"learning curves: {Path(run_dir) / LOSS_FIGURE}")
     config = read_artifact(run_dir, CONFIG_FILE)
     loggers = (config.get("resumed") or [config])[-1].get("loggers", {})  # this fit's loggers
