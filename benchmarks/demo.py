@@ -1,6 +1,10 @@
-"""Time ``simrnn demo`` as a fresh install runs it: a new process, an empty matplotlib cache, a new folder.
+"""Time ``simrnn demo`` as a fresh clone runs it: a new process, an empty matplotlib cache, a new folder.
 
     .venv/bin/python benchmarks/demo.py [--repeats 1]
+
+The demo runs in a fresh ``git clone`` of this repository's HEAD (its sources first on
+``PYTHONPATH``, so simrnn's bytecode is compiled anew) with the installed dependencies of this
+environment; ``make demo`` adds the installation before it.
 
 Prints the date, the CPU, the cores this process may use, the load average before and after, the
 demo's own step timings, its wall time and the CPU time (user + system) of the demo process. With
@@ -29,14 +33,16 @@ RESULTS = Path(__file__).resolve().parent / "results" / "demo.json"
 
 
 def run_once(simrnn: str) -> dict:
-    """One ``simrnn demo`` in a fresh temporary folder with an empty MPLCONFIGDIR; its times."""
+    """One ``simrnn demo`` in a fresh clone in a temporary folder with an empty MPLCONFIGDIR; its times."""
+    repo = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, MPLCONFIGDIR=str(Path(tmp) / "mpl"))
+        clone = Path(tmp) / "clone"
+        subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{repo}", str(clone)], check=True)
+        env = dict(os.environ, MPLCONFIGDIR=str(Path(tmp) / "mpl"), PYTHONPATH=str(clone / "src"))
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         load = os.getloadavg()
         started = time.perf_counter()
-        done = subprocess.run([simrnn, "demo", "--workdir", str(Path(tmp) / "out")], env=env, capture_output=True,
-                              text=True, check=False)
+        done = subprocess.run([simrnn, "demo"], cwd=clone, env=env, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -58,9 +64,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
     simrnn = shutil.which("simrnn") or str(Path(sys.executable).with_name("simrnn"))
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parent, check=False).stdout.strip()
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu_model(),
-              "cores": len(affinity_cpus()), "runs": []}
-    print(f"{result['date']}  CPU: {result['cpu']}, {result['cores']} cores usable")
+              "cores": len(affinity_cpus()), "commit": commit, "runs": []}
+    print(f"{result['date']}  CPU: {result['cpu']}, {result['cores']} cores usable, commit {commit}")
     for k in range(args.repeats):
         row = run_once(simrnn)
         result["runs"].append(row)
