@@ -84,7 +84,7 @@ def print_run_summary(run_dir: Path) -> None:
         return ", ".join(f"{k} {v:.4g}" for k, v in values.items() if "/" not in k)
 
     per_channel = any("/" in k for k in results["metrics"])
-    console.print(f"test ({results['checkpoint']}, best epoch {results['best_epoch']} of "
+    console.print(f"test ({results['checkpoint']}, best epoch {results['best_epoch'] + 1} of "
                   f"{results['epochs_trained']}): {shown(results['metrics'])}")
     for name, values in results.get("baselines", {}).items():
         console.print(f"baseline {name.replace('_', ' ')}: {shown(values)}")
