@@ -1,20 +1,23 @@
-"""Speed of calibration with a surrogate: the callback alone and GrainLearning's tutorial end to end.
+"""Speed of calibration with a surrogate: the callback alone, GrainLearning's filter and MCMC on its tutorial.
 
 Measures, with GrainLearning's pretrained drained model imported into a temporary run:
 
-1. the surrogate callback (one GrainLearning evaluation) for 50 and 500 samples (median of repeats);
-2. the tutorial calibration (50 samples, up to 20 iterations, tutorial ranges, ESS 0.3, at most 5
-   mixture components, prior weight 0.01) with the mixture fitted ``n_init`` = 1 and 10 times per
-   iteration: wall time split into surrogate time and GrainLearning's own time, and what it found.
+1. the surrogate callback (one model evaluation) for 50 and 500 samples (median of repeats);
+2. the tutorial calibration with GrainLearning's filter as run today (50 samples, up to 20
+   iterations, tutorial ranges, ESS 0.3, at most 5 mixture components, prior weight 0.01, one
+   mixture fit per iteration) and with ensemble MCMC (``--walkers`` x up to ``--mcmc-steps``),
+   alternating A/B/A/B in one process: wall time, the model's share of it, evaluations, whether it
+   converged, and what it found.
 
-Prints a table and writes ``benchmarks/results/calibration.json``. Usage::
+Prints a table (date, CPU, load) and writes ``benchmarks/results/calibration.json``. Usage::
 
-    .venv/bin/python benchmarks/calibration.py [--repeats 5] [--iterations 20] [--threads N] [--model DIR]
+    .venv/bin/python benchmarks/calibration.py [--repeats 5] [--iterations 20] [--walkers 32] [--mcmc-steps 300]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import statistics
 import tempfile
@@ -24,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from simrnn.cpu import cpu_flags, cpu_model
 from simrnn.files import write_json_atomic
 from simrnn.runs import package_versions
 from simrnn.sequence.calibration import calibrate, surrogate_callback
@@ -55,22 +59,31 @@ def time_callback(run, obs_file: Path, num_samples: int, repeats: int) -> dict[s
     return {"samples": num_samples, "median_ms": 1e3 * statistics.median(times), "best_ms": 1e3 * min(times)}
 
 
-def tutorial(run_dir: Path, obs_file: Path, out_root: Path, n_init: int, iterations: int) -> dict:
-    """GrainLearning's tutorial calibration with ``n_init`` mixture fits per iteration."""
-    result = calibrate(run_dir, obs_file, param_ranges=RANGES, fixed_params={"pressure": 0.2}, samples=50,
-                       iterations=iterations, ess_target=0.3, seed=0, gmm_n_init=n_init, max_components=5,
-                       prior_weight=0.01, reference=TRUTH, out_dir=out_root / f"n_init_{n_init}")
+def tutorial(run_dir: Path, obs_file: Path, out: Path, iterations: int) -> dict:
+    """GrainLearning's tutorial calibration with its filter, as the command runs it."""
+    result = calibrate(run_dir, obs_file, sampler="grainlearning", param_ranges=RANGES, fixed_params={"pressure": 0.2},
+                       samples=50, iterations=iterations, ess_target=0.3, seed=0, gmm_n_init=1, max_components=5,
+                       prior_weight=0.01, reference=TRUTH, out_dir=out, figures=False)
     t = result.timings
-    n = len(result.iterations)
     return {
-        "gmm_n_init": n_init, "iterations_run": n, "stopped_early": result.stopped_early,
-        "wall_s": t["wall_seconds"], "surrogate_s": t["surrogate_seconds"],
-        "grainlearning_s": t["grainlearning_seconds"], "surrogate_fraction": t["surrogate_fraction"],
-        "surrogate_ms_per_evaluation": t["surrogate_ms_per_evaluation"],
-        "grainlearning_s_per_iteration": t["grainlearning_seconds"] / n,
-        "most_probable": result.most_probable, "posterior_mean": result.mean, "posterior_std": result.std,
-        "error_fraction_of_range": {k: (result.most_probable[k] - v) / (RANGES[k][1] - RANGES[k][0])
-                                    for k, v in TRUTH.items()},
+        "sampler": "grainlearning", "iterations_run": len(result.iterations), "stop_reason": result.stop_reason,
+        "converged": result.stop_reason == "converged", "wall_s": t["wall_seconds"], "model_s": t["surrogate_seconds"],
+        "model_fraction": t["surrogate_fraction"], "evaluations": 50 * len(result.iterations),
+        "posterior_mean": result.mean, "posterior_std": result.std,
+    }
+
+
+def tutorial_mcmc(run_dir: Path, obs_file: Path, out: Path, walkers: int, steps: int) -> dict:
+    """The same tutorial with ensemble MCMC (the default error model: e and q, p = p0 + q/3 dropped)."""
+    result = calibrate(run_dir, obs_file, param_ranges=RANGES, fixed_params={"pressure": 0.2}, walkers=walkers,
+                       steps=steps, seed=0, reference=TRUTH, out_dir=out, figures=False)
+    t, d = result.timings, result.diagnostics
+    return {
+        "sampler": "emcee", "steps": d["steps"], "walkers": walkers, "converged": result.converged,
+        "max_tau": max(d["tau"]), "min_ess": min(d["ess"]), "max_rhat": max(d["rhat"]),
+        "wall_s": t["wall_seconds"], "model_s": t["model_seconds"], "model_fraction": t["model_fraction"],
+        "evaluations": t["evaluations"], "posterior_mean": result.mean, "posterior_std": result.std,
+        "dropped": result.experiments[0]["dropped"],
     }
 
 
@@ -79,38 +92,47 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=DATA / "rnn_triaxial_drained")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--walkers", type=int, default=32)
+    parser.add_argument("--mcmc-steps", type=int, default=300)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "calibration.json")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    load_start = os.getloadavg()[0]
+    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         run_dir = import_keras(args.model, out=tmp / "drained")
         run = load_run(run_dir)
         obs_file = DATA / OBS
         callback = [time_callback(run, obs_file, n, args.repeats) for n in (50, 500)]
-        tutorials = [tutorial(run_dir, obs_file, tmp, n_init, args.iterations) for n_init in (1, 10)]
+        runs = []
+        for k in range(2):  # A/B/A/B
+            runs.append(tutorial(run_dir, obs_file, tmp / f"gl_{k}", args.iterations))
+            runs.append(tutorial_mcmc(run_dir, obs_file, tmp / f"mcmc_{k}", args.walkers, args.mcmc_steps))
     results = {
+        "date": date, "cpu": cpu_model(), "cpu_flags": cpu_flags(),
         "device": f"cpu ({os.cpu_count()} cores, torch threads {torch.get_num_threads()})",
-        "load_average_1min": os.getloadavg()[0],
+        "load_average_1min": {"start": load_start, "end": os.getloadavg()[0]},
         "versions": package_versions(),
-        "targets": {"callback_ms_50_samples": 20.0, "surrogate_fraction": 0.05},
+        "goals": {"mcmc_wall_at_most_fraction_of_filter": 1 / 3, "mcmc_model_fraction_at_least": 0.7},
         "callback": callback,
-        "tutorial": tutorials,
+        "tutorial": runs,
     }
     write_json_atomic(args.out, results)
-    print(f"callback (one GrainLearning evaluation, {results['device']}):")
+    print(f"{date}; {results['cpu']}; {results['device']}; load average {load_start:.2f} -> "
+          f"{results['load_average_1min']['end']:.2f}")
+    print("one model evaluation:")
     for c in callback:
         print(f"  {c['samples']:>4} samples: median {c['median_ms']:8.1f} ms, best {c['best_ms']:8.1f} ms")
-    print("tutorial calibration (50 samples, 5 components, prior weight 0.01):")
-    print("  n_init  iters   wall s  surrogate s  GrainLearning s  GL s/iter  surrogate %  "
-          "E, v, kr, eta, mu (most probable)")
-    for r in tutorials:
-        found = ", ".join(f"{v:.4g}" for v in r["most_probable"].values())
-        print(f"  {r['gmm_n_init']:>6} {r['iterations_run']:>6} {r['wall_s']:8.1f} {r['surrogate_s']:12.2f} "
-              f"{r['grainlearning_s']:16.1f} {r['grainlearning_s_per_iteration']:10.2f} "
-              f"{100 * r['surrogate_fraction']:11.1f}  {found}")
+    print("tutorial calibration (GrainLearning: 50 samples, 5 components, prior weight 0.01; MCMC: "
+          f"{args.walkers} walkers, up to {args.mcmc_steps} steps):")
+    print("  sampler         wall s   model s   model %   evaluations  converged  E, v, kr, eta, mu (mean +- std)")
+    for r in runs:
+        found = ", ".join(f"{r['posterior_mean'][k]:.4g}+-{r['posterior_std'][k]:.2g}" for k in RANGES)
+        print(f"  {r['sampler']:<14} {r['wall_s']:7.1f} {r['model_s']:9.2f} {100 * r['model_fraction']:8.1f} "
+              f"{r['evaluations']:13d}  {'yes' if r['converged'] else 'no':>9}  {found}")
     print(f"truth: {', '.join(f'{v:.4g}' for v in TRUTH.values())}; written to {args.out}")
 
 

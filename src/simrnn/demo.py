@@ -57,8 +57,12 @@ def run_demo(workdir: str | Path = "demo_output", *, samples_per_group: int = DE
     from simrnn.sequence.calibration.demo import check_demo_settings
 
     if samples_per_group < 3:  # 3 pressures x 3 drained sequences: 6 train, 1 validation, 2 test
-        raise UserInputError(f"--samples-per-group is {samples_per_group}; the demo needs at least 3 sequences "
-                             "per pressure and drainage (train, validation and test each need one).")
+        raise UserInputError(f"samples_per_group is {samples_per_group}; the demo needs at least 3 sequences "
+                             "per pressure and drainage (train, validation and test each need one).",
+                             key="samples_per_group")
+    for key, value in (("epochs", epochs), ("field_epochs", field_epochs)):  # before a minute of work
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise UserInputError(f"{key} {value!r}: expected 1 or more epochs.", key=key)
     check_demo_settings(**(calibration or {}))
     with new_timestamped_directory(workdir) as out:
         return _run_steps(out, samples_per_group, epochs, field_epochs, calibration, progress_bar, log)

@@ -254,6 +254,8 @@ def test_weighted_quantile_and_credible_interval():
     ({"obs_names": ["e", "e"]}, "named twice"),
     ({"control": "strain"}, "no column 'strain'"),
     ({"samples": 1}, "--samples must be >= 2"),
+    ({"samples": 100_000_000}, r"--samples must be >= 2 and --iterations >= 1 \(at most 100000 and 10000\)"),
+    ({"seed": -1}, "--seed must be from 0 to 4294967295, got -1."),
     ({"ess_target": 1.5}, "--ess must lie in"),
     ({"gmm_n_init": 0}, "--gmm-n-init"),
     ({"prior_weight": -1.0}, "--prior-weight must be a positive number"),
@@ -265,7 +267,8 @@ def test_weighted_quantile_and_credible_interval():
     ({"model_error": {"f0": 1.0}}, "--model-error names f0"),
 ])
 def test_calibrate_errors(run_dir, obs_file, tmp_path, kwargs, message):
-    args = {"param_ranges": RANGES, "fixed_params": {"pressure": 0.2}, "runs_root": tmp_path} | kwargs
+    args = {"param_ranges": RANGES, "fixed_params": {"pressure": 0.2}, "runs_root": tmp_path,
+            "sampler": "grainlearning"} | kwargs
     with pytest.raises(UserInputError, match=message):
         calibrate(run_dir, obs_file, **args)
     assert not (tmp_path / "calibration").exists()
@@ -273,7 +276,8 @@ def test_calibrate_errors(run_dir, obs_file, tmp_path, kwargs, message):
 
 # -- GrainLearning runs ---------------------------------------------------------------------------
 
-SMALL = {"samples": 30, "iterations": 2, "gmm_n_init": 1, "max_components": 2, "seed": 3, "figures": False}
+SMALL = {"samples": 30, "iterations": 2, "gmm_n_init": 1, "max_components": 2, "seed": 3, "figures": False,
+         "sampler": "grainlearning"}
 
 
 def test_error_model_smc_matches_grainlearning_where_grainlearning_is_finite():
@@ -352,7 +356,7 @@ def test_calibration_recovers_the_surrogates_own_truth(run_dir, obs_file, tmp_pa
     fixed = {"pressure": 0.2, "E": TRUTH["E"], "v": TRUTH["v"], "kr": TRUTH["kr"]}
     result = calibrate(run_dir, obs_file, param_ranges={k: RANGES[k] for k in ("eta", "mu")}, fixed_params=fixed,
                        reference=TRUTH, noise=0.002, samples=40, iterations=15, gmm_n_init=1, max_components=2,
-                       runs_root=tmp_path, figures=False)
+                       runs_root=tmp_path, figures=False, sampler="grainlearning")
     assert result.stop_reason == "converged"
     for name, p in result.posterior.items():
         assert abs(p["error_fraction_of_range"]) < 0.02, (name, p)
@@ -368,7 +372,8 @@ def test_simulator_calibration_recovers_a_synthetic_truth(tmp_path):
     fixed = {"pressure": 0.2, "v": truth["v"], "kr": truth["kr"], "eta": truth["eta"]}
     result = calibrate(simulator_callback(["e", "p", "q"], "e_z", fixed), obs, reference=truth,
                        param_ranges={k: RANGES[k] for k in ("E", "mu")}, noise=0.01, samples=40,
-                       iterations=15, gmm_n_init=1, max_components=2, runs_root=tmp_path, figures=False)
+                       iterations=15, gmm_n_init=1, max_components=2, runs_root=tmp_path, figures=False,
+                       sampler="grainlearning")
     for name, p in result.posterior.items():
         assert abs(p["error_fraction_of_range"]) < 0.05 and p["truth_inside_ci90"], (name, p)
     settings = json.loads((result.out_dir / "calibration.json").read_text())["settings"]
@@ -394,11 +399,13 @@ def test_cli_calibrate(run_dir, obs_file, tmp_path):
     pytest.importorskip("grainlearning")
     ranges = [f"--param={k}={lo}:{hi}" for k, (lo, hi) in RANGES.items()]
     args = ["calibrate", str(run_dir), "--obs", str(obs_file), *ranges, "--fixed", "pressure=0.2",
-            "--obs-names", "e,q", "--samples", "10", "--iterations", "1", "--gmm-n-init", "1",
+            "--sampler", "grainlearning", "--obs-names", "e,q", "--samples", "10", "--iterations", "1", "--gmm-n-init", "1",
             "--reference", "E=8.2", "--model-error", "q=0.01", "--no-figures", "--out", str(tmp_path / "cal")]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert len(result.output.split("iteration 0: sigma")) == 2
+    progress = next(li for li in result.output.splitlines() if li.startswith("iteration 0: sigma"))
+    assert all(f"{name} " in progress for name in RANGES)  # progress lines name the parameters
     assert "posterior mean +- std [90 % credible interval]" in result.output
     assert "note: GrainLearning's sigma is still" in result.output  # one iteration cannot reach sigma = 1
     line = next(li for li in result.output.splitlines() if li.strip().startswith("E:"))
@@ -432,13 +439,11 @@ def test_cli_calibrate_overflowing_observations_exit_2(run_dir, tmp_path):
 
 
 def test_demo_calibration_reports_both_posteriors(run_dir, tmp_path, monkeypatch):
-    pytest.importorskip("grainlearning")
     from simrnn.sequence.calibration import demo
 
     monkeypatch.setattr(demo, "write_heldout_curve", lambda path, params: write_heldout_curve(
         path, params, sequence_length=STEPS, max_axial_strain=0.2))
-    summary = demo.demo_calibration(run_dir, tmp_path, seed=1, samples=12, iterations=2, max_components=2,
-                                    figures=False)
+    summary = demo.demo_calibration(run_dir, tmp_path, seed=1, walkers=12, steps=4, figures=False)
     assert summary["truth"] == heldout_truth(1)
     assert set(summary["surrogate"]) == set(summary["simulator"]) == set(RANGES) == set(summary["identifiable"])
     for name, sim in summary["simulator"].items():
@@ -446,4 +451,6 @@ def test_demo_calibration_reports_both_posteriors(run_dir, tmp_path, monkeypatch
         assert sim["truth"] == summary["truth"][name] and isinstance(sim["truth_inside_ci90"], bool)
     assert summary["figures"] == [] and os.path.isfile(summary["obs_file"])
     settings = json.loads((Path(summary["out_dir"]["surrogate"]) / "calibration.json").read_text())["settings"]
-    assert settings["control"] == ["e_z"] and settings["fixed_params"] == {"pressure": 0.2}
+    assert settings["model"] == [str(run_dir)] and summary["converged"] == {"surrogate": False, "simulator": False}
+    experiment = json.loads((Path(summary["out_dir"]["surrogate"]) / "calibration.json").read_text())["experiments"][0]
+    assert experiment["fixed"] == {"pressure": 0.2} and experiment["dropped"].keys() == {"p"}

@@ -50,6 +50,18 @@ def parse_ranges(items: list[str]) -> dict[str, tuple[float, float]]:
     return ranges
 
 
+def parse_observations(items: list[str]) -> list[tuple[Path, dict[str, float]]]:
+    """``["a.dat@pressure=0.2,drained=1", "b.dat"]`` -> ``[(Path("a.dat"), {"pressure": 0.2, ...}), ...]``."""
+    observations = []
+    for item in items:
+        path, sep, conditions = item.rpartition("@") if "@" in item else (item, "", "")
+        fixed = parse_assignments([c for c in conditions.split(",") if c.strip()], f"--obs {item}") if sep else {}
+        if sep and not fixed:
+            raise UserInputError(f"--obs {item!r}: expected FILE@NAME=VALUE[,NAME=VALUE...] after the '@'.")
+        observations.append((Path(path), fixed))
+    return observations
+
+
 def print_posterior(posterior: dict[str, dict]) -> None:
     """One line per parameter: posterior mean +- std, 90 % interval, most probable, truth if known."""
     console.print("parameter: posterior mean +- std [90 % credible interval] (most probable)")
@@ -61,70 +73,112 @@ def print_posterior(posterior: dict[str, dict]) -> None:
                       f"({p['most_probable']:.5g}){truth}")
 
 
+def _report_iteration(stats) -> None:
+    values = ", ".join(f"{n} {m:.4g}+-{s:.2g}" for n, m, s in zip(stats.param_names, stats.mean, stats.std,
+                                                                      strict=True))
+    console.print(f"iteration {stats.iteration}: sigma {stats.sigma:.3g}, ESS {stats.ess:.2f}; {values}")
+
+
+def _report_mcmc(diag: dict, samples) -> None:
+    values = ", ".join(f"{n} {m:.4g}+-{s:.2g}" for n, m, s in zip(diag["param_names"], samples.mean(0),
+                                                                      samples.std(0), strict=True))
+    console.print(f"step {diag['steps']}: {values}; tau max {max(diag['tau']):.0f}, ESS min {min(diag['ess']):.0f}, "
+                  f"R-hat max {max(diag['rhat']):.3f}")
+
+
 def calibrate(
-    run: Annotated[Path, typer.Argument(help="A sequence run directory (trained or imported).")],
-    obs: Annotated[Path, typer.Option("--obs", help="Observation table: '# name ...' header, one row per step.")],
+    run: Annotated[str, typer.Argument(help="A sequence run directory (trained or imported), or 'simulator'.")],
+    obs: Annotated[list[str], typer.Option("--obs", help=(
+        "Observation table ('# name ...' header, one row per step), optionally FILE@NAME=VALUE,... with that "
+        "curve's own fixed conditions, e.g. drained_05.dat@pressure=0.5 (repeat: one joint posterior)."))],
     param: Annotated[list[str] | None, typer.Option("--param", help=(
         "NAME=LOW:HIGH to calibrate (repeat); default: GrainLearning's ranges E=7:10 v=0:0.5 kr=0:1 "
         "eta=0:1 mu=0:60 for the run's contact parameters that are not --fixed."))] = None,
+    sampler: Annotated[str, typer.Option(help="emcee (ensemble MCMC) or grainlearning (iterative filter, one --obs).")]
+    = _DEFAULT["sampler"],
     obs_names: Annotated[str | None, typer.Option(
         "--obs-names", help="Comma-separated observed columns to fit (default: all but the control).")] = None,
     control: Annotated[str | None, typer.Option(
         help="Comma-separated control column(s), one per model input (default: the first column).")] = None,
     fixed: Annotated[list[str] | None, typer.Option(
-        "--fixed", help="NAME=VALUE for a run parameter that is not calibrated (repeat).")] = None,
-    samples: Annotated[int, typer.Option(help="Samples per iteration.")] = _DEFAULT["samples"],
+        "--fixed", help="NAME=VALUE for a parameter that is not calibrated, for every --obs (repeat).")] = None,
+    walkers: Annotated[int | None, typer.Option(help="MCMC walkers (default 128).")] = None,
+    steps: Annotated[int | None, typer.Option(help="MCMC maximum steps, stops earlier once converged (default 2000).")]
+    = None,
+    move: Annotated[str | None, typer.Option(help="MCMC proposal: de (differential evolution, default) or stretch.")]
+    = None,
+    points_per_curve: Annotated[float | None, typer.Option(help=(
+        "Effective number of independent points per observed curve (AR(1) residual correlation; default 10)."))]
+    = None,
+    resume: Annotated[Path | None, typer.Option(help="A previous MCMC calibration directory whose chain to extend.")]
+    = None,
+    samples: Annotated[int, typer.Option(help="GrainLearning: samples per iteration.")] = _DEFAULT["samples"],
     iterations: Annotated[int, typer.Option(help=(
-        "Maximum iterations until sigma reaches 1 (then 3 more at sigma = 1)."))] = _DEFAULT["iterations"],
-    ess: Annotated[float, typer.Option(help="Target effective sample size (fraction).")] = _DEFAULT["ess_target"],
-    seed: Annotated[int, typer.Option(help="Random state of the Gaussian-mixture resampling.")] = _DEFAULT["seed"],
-    gmm_n_init: Annotated[int, typer.Option(help="Mixture fits per iteration, best kept.")] = _DEFAULT["gmm_n_init"],
-    max_components: Annotated[int, typer.Option(help="Maximum Gaussian-mixture components.")] = _DEFAULT["max_components"],
+        "GrainLearning: maximum iterations until sigma reaches 1 (then 3 more at sigma = 1)."))] = _DEFAULT["iterations"],
+    ess: Annotated[float, typer.Option(help="GrainLearning: target effective sample size (fraction).")]
+    = _DEFAULT["ess_target"],
+    seed: Annotated[int, typer.Option(help="Random seed of the sampler.")] = _DEFAULT["seed"],
+    gmm_n_init: Annotated[int, typer.Option(help="GrainLearning: mixture fits per iteration, best kept.")]
+    = _DEFAULT["gmm_n_init"],
+    max_components: Annotated[int, typer.Option(help="GrainLearning: maximum Gaussian-mixture components.")]
+    = _DEFAULT["max_components"],
     prior_weight: Annotated[float | None, typer.Option(
-        help="Dirichlet weight-concentration prior (default: 1/max-components).")] = None,
+        help="GrainLearning: Dirichlet weight-concentration prior (default: 1/max-components).")] = None,
     noise: Annotated[float | None, typer.Option(help=(
         "Observation noise std as a fraction of each observed curve's range (default 0.01)."))] = None,
     model_error: Annotated[list[str] | None, typer.Option("--model-error", help=(
-        "LABEL=RMSE error of the surrogate for an observed curve, physical units (repeat; default: the "
+        "LABEL=RMSE error of the model for an observed curve, physical units (repeat; default: the "
         "run's test RMSE from test_results.json)."))] = None,
     precision: Annotated[str, typer.Option(help="Surrogate prediction precision: fp32 (exact) or bf16.")] = _DEFAULT["precision"],
     reference: Annotated[list[str] | None, typer.Option(
         help="NAME=VALUE known parameter value (synthetic tests), compared in the outputs (repeat).")] = None,
-    figures: Annotated[bool, typer.Option(help="Draw curves.png and posteriors.png.")] = _DEFAULT["figures"],
+    figures: Annotated[bool, typer.Option(help="Draw the figures (corner.png, curves.png).")] = _DEFAULT["figures"],
     out: Annotated[Path | None, typer.Option(help="New output directory (default: runs/calibration/<timestamp>).")] = None,
     runs_root: Annotated[Path, typer.Option(help="Where runs/calibration/<timestamp> is created.")] = Path("runs"),
 ) -> None:
-    """Calibrate RUN's parameters against an observed curve with GrainLearning's iterative Bayesian filter.
+    """Calibrate a model's parameters against observed curves: ensemble MCMC (emcee) or GrainLearning's filter.
 
-    Example (GrainLearning's tutorial):
-    simrnn calibrate RUN --obs experimental_test_drained_s3=0.2.dat --param E=7:10 --param v=0:0.5
-    --param kr=0:1 --param eta=0:1 --param mu=0:60 --fixed pressure=0.2 --max-components 5 --prior-weight 0.01
+    Example (GrainLearning's tutorial, then two confining pressures with the synthetic simulator):
+    simrnn calibrate RUN --obs experimental_test_drained_s3=0.2.dat --fixed pressure=0.2;
+    simrnn calibrate simulator --obs a.dat@pressure=0.2 --obs b.dat@pressure=0.5 --control e_z
     """
     from simrnn.sequence.calibration import calibrate as run_calibration
 
-    def report(stats) -> None:
-        values = ", ".join(f"{m:.4g}+-{s:.2g}" for m, s in zip(stats.mean, stats.std, strict=True))
-        console.print(f"iteration {stats.iteration}: sigma {stats.sigma:.3g}, ESS {stats.ess:.2f}; mean {values}")
-
     with exit_on_user_error():  # exits 2 under simrnn.cli.main and CliRunner alike
         errors = parse_assignments(model_error or [], "--model-error")
+        observations = parse_observations(obs)
+        ranges = parse_ranges(param or [])
+        if sampler == "grainlearning":
+            if len(observations) != 1 or observations[0][1]:
+                raise UserInputError("--sampler grainlearning calibrates against one --obs FILE (fixed values with "
+                                     "--fixed); several curves need --sampler emcee.")
+            obs_arg, report = observations[0][0], _report_iteration
+        else:
+            obs_arg, report = observations, _report_mcmc
         result = run_calibration(
-            run, obs, param_ranges=parse_ranges(param or []), obs_names=_split_names(obs_names),
+            run, obs_arg, sampler=sampler, param_ranges=ranges, obs_names=_split_names(obs_names),
             control=_split_names(control), fixed_params=parse_assignments(fixed or [], "--fixed"),
             samples=samples, iterations=iterations, ess_target=ess, seed=seed, gmm_n_init=gmm_n_init,
             max_components=max_components, prior_weight=prior_weight, noise=noise,
             model_error=errors if model_error else None, precision=precision,
             reference=parse_assignments(reference or [], "--reference"), out_dir=out, runs_root=runs_root,
-            figures=figures, progress=report,
+            figures=figures, progress=report, walkers=walkers, steps=steps, move=move,
+            points_per_curve=points_per_curve, resume=resume,
         )
     print_posterior(result.posterior)
     for note in result.notes:
         console.print(f"note: {note}")
     t = result.timings
-    console.print(
-        f"{len(result.iterations)} iterations in {t['wall_seconds']:.1f} s: surrogate {t['surrogate_seconds']:.2f} s "
-        f"({100 * t['surrogate_fraction']:.1f} %), GrainLearning {t['grainlearning_seconds']:.1f} s"
-    )
+    if sampler == "grainlearning":
+        console.print(
+            f"{len(result.iterations)} iterations in {t['wall_seconds']:.1f} s: surrogate {t['surrogate_seconds']:.2f} s "
+            f"({100 * t['surrogate_fraction']:.1f} %), GrainLearning {t['grainlearning_seconds']:.1f} s"
+        )
+    else:
+        d = result.diagnostics
+        console.print(f"{d['steps']} steps x {result.samples.shape[0] // max(d['steps'] - d['burn_in'], 1)} walkers "
+                      f"({t['evaluations']} model evaluations) in {t['wall_seconds']:.1f} s, model "
+                      f"{100 * t['model_fraction']:.0f} %; converged: {'yes' if result.converged else 'NO'}")
     console.print(f"written to {result.out_dir}")
 
 

@@ -17,10 +17,10 @@ def demo(
     samples_per_group: Annotated[int, typer.Option(help="Synthetic sequences per pressure and drainage.")] = DEMO_SAMPLES_PER_GROUP,
     epochs: Annotated[int | None, typer.Option(help="Training epochs (default: the demo's setting).")] = None,
     field_epochs: Annotated[int | None, typer.Option(help="Epochs of each field model (default: the demo's setting).")] = None,
-    calibration_samples: Annotated[int, typer.Option(help="GrainLearning samples per iteration.")] = (
-        DEMO_SETTINGS["samples"]),
-    calibration_iterations: Annotated[int, typer.Option(help="GrainLearning's maximum iterations.")] = (
-        DEMO_SETTINGS["iterations"]),
+    calibration_walkers: Annotated[int, typer.Option(help="MCMC walkers of each calibration.")] = (
+        DEMO_SETTINGS["walkers"]),
+    calibration_steps: Annotated[int, typer.Option(help="MCMC steps of each calibration (at most).")] = (
+        DEMO_SETTINGS["steps"]),
 ) -> None:
     """Synthesise data, train and evaluate a sequence surrogate, calibrate it, then train field models."""
     from simrnn.demo import run_demo
@@ -28,7 +28,7 @@ def demo(
     with exit_on_user_error():
         s = run_demo(workdir, samples_per_group=samples_per_group, epochs=epochs, field_epochs=field_epochs,
                      log=console.print,
-                     calibration={"samples": calibration_samples, "iterations": calibration_iterations})
+                     calibration={"walkers": calibration_walkers, "steps": calibration_steps})
     m = s["prediction"]["metrics"]
     console.rule("simrnn demo: summary")
     console.print(f"data:        {s['data_file']}")
@@ -61,9 +61,12 @@ def print_calibration(cal: dict) -> None:
         console.print(
             f"  {name:<4} true {truth:<7.4g} surrogate {sur['mean']:.4g} +- {sur['std']:.2g} "
             f"[{sur['ci90'][0]:.4g}, {sur['ci90'][1]:.4g}] {'inside' if sur['truth_inside_ci90'] else 'OUTSIDE'}"
-            f" | simulator {sim['mean']:.4g} +- {sim['std']:.2g} "
+            f" | simulator {sim['mean']:.4g} +- {sim['std']:.2g} [{sim['ci90'][0]:.4g}, {sim['ci90'][1]:.4g}] "
+            f"{'inside' if sim['truth_inside_ci90'] else 'OUTSIDE'}, "
             f"{'identifiable' if cal['identifiable'][name] else 'not identifiable'}"
         )
+    converged = cal.get("converged", {})
+    console.print("  MCMC converged: " + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in converged.items()))
     for model, notes in cal["notes"].items():
         for note in notes:
             console.print(f"  note ({model}): {note}")

@@ -23,8 +23,9 @@ import torch
 
 from simrnn.checkpoints import model_from_checkpoint, read_checkpoint
 from simrnn.errors import UserInputError
+from simrnn.fields.cache import check_cache_unchanged
 from simrnn.fields.dataset import FieldSequenceDataset
-from simrnn.fields.metrics import FieldScores, band_mask, persistence, skill
+from simrnn.fields.metrics import FieldScores, add_skills, band_mask, persistence
 from simrnn.files import atomic_path
 from simrnn.runs import (
     checkpoint_path,
@@ -65,6 +66,8 @@ def run_dataset(run: FieldsRun, split: str = "test", cache: str | Path | None = 
     cache = cache or run.config.get("data", {}).get("file")
     if not cache:
         raise UserInputError(f"{run.path}: config.json names no data file; give the cache (--cache FILE.h5).")
+    if Path(cache) == Path(run.config.get("data", {}).get("file", "")):
+        check_cache_unchanged(cache, run.config["data"].get("sha256"), run.path)
     m = run.meta
     dataset = FieldSequenceDataset(cache, plane=m["plane"], split=split, split_ratio=tuple(m["split_ratio"]),
                                    seq_length=m["seq_length"], preload=preload, normalisation=m["normalisation"])
@@ -72,6 +75,13 @@ def run_dataset(run: FieldsRun, split: str = "test", cache: str | Path | None = 
         raise UserInputError(f"{cache}: {m['plane']} images are {list(dataset.image_size)} cells, but the run "
                              f"{run.path} was trained on {m['image_size']}.")
     return dataset
+
+
+def require_microstructure(run: FieldsRun) -> None:
+    """Refuse a temperature run where a microstructure run is needed (one sentence)."""
+    if run.meta.get("target", "microstructure") != "microstructure":
+        raise UserInputError(f"{run.path}: a temperature run (--target temperature); predict and rollout take a "
+                             f"microstructure run, e.g. `simrnn fields rollout MICRO_RUN --temperature {run.path}`.")
 
 
 def target_steps(dataset: FieldSequenceDataset) -> list[int]:
@@ -96,10 +106,12 @@ def sample_index(dataset: FieldSequenceDataset, timestep: int | None = None, sli
     return window * dataset.n_slices + s
 
 
-def score_one(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, band: torch.Tensor) -> dict[str, float]:
-    """Masked metrics of one prediction ``[9, H, W]`` (mask, band ``[H, W]``)."""
+def score_one(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, band: torch.Tensor,
+              reference: torch.Tensor) -> dict[str, float]:
+    """Masked metrics of one prediction ``[9, H, W]`` (mask, band ``[H, W]``; change categories from
+    ``reference [9, H, W]``, the last context frame)."""
     scores = FieldScores()
-    scores.update(pred[None], target[None], mask[None], band[None])
+    scores.update(pred[None], target[None], mask[None], band[None], reference[None])
     return scores.compute()
 
 
@@ -116,11 +128,8 @@ def predict_sample(run: FieldsRun, dataset: FieldSequenceDataset, index: int) ->
     pred = run.model(context, future_temp)[0].float()
     held = persistence(context)[0]
     band = band_mask(future_temp, run.meta["normalisation"], *run.band_K)[0]
-    metrics = score_one(pred, item["target"], item["mask"], band)
-    baseline = score_one(held, item["target"], item["mask"], band)
-    gain = skill(metrics["mse"], baseline["mse"])
-    if gain is not None:
-        metrics["skill"] = gain
+    baseline = score_one(held, item["target"], item["mask"], band, held)
+    metrics = add_skills(score_one(pred, item["target"], item["mask"], band, held), baseline)
     return {
         "context": item["context"].numpy(), "future_temp": item["future_temp"][0].numpy(),
         "target": item["target"].numpy(), "prediction": pred.numpy(), "persistence": held.numpy(),
@@ -137,6 +146,7 @@ def predict_to_files(run: FieldsRun, split: str = "test", timestep: int | None =
     ``out`` (default ``RUN/predictions/<timestamp>``); return a summary."""
     from simrnn.fields.prediction_figures import plot_prediction
 
+    require_microstructure(run)
     dataset = run_dataset(run, split, cache, preload=False)
     sample = predict_sample(run, dataset, sample_index(dataset, timestep, slice_index))
     out_dir = new_output_dir(out, run.path / "predictions")

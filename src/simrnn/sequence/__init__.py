@@ -47,11 +47,11 @@ def train(config=None, *, resume=None):
     return _train(config, resume=resume)
 
 
-def import_keras(model_dir, out=None, runs_root="runs"):
+def import_keras(model_dir, out=None, **options):
     """Import a GrainLearning Keras model; see :mod:`simrnn.sequence.keras_import`."""
     from simrnn.sequence.keras_import import import_keras as _import
 
-    return _import(model_dir, out=out, runs_root=runs_root)
+    return _import(model_dir, out=out, **options)
 
 
 __all__ = ["SequenceRun", "import_keras", "load_run", "predict", "train"]

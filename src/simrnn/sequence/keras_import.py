@@ -47,6 +47,7 @@ import numpy as np
 import torch
 
 from simrnn.checkpoints import write_checkpoint
+from simrnn.engine.settings import TrainSettings
 from simrnn.errors import UserInputError
 from simrnn.files import (
     check_output_location,
@@ -297,7 +298,8 @@ def _data_meta(config: dict[str, Any], stats: dict[str, Any], model_args: dict[s
     }
 
 
-def import_keras(model_dir: str | Path, out: str | Path | None = None, runs_root: str | Path = "runs") -> Path:
+def import_keras(model_dir: str | Path, out: str | Path | None = None,
+                 runs_root: str | Path = TrainSettings.runs_root) -> Path:
     """Turn a GrainLearning pretrained model folder into a simrnn sequence run directory.
 
     Args:

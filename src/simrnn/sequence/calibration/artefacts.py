@@ -11,6 +11,16 @@ A calibration directory (``runs/calibration/<YYYY-MM-DD_HH-MM-SS>/``, never over
     curves.png         observed vs simulated curves of the final ensemble
     posteriors.png     parameter posteriors (samples coloured by weight, mean +- std) per iteration
     grainlearning.log  GrainLearning's own console output and the warnings it raised
+
+An MCMC calibration (the default sampler) writes instead::
+
+    calibration.json       settings, per-experiment error model, posterior per parameter, diagnostics
+                           (tau, ESS, split R-hat, converged), notes (warnings), fit, timings
+    chain.npz              the whole chain [steps, walkers, P] and log_prob [steps, walkers] (resumable)
+    posterior_samples.npz  samples [M, P] after burn-in, param_names, per experiment observed [T, O]
+                           and posterior-predictive curves [D, T, O]
+    corner.png             pairwise densities and marginals (truth marked when known)
+    curves.png             observed vs posterior-predictive curves per experiment, with units
 """
 
 from __future__ import annotations
@@ -38,6 +48,8 @@ SENSITIVITY_FILE = "sensitivity.json"
 CURVES_FIGURE = "curves.png"
 POSTERIORS_FIGURE = "posteriors.png"
 LOG_FILE = "grainlearning.log"
+CORNER_FIGURE = "corner.png"
+SAMPLES_NPZ = "posterior_samples.npz"
 
 
 def check_new_directory(out_dir: str | Path | None) -> None:
@@ -113,3 +125,25 @@ def write_calibration(result: CalibrationResult, settings: dict[str, Any], table
                      samples=result.iterations[-1].samples, param_names=np.asarray(names),
                      obs_names=np.asarray(settings["obs_names"]))
     write_text_atomic(out / LOG_FILE, log_text)
+
+
+def write_mcmc(result, settings: dict[str, Any], tables: list[ObservationTable]) -> None:
+    """Write calibration.json and posterior_samples.npz of an MCMC :class:`~.mcmc_driver.McmcResult`."""
+    out = result.out_dir
+    experiments = [dict(e, obs_file_sha256=sha256_file(t.path)) for e, t in zip(result.experiments, tables, strict=True)]
+    write_json_atomic(out / SUMMARY_FILE, {
+        "settings": settings,
+        "experiments": experiments,
+        "posterior": result.posterior,
+        "converged": result.converged,
+        "diagnostics": dict(result.diagnostics, param_names=result.param_names),
+        "stop_reason": result.stop_reason,
+        "notes": result.notes,
+        "fit": result.fit,
+        "timings": result.timings,
+        "versions": package_versions(),
+    })
+    arrays = {"samples": result.samples, "param_names": np.asarray(result.param_names)}
+    for k, (observed, curves) in enumerate(zip(result.observed, result.predictive, strict=True)):
+        arrays[f"observed_{k}"], arrays[f"predictive_{k}"] = observed, curves
+    write_npz_atomic(out / SAMPLES_NPZ, **arrays)

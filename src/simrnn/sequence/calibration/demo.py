@@ -3,8 +3,8 @@
 The "observation" is :func:`simrnn.sequence.triaxial.triaxial_response` (the same constitutive
 model as ``simrnn sequence synth``) at 0.2 MPa for contact parameters drawn, seeded, from the
 middle 60 % of GrainLearning's ranges, so they are (almost surely) not among the training samples.
-The same GrainLearning calibration runs once with the trained surrogate as the model and once with
-the synthetic model itself (:class:`~.callbacks.SimulatorCallback`, no model error). The
+The same ensemble-MCMC calibration (:mod:`.mcmc_driver`) runs once with the trained surrogate as the
+model and once with the synthetic model itself (no model error). The
 surrogate's model error is its RMSE against the simulator on fresh tests at the same conditions
 (:func:`surrogate_error`). The second
 separates what one drained curve can identify from what the surrogate gets wrong: a parameter is
@@ -20,16 +20,17 @@ from typing import Any
 import numpy as np
 
 from simrnn.files import write_text_atomic
-from simrnn.sequence.calibration.artefacts import CURVES_FIGURE, POSTERIORS_FIGURE
-from simrnn.sequence.calibration.callbacks import simulator_callback
-from simrnn.sequence.calibration.driver import SamplingSettings, calibrate, check_counts
+from simrnn.sequence.calibration.artefacts import CORNER_FIGURE, CURVES_FIGURE
+from simrnn.sequence.calibration.driver import calibrate
+from simrnn.sequence.calibration.mcmc import McmcSettings
 from simrnn.sequence.predict import load_run
 
 DEMO_PRESSURE_MPA = 0.2
 #: A parameter is identifiable when the simulator-based posterior std is below this fraction of its range.
 IDENTIFIABLE_STD_FRACTION = 0.1
-#: The demo's GrainLearning settings (both calibrations).
-DEMO_SETTINGS = {"samples": 200, "iterations": 60, "gmm_n_init": 1, "max_components": 3}
+#: The demo's MCMC settings (both calibrations): sized for a demo of about 90 s, so the chains are
+#: usually shorter than the convergence criteria ask (the output says so).
+DEMO_SETTINGS = {"walkers": 64, "steps": 300}
 #: Fresh synthetic tests (seeded, independent of the truths) that measure the surrogate's error.
 ERROR_SAMPLES, ERROR_SEED = 64, 12345
 
@@ -37,8 +38,7 @@ ERROR_SAMPLES, ERROR_SEED = 64, 12345
 def check_demo_settings(**settings: Any) -> None:
     """One-sentence errors for bad overrides of :data:`DEMO_SETTINGS`, before any work is done."""
     merged = dict(DEMO_SETTINGS, **settings)
-    check_counts(merged["samples"], merged["iterations"], merged.get("ess_target", 0.3))
-    SamplingSettings(merged["gmm_n_init"], merged["max_components"], merged.get("prior_weight")).validate()
+    McmcSettings(walkers=merged["walkers"], max_steps=merged["steps"]).validate(num_params=5)
 
 
 def surrogate_error(run_path: str | Path, fixed: dict[str, float], strain: np.ndarray,
@@ -79,8 +79,8 @@ def heldout_truth(seed: int) -> dict[str, float]:
 
 
 def write_heldout_curve(path: str | Path, contact_params: np.ndarray, sequence_length: int = 200,
-                        max_axial_strain: float = 0.2) -> dict[str, float]:
-    """Write the drained response of ``contact_params [5]`` at 0.2 MPa as an observation table.
+                        max_axial_strain: float = 0.2, pressure: float = DEMO_PRESSURE_MPA) -> dict[str, float]:
+    """Write the drained response of ``contact_params [5]`` at ``pressure`` (MPa) as an observation table.
 
     The table has columns ``e_z e p q`` over ``e_z = k * max_axial_strain / sequence_length``.
     Returns the initial void ratio as ``{"e0": value}`` (a parameter column of ``add_e0`` runs).
@@ -88,7 +88,7 @@ def write_heldout_curve(path: str | Path, contact_params: np.ndarray, sequence_l
     from simrnn.sequence.triaxial import OUTPUT_NAMES, triaxial_response
 
     strain = np.arange(sequence_length) * (max_axial_strain / sequence_length)
-    _, outputs = triaxial_response(np.asarray(contact_params)[None], DEMO_PRESSURE_MPA, "drained", strain)
+    _, outputs = triaxial_response(np.asarray(contact_params)[None], pressure, "drained", strain)
     columns = [strain] + [outputs[0, :, OUTPUT_NAMES.index(n)] for n in ("e", "p", "q")]
     rows = "\n".join(" ".join(f"{v:.10e}" for v in row) for row in np.stack(columns, axis=1))
     write_text_atomic(path, "# e_z e p q\n" + rows + "\n")
@@ -123,8 +123,8 @@ def demo_calibration(run_path: str | Path, workdir: str | Path, seed: int = 0, *
     model_error = surrogate_error(run_path, {k: v for k, v in fixed.items() if k != "e0"}, strain, ["e", "p", "q"])
     surrogate = calibrate(run_path, obs_file, obs_names=["e", "p", "q"], control="e_z", fixed_params=fixed,
                           model_error=model_error, **common)
-    simulator = calibrate(simulator_callback(["e", "p", "q"], "e_z", {"pressure": DEMO_PRESSURE_MPA}), obs_file,
-                          **common)
+    simulator = calibrate("simulator", obs_file, obs_names=["e", "p", "q"], control="e_z",
+                          fixed_params={"pressure": DEMO_PRESSURE_MPA}, **common)
     identifiable = {n: simulator.posterior[n]["std_fraction_of_range"] < IDENTIFIABLE_STD_FRACTION for n in ranges}
     return {
         "truth": truth,
@@ -137,7 +137,8 @@ def demo_calibration(run_path: str | Path, workdir: str | Path, seed: int = 0, *
         "notes": {"surrogate": surrogate.notes, "simulator": simulator.notes},
         "out_dir": {"surrogate": str(surrogate.out_dir), "simulator": str(simulator.out_dir)},
         "obs_file": str(obs_file),
-        "figures": [str(r.out_dir / f) for r in (surrogate, simulator) for f in (CURVES_FIGURE, POSTERIORS_FIGURE)
+        "figures": [str(r.out_dir / f) for r in (surrogate, simulator) for f in (CURVES_FIGURE, CORNER_FIGURE)
                     if common.get("figures", True)],
+        "converged": {"surrogate": surrogate.converged, "simulator": simulator.converged},
         "timings": {"surrogate": surrogate.timings, "simulator": simulator.timings},
     }

@@ -80,9 +80,17 @@ def _check_ranges(param_ranges: Mapping[str, tuple[float, float]]) -> None:
             raise UserInputError(f"range of {name!r} ({low}:{high}) must lie within +-{MAX_ABS_BOUND:g}.")
 
 
-def check_counts(samples: int, iterations: int, ess_target: float) -> None:
-    if samples < 2 or iterations < 1:
-        raise UserInputError(f"--samples must be >= 2 and --iterations >= 1, got {samples} and {iterations}.")
+#: the largest ensemble and number of iterations accepted (memory grows with samples x curve length).
+MAX_SAMPLES, MAX_ITERATIONS = 100_000, 10_000
+
+
+def check_counts(samples: int, iterations: int, ess_target: float, seed: int = 0) -> None:
+    """One sentence, before any work, for counts or a seed that cannot run."""
+    if not 2 <= samples <= MAX_SAMPLES or not 1 <= iterations <= MAX_ITERATIONS:
+        raise UserInputError(f"--samples must be >= 2 and --iterations >= 1 (at most {MAX_SAMPLES} and "
+                             f"{MAX_ITERATIONS}), got {samples} and {iterations}.")
+    if not 0 <= seed < 2**32:
+        raise UserInputError(f"--seed must be from 0 to {2**32 - 1}, got {seed}.")
     if not 0 < ess_target <= 1:
         raise UserInputError(f"--ess must lie in (0, 1], got {ess_target}.")
 
@@ -199,7 +207,7 @@ def run_iterations(calib, iterations: int, log: io.StringIO,
             iteration=len(history), sigma=max(float(np.ravel(system.sigma_max)[0]), system.sigma_tol),
             ess=float(calib.inference.Bayes_filter.ess[-1, 0]),
             samples=np.array(system.param_data, dtype=np.float64),
-            weights=np.array(posterior, dtype=np.float64),
+            weights=np.array(posterior, dtype=np.float64), param_names=tuple(system.param_names),
         )
         history.append(stats)
         if progress is not None:
@@ -238,7 +246,7 @@ def _run_model_error(callback: ModelCallback, obs_names: Sequence[str]) -> dict[
     return model_error_from_metrics(read_json(path), obs_names) if path.is_file() else {}
 
 
-def calibrate(model: str | Path | SequenceRun | ModelCallback, obs_file: str | Path, *,
+def calibrate(model: str | Path | SequenceRun | ModelCallback, obs_file, *, sampler: str = "emcee",
               param_ranges: Mapping[str, tuple[float, float]] | None = None, obs_names: Sequence[str] | None = None,
               control: str | Sequence[str] | None = None, fixed_params: Mapping[str, float] | None = None,
               samples: int = 200, iterations: int = 60, ess_target: float = 0.3, seed: int = 0,
@@ -246,14 +254,28 @@ def calibrate(model: str | Path | SequenceRun | ModelCallback, obs_file: str | P
               noise: float | None = None, model_error: Mapping[str, float] | None = None, precision: str = "fp32",
               reference: Mapping[str, float] | None = None, out_dir: str | Path | None = None,
               runs_root: str | Path = "runs", figures: bool = True,
-              progress: Callable[[IterationStats], None] | None = None) -> CalibrationResult:
-    """Calibrate a model's parameters against an observed curve with GrainLearning.
+              progress: Callable | None = None, walkers: int | None = None, steps: int | None = None,
+              move: str | None = None, points_per_curve: float | None = None, resume: str | Path | None = None):
+    """Calibrate a model's parameters against observed curves: ensemble MCMC (default) or GrainLearning.
+
+    ``sampler="emcee"`` hands over to :func:`~.mcmc_driver.calibrate_mcmc` (several curves, the
+    error model of :mod:`.likelihood`, convergence diagnostics) and returns its
+    :class:`~.mcmc_driver.McmcResult`; ``sampler="grainlearning"`` runs GrainLearning's iterative
+    filter on one curve and returns a :class:`CalibrationResult`.
 
     Args:
-        model: a trained or imported sequence run (directory or :class:`SequenceRun`), or a ready
+        model: a trained or imported sequence run (directory or :class:`SequenceRun`), a ready
             callback (e.g. :func:`~.callbacks.simulator_callback`; then ``obs_names``, ``control``
-            and ``fixed_params`` are the callback's).
-        obs_file: whitespace table with a ``#`` header (see :mod:`.observations`), ``T`` rows.
+            and ``fixed_params`` are the callback's), and for MCMC also ``"simulator"`` or a
+            :class:`~.protocol.CurveModel`.
+        obs_file: whitespace table with a ``#`` header (see :mod:`.observations`), ``T`` rows; for
+            MCMC also several, each ``(path, {fixed conditions})`` (:func:`~.mcmc_driver.as_observations`).
+        sampler: ``"emcee"`` or ``"grainlearning"``.
+        points_per_curve: for GrainLearning, each curve counts as this many independent observations
+            (per-step variance ``T' s_o^2 / points_per_curve``; None: 1, the whole curve one observation).
+        walkers, steps, move, points_per_curve, resume: MCMC; None keeps the defaults of
+            :class:`~.mcmc.McmcSettings` (``steps`` is its ``max_steps``) and
+            :data:`~.likelihood.POINTS_PER_CURVE`; ``resume`` a previous MCMC directory to extend.
         param_ranges: ``{name: (low, high)}`` of the parameters to calibrate (uniform prior bounds);
             default :func:`default_ranges`.
         obs_names: observed columns to fit (model output labels); default: all but the control.
@@ -278,6 +300,17 @@ def calibrate(model: str | Path | SequenceRun | ModelCallback, obs_file: str | P
     from simrnn.sequence.calibration.likelihood import NOISE_FRACTION
     from simrnn.sequence.calibration.sensitivity import curve_sensitivity
 
+    if sampler == "emcee":
+        return _calibrate_emcee(model, obs_file, param_ranges=param_ranges, obs_names=obs_names, control=control,
+                                fixed_params=fixed_params, seed=seed, noise=noise, model_error=model_error,
+                                precision=precision, reference=reference, out_dir=out_dir, runs_root=runs_root,
+                                figures=figures, progress=progress, walkers=walkers, steps=steps, move=move,
+                                points_per_curve=points_per_curve, resume=resume)
+    if sampler != "grainlearning":
+        raise UserInputError(f"--sampler must be 'emcee' or 'grainlearning', got {sampler!r}.")
+    if not isinstance(obs_file, str | Path):
+        raise UserInputError("--sampler grainlearning calibrates against one observation file; give one --obs "
+                             "(several curves need the default sampler, emcee).")
     table = read_observation_table(obs_file)
     if isinstance(model, ModelCallback):
         callback = model
@@ -287,7 +320,7 @@ def calibrate(model: str | Path | SequenceRun | ModelCallback, obs_file: str | P
         obs_names = list(obs_names) if obs_names else [n for n in table.names if n not in control]
     ctrl = table.stack(list(control))
     observed = table.stack(list(obs_names))
-    check_counts(samples, iterations, ess_target)
+    check_counts(samples, iterations, ess_target, seed)
     sampling = SamplingSettings(gmm_n_init, max_components, prior_weight)
     sampling.validate()
     reference = {str(k): float(v) for k, v in (reference or {}).items()}
@@ -313,7 +346,7 @@ def calibrate(model: str | Path | SequenceRun | ModelCallback, obs_file: str | P
     names = list(param_ranges)
     _check_model_is_finite(callback, param_ranges, ctrl_curve, observed)
     calib = build_grainlearning_calibration(callback, observed, ctrl_curve, ",".join(control), param_ranges,
-                                            error_model.step_variances(observed, obs_names, start), samples,
+                                            error_model.step_variances(observed, obs_names, start) / (points_per_curve or 1.0), samples,
                                             iterations, ess_target, seed, sampling)
     log = io.StringIO()
     began = time.perf_counter()
@@ -351,6 +384,7 @@ def calibrate(model: str | Path | SequenceRun | ModelCallback, obs_file: str | P
         "model_error": error_model.model_error,
         "curve_std": dict(zip(obs_names, curve_std.tolist(), strict=True)),
         "init_inference_step": start, "precision": getattr(callback, "precision", "fp64"),
+        "points_per_curve": points_per_curve or 1.0,
     }
     artefacts.write_calibration(result, settings, table, observed, ctrl_curve, log.getvalue())
     if not figures:
@@ -359,3 +393,40 @@ def calibrate(model: str | Path | SequenceRun | ModelCallback, obs_file: str | P
                               start, out / artefacts.CURVES_FIGURE)
     plots.plot_posteriors(names, history, param_ranges, reference, out / artefacts.POSTERIORS_FIGURE)
     return result
+
+
+def _calibrate_emcee(model, obs_file, *, param_ranges, obs_names, control, fixed_params, seed, walkers, steps, move,
+                     progress, **kwargs):
+    """:func:`calibrate` with the MCMC sampler: default ranges, settings, then :func:`calibrate_mcmc`."""
+    from simrnn.sequence.calibration.mcmc import McmcSettings
+    from simrnn.sequence.calibration.mcmc_driver import SIMULATOR, as_observations, calibrate_mcmc
+    from simrnn.sequence.triaxial import CONTACT_PARAM_NAMES, PARAM_RANGES
+
+    if isinstance(model, ModelCallback):
+        obs_names, control = model.obs_names, model.control
+        fixed_params = {**model.fixed_params, **(fixed_params or {})}
+    control = names_list(control) if control else None
+    obs_names = names_list(obs_names) if obs_names else None
+    if not param_ranges:
+        fixed = set().union(*(o.fixed for o in as_observations(obs_file, fixed_params)))
+        if getattr(model, "bounds", None):
+            param_ranges = dict(model.bounds)
+        else:
+            if isinstance(model, ModelCallback):
+                names = model.param_names
+            elif isinstance(model, str) and model == SIMULATOR:
+                names = CONTACT_PARAM_NAMES
+            else:
+                from simrnn.sequence.predict import load_run
+
+                model = model if isinstance(model, SequenceRun) else load_run(model)
+                names = model.meta["param_names"]
+            param_ranges = {n: PARAM_RANGES[n] for n in names if n in PARAM_RANGES and n not in fixed}
+    param_ranges = {str(k): (float(v[0]), float(v[1])) for k, v in param_ranges.items()}
+    _check_ranges(param_ranges)
+    given = {"walkers": walkers, "max_steps": steps, "move": move}
+    settings = McmcSettings(seed=seed, **{k: v for k, v in given.items() if v is not None})
+    if kwargs.get("points_per_curve") is None:
+        kwargs.pop("points_per_curve")
+    return calibrate_mcmc(model, obs_file, param_ranges=param_ranges, fixed_params=fixed_params,
+                          obs_names=obs_names, control=control, settings=settings, progress=progress, **kwargs)

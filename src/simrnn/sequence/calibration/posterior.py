@@ -39,6 +39,8 @@ class IterationStats:
     ess: float
     samples: np.ndarray
     weights: np.ndarray
+    param_names: tuple[str, ...] = ()
+    """Names of the sample columns (for progress lines)."""
 
     @property
     def mean(self) -> np.ndarray:
