@@ -39,10 +39,14 @@ def add_train_command(app: typer.Typer, task_name: str, help_text: str, data_arg
     def train(positional_data: str | None = None, config: Path | None = None, resume: Path | None = None,
               **given: Any) -> None:
         from simrnn.config import load_config_file
-        from simrnn.engine import fit, global_rank
+        from simrnn.engine import fit, get_task, global_rank
         from simrnn.errors import UserInputError
 
         values = load_config_file(config) if config else {}
+        ignored = sorted(set(values) & getattr(get_task(task_name), "ignored_keys", frozenset()))
+        if ignored and global_rank() == 0:
+            console.print(f"note: ignoring {', '.join(ignored)} from {config}: no meaning in simrnn (every run keeps "
+                          "full, self-describing checkpoints).")
         explicit = {k: v for k, v in given.items() if v is not None}
         if positional_data is not None:
             option = f"--{data_argument.replace('_', '-')}"
@@ -82,11 +86,16 @@ def print_run_summary(run_dir: Path) -> None:
 
     results = Run(Path(run_dir)).read(TEST_RESULTS_FILE)
     console.print(f"run: {run_dir}")
-    metrics = ", ".join(f"{k} {v:.4g}" for k, v in results["metrics"].items())
-    console.print(f"test ({results['checkpoint']}, best epoch {results['best_epoch']} of "
-                  f"{results['epochs_trained']}): {metrics}")
+    def shown(values: dict) -> str:  # per-channel metrics ("mse/ipf_x:0") stay in test_results.json
+        return ", ".join(f"{k} {v:.4g}" for k, v in values.items() if "/" not in k)
+
+    per_channel = any("/" in k for k in results["metrics"])
+    console.print(f"test ({results['checkpoint']}, best epoch {results['best_epoch'] + 1} of "
+                  f"{results['epochs_trained']}): {shown(results['metrics'])}")
     for name, values in results.get("baselines", {}).items():
-        console.print(f"baseline {name.replace('_', ' ')}: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
+        console.print(f"baseline {name.replace('_', ' ')}: {shown(values)}")
+    if per_channel:
+        console.print(f"per-channel metrics: {Path(run_dir) / TEST_RESULTS_FILE}")
     console.print(f"learning curves: {Path(run_dir) / LOSS_FIGURE}")
     config = Run(Path(run_dir)).read(CONFIG_FILE)
     loggers = (config.get("resumed") or [config])[-1].get("loggers", {})  # this fit's loggers

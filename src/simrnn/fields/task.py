@@ -29,7 +29,14 @@ from simrnn.fields.config import FieldsConfig
 from simrnn.fields.curriculum import predict_sequence, sequence_frames, true_frame_probabilities
 from simrnn.fields.dataset import SPLITS, FieldSequenceDataset
 from simrnn.fields.hardware import LAYOUTS, hardware_summary
-from simrnn.fields.metrics import HIGHER_IS_BETTER, band_mask, change_categories, persistence, score_batches
+from simrnn.fields.metrics import (
+    CATEGORIES,
+    HIGHER_IS_BETTER,
+    band_mask,
+    change_categories,
+    persistence,
+    score_batches,
+)
 from simrnn.fields.pointcloud import IPF_COLUMNS
 from simrnn.fields.predict import META_KEYS
 from simrnn.files import sha256_file
@@ -204,7 +211,11 @@ class FieldsTask(Task):
     resumable_keys = frozenset({"num_workers"})
     monitor = "val_loss"  # the masked prediction loss (see the module docstring)
     meta_keys = META_KEYS
-    metrics = ("train_loss", "val_loss", "val_mse", "mse", "mae", "ssim", "psnr", "skill")  # per epoch, then test
+    #: per epoch, then test metrics of either target (see :mod:`.metrics` and :mod:`.temperature`)
+    metrics = ("train_loss", "val_loss", "val_mse", "mse", "mae", "ssim", "psnr", "skill", "band_mse",
+               *(f"{c}/{m}" for c in CATEGORIES for m in ("mse", "mae", "skill")),
+               *(f"{m}/{c}" for m in ("mse", "mae") for c in IPF_COLUMNS),
+               "mse_K2", "mae_K", "pool_mae_K", "band_mae_K")
 
     def load_data(self, cfg: FieldsConfig) -> TaskData:
         """Open the cache, build the three splits (normalised with the train split's constants)."""

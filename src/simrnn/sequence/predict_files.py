@@ -19,6 +19,7 @@ from simrnn.sequence.evaluate import score_predictions
 from simrnn.sequence.figures import param_label, plot_prediction_curves, strain_axis
 from simrnn.sequence.hdf5 import read_triaxial_hdf5
 from simrnn.sequence.predict import SequenceRun, predict
+from simrnn.sequence.predict_settings import PredictSettings
 from simrnn.sequence.preprocess import build_params
 
 
@@ -42,16 +43,13 @@ def _sequences_to_predict(run: SequenceRun, data_file: Path, split: str, n_seque
     return np.asarray(data_cfg["split"][split], dtype=int), split
 
 
-def predict_file(run: SequenceRun, data_file: str | Path, *, split: str = "auto", n_plot: int = 3,
-                 out: str | Path | None = None) -> dict[str, Any]:
+def predict_file(run: SequenceRun, data_file: str | Path, *, split: str = PredictSettings.split,
+                 n_plot: int = PredictSettings.n_plot, out: str | Path | None = None) -> dict[str, Any]:
     """Predict the sequences of ``data_file`` (the run's selection of pressure/experiment type).
 
     Returns a summary with the output directory, the split predicted, the metrics and the figure path.
     """
-    if split not in ("auto", "train", "val", "test", "all"):
-        raise UserInputError(f"--split is {split!r}; expected auto, train, val, test or all.")
-    if n_plot < 0:
-        raise UserInputError(f"--n-plot is {n_plot}; expected 0 or more sequences to plot.")
+    PredictSettings(split, n_plot).validate()
     data_file = Path(data_file)
     meta = run.meta
     data = read_triaxial_hdf5(data_file, pressure=meta.get("pressure", "All"),
