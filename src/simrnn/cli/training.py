@@ -100,4 +100,4 @@ def print_run_summary(run_dir: Path) -> None:
     config = Run(Path(run_dir)).read(CONFIG_FILE)
     loggers = (config.get("resumed") or [config])[-1].get("loggers", {})  # this fit's loggers
     if loggers:
-        console.print("logs: " + ", ".join(f"{name} {path}" for name, path in loggers.items()))
+        console.print("logs: " + ", ".join(f"{name} {Path(run_dir) / path}" for name, path in loggers.items()))
