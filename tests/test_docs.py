@@ -195,12 +195,13 @@ def run_shell(block: Block, space: dict) -> None:
 
 
 def run_yaml_sweep(block: Block) -> None:
-    from simrnn.sweep import check_sweep
+    """Parse the sweep file and check it against the sequence task as ``simrnn sweep run`` does (no training)."""
     from simrnn.sweep.spec import load_sweep
+    from simrnn.sweep.worker import check_sweep
 
     path = Path(f"sweep_{block.line}.yaml")
     path.write_text(block.text, encoding="utf-8")
-    check_sweep(load_sweep(path), "sequence")  # every setting, the metric, every range end and choice
+    check_sweep(load_sweep(path), "sequence")
 
 
 @pytest.mark.parametrize("block", ALL_BLOCKS, ids=[b.id for b in ALL_BLOCKS])

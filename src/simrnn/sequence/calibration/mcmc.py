@@ -65,6 +65,8 @@ class McmcSettings:
         if self.max_steps < 1 or self.check_every < 1:
             raise UserInputError(f"--steps ({self.max_steps}) and the check interval ({self.check_every}) must be "
                                  "at least 1.")
+        if self.move not in ("de", "stretch"):
+            raise UserInputError(f"--move must be 'stretch' or 'de', got {self.move!r}.")
         if self.walkers < 2 * self.groups:
             raise UserInputError(f"--walkers ({self.walkers}) must be at least twice the R-hat groups ({self.groups}).")
         if self.walkers * self.max_steps > MAX_DRAWS:  # the chain [steps, walkers, P] is kept in memory
