@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
@@ -62,3 +64,11 @@ def test_prediction_accepts_the_training_precision_names():
 
     assert canonical_precision("32-true") == "fp32" and canonical_precision("bf16-mixed") == "bf16"
     assert canonical_precision("fp32") == "fp32"
+
+
+def test_grainlearning_config_is_read_unchanged_with_one_note(tmp_path):
+    config = Path(__file__).resolve().parents[1] / "examples" / "grainlearning" / "config.yml"
+    result = runner.invoke(app, ["sequence", "train", "--config", str(config), "--raw-data", str(tmp_path / "no.h5"),
+                                 "--runs-root", str(tmp_path / "runs")], terminal_width=300)
+    assert result.output.count("note: ignoring save_weights_only") == 1
+    assert result.exit_code == 2 and "no.h5" in result.output  # the data file is the only complaint

@@ -195,17 +195,13 @@ def run_shell(block: Block, space: dict) -> None:
 
 
 def run_yaml_sweep(block: Block) -> None:
-    from simrnn.engine import get_task
-    from simrnn.engine.lifecycle import task_config
+    """Parse the sweep file and check it against the sequence task as ``simrnn sweep run`` does (no training)."""
     from simrnn.sweep.spec import load_sweep
+    from simrnn.sweep.worker import check_sweep
 
     path = Path(f"sweep_{block.line}.yaml")
     path.write_text(block.text, encoding="utf-8")
-    spec = load_sweep(path)
-    task = get_task("sequence")
-    spec.check_settings(task.config_class, "sequence")
-    settings = {**spec.example_settings(), "raw_data": spec.fixed.get("raw_data", "x.h5")}
-    task_config(task, settings, source=block.id)
+    check_sweep(load_sweep(path), "sequence")
 
 
 @pytest.mark.parametrize("block", ALL_BLOCKS, ids=[b.id for b in ALL_BLOCKS])

@@ -121,4 +121,21 @@ def test_training_curves_mark_the_best_epoch_and_name_the_model(monkeypatch, tmp
     plots.plot_training_losses(history, tmp_path / "x.png", title="lstm, run 2026-01-01_00-00-00")
     ax = shown["fig"].axes[0]
     assert ax.get_title() == "lstm, run 2026-01-01_00-00-00"
-    assert "best: epoch 1, val_loss 0.4" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "best: epoch 2, val_loss 0.4" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_run_summary_keeps_per_channel_metrics_in_the_file(tmp_path, capsys):
+    import json
+
+    from simrnn.cli.training import print_run_summary
+
+    (tmp_path / "test_results.json").write_text(json.dumps({
+        "checkpoint": "checkpoints/best.ckpt", "best_epoch": 1, "epochs_trained": 3,
+        "metrics": {"mse": 0.5, "mse/ipf_x:0": 0.25}, "baselines": {"persistence": {"mse": 0.6, "mse/ipf_x:0": 0.3}}}))
+    (tmp_path / "config.json").write_text(json.dumps({"loggers": {"csv": str(tmp_path / "logs" / "train")}}))
+    print_run_summary(tmp_path)
+    out = capsys.readouterr().out
+    assert "mse 0.5" in out and "baseline persistence: mse 0.6" in out and "ipf_x" not in out
+    assert "best epoch 2 of 3" in out  # printed from 1, as the epoch lines and the figure count
+    assert f"per-channel metrics: {tmp_path / 'test_results.json'}" in out.replace("\n", "")
+    assert f"logs: csv {tmp_path / 'logs' / 'train'}" in out.replace("\n", "")

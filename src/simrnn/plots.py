@@ -46,12 +46,12 @@ def plot_training_losses(history: list[dict[str, float]], path: str | Path, titl
     ``title`` names the model and run (e.g. ``"lstm, run 2026-11-23_10-00-00"``).
     """
     fig, ax = subplots(figsize=(6, 4))
-    epochs = [h["epoch"] for h in history]
+    epochs = [h["epoch"] + 1 for h in history]  # drawn from 1, as training prints them (history.json: from 0)
     for key, label in (("train_loss", "train"), ("val_loss", "validation")):
         values = [h.get(key) for h in history]
         if any(v is not None for v in values):
             ax.plot(epochs, values, marker="o", label=label)
-    scored = [(h["val_loss"], h["epoch"]) for h in history if h.get("val_loss") is not None]
+    scored = [(h["val_loss"], h["epoch"] + 1) for h in history if h.get("val_loss") is not None]
     if scored:
         best_loss, best_epoch = min(scored)
         ax.axvline(best_epoch, color="0.4", ls="--", lw=1)
