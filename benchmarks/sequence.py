@@ -3,6 +3,8 @@ gate-product backend, its GEMM floor, bf16 against fp32, prediction next to a co
 process, and training time per epoch. Prints tables and writes ``benchmarks/results/sequence.json``.
 
     .venv/bin/python benchmarks/sequence.py [--repeats 9] [--train-epochs 3] [--skip-training]
+    .venv/bin/python benchmarks/sequence.py --quick   # N = 50 only, 3 rounds, 2 training epochs;
+                                                      # writes results/sequence_quick.json
 
 Prediction: ``simrnn.sequence.predict`` on N = 50 and 500 sequences of 200 steps (drained: e_z =
 0 .. 0.199, window 4, so N x 197 windows), warm; all methods of a table run alternately, one
@@ -20,7 +22,7 @@ call each per round, and the table gives the median and the best round.
   per core, each with one PyTorch thread), the same LSTM path on PyTorch's own threads (what
   ``predict`` did before) and ``predict(threads=1)``. Goal: ``predict`` at most 2x its idle time.
 
-Training: ``simrnn.sequence.train`` with the drained model's settings on synthetic triaxial data
+Training: ``simrnn.sequence.training.train`` with the drained model's settings on synthetic triaxial data
 (``write_synthetic_triaxial``); time per epoch = (t(E epochs) - t(1 epoch)) / (E - 1), which
 removes data loading, set-up and the final evaluation.
 
@@ -246,7 +248,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=9, help="rounds per table (fewer for 500 sequences)")
     parser.add_argument("--train-epochs", type=int, default=3)
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--quick", action="store_true",
+                        help="N = 50 only, 3 rounds, 2 training epochs; writes results/sequence_quick.json")
     args = parser.parse_args()
+    sizes = (50,) if args.quick else (50, 500)
+    if args.quick:
+        args.repeats, args.train_epochs = 3, 2
+    results_file = RESULTS.with_name("sequence_quick.json") if args.quick else RESULTS
 
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
               "versions": package_versions()}
@@ -257,14 +265,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run = load_run(import_keras(MODEL_DIR, out=Path(tmp) / "drained"))
         result["backends"], result["bf16"], result["contention"] = [], [], []
-        for n in (50, 500):
+        for n in sizes:
             rounds = args.repeats if n == 50 else max(3, args.repeats // 3)
             row = bench_backends(run, n, rounds)
             result["backends"].append(row)
             print_times(f"backends (chosen: {row['chosen_backend']})", row["times"], n)
             print(f"  predict / floor ({row['chosen_backend']}): {row['predict_over_floor']:.2f}   "
                   f"load average {row['load_average'][0]:.2f}")
-        for n in (50, 500):
+        for n in sizes:
             if not has_bf16():
                 print("bf16: this CPU has no bf16 dot products (AVX-512 BF16 / AMX); skipped.")
                 break
@@ -274,7 +282,7 @@ def main() -> None:
             print("  bf16 - fp32 error / std (max, rms): " + ", ".join(
                 f"{k} {v['max_over_std']:.1e} {v['rms_over_std']:.1e}" for k, v in row["errors"].items()))
         if len(affinity_cpus()) > 1:
-            for n in (50, 500):
+            for n in sizes:
                 row = bench_contention(run, n, max(3, args.repeats // 3) if n == 50 else 2)
                 result["contention"].append(row)
                 for state in ("idle", "busy"):
@@ -289,9 +297,9 @@ def main() -> None:
                   f"batch 256, U = D = 200: {t['train_windows_per_s']:.0f} windows/s)")
     result["load_average_at_end"] = list(os.getloadavg())
     print(f"load average at end: {' '.join(f'{v:.2f}' for v in result['load_average_at_end'])}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written {RESULTS}")
+    results_file.parent.mkdir(parents=True, exist_ok=True)
+    results_file.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written {results_file}")
 
 
 if __name__ == "__main__":

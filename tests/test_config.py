@@ -3,7 +3,7 @@ import pytest
 from simrnn.config import UnknownConfigKeyWarning, build_config, load_config_file
 from simrnn.errors import UserInputError
 from simrnn.sequence.config import SequenceConfig
-from simrnn.sequence.train import load_sequence_config
+from simrnn.sequence.training import load_sequence_config
 
 
 def test_wandb_file_is_unwrapped(tmp_path):

@@ -33,15 +33,22 @@ def test_demo_with_a_briefly_trained_surrogate_runs_every_step(tmp_path):
     surrogate = json.loads(summaries[0].read_text())["settings"]
     assert set(surrogate["model_error"]) == {"e", "p", "q"} and all(v > 0 for v in surrogate["model_error"].values())
     assert (out / "fields" / "fields_cache.h5").is_file() and "fields:" in result.output
-    assert len(list((out / "fields" / "runs" / "fields").glob("*/test_results.json"))) == 2
+    assert len(list((out / "fields" / "runs" / "fields").glob("*/test_results.json"))) == 3  # + the temperature run
     table = lines[lines.index("field models (test split; skill = 1 - MSE / MSE of persistence):") + 1:][:4]
     assert [row.split()[0] for row in table] == ["test", "persistence", "cnn-lstm", "predrnn"]
+    assert sum(li.strip().startswith("persistence ") for li in lines) == 1  # the field table is printed once
+    (times,) = [li for li in lines if li.startswith("step times:")]
+    assert [part.split()[0] for part in times.removeprefix("step times:").split(",")] == [
+        "data", "training", "prediction", "calibration", "field", "field"]
+    figures = lines[lines.index("figures:") + 1:]
+    assert figures[0].strip().endswith("training_losses.png") and figures[1].strip().endswith("prediction_curves.png")
 
 
 @pytest.mark.parametrize(("extra", "message"), [
     (["--samples-per-group", "0"], "--samples-per-group is 0; the demo needs at least 3"),
     (["--samples-per-group", "2", "--epochs", "1"], "--samples-per-group is 2; the demo needs at least 3"),
-    (["--epochs", "0"], "'epochs' must be at least 1"),
+    (["--epochs", "0"], "--epochs 0: expected 1 or more epochs."),
+    (["--field-epochs", "0"], "--field-epochs 0: expected 1 or more epochs."),  # refused before any work
     (["--calibration-walkers", "1"], "--walkers must be even and at least twice"),
 ])
 def test_demo_with_too_small_settings_is_one_sentence_and_exit_2(tmp_path, extra, message):

@@ -12,11 +12,13 @@ import torch
 from export_helpers import (
     FIELD_META,
     field_run,
+    make_run,
     random_fields,
     random_sequences,
     sequence_run,
 )
 
+from simrnn.checkpoints import model_from_checkpoint, read_checkpoint
 from simrnn.export import export_run
 from simrnn.export.formats import load_torchscript
 from simrnn.fields.dataset import FieldSequenceDataset
@@ -106,9 +108,8 @@ def test_sequence_export_output_steps_follow_the_alignment(sequence_exports):
     assert manifest["time_alignment"]["first_predicted_step"] == run.first_predicted_step()
 
 
-def simrnn_field_prediction(run_dir: Path, context: np.ndarray, future: np.ndarray) -> np.ndarray:
+def simrnn_field_prediction(run, context: np.ndarray, future: np.ndarray) -> np.ndarray:
     """simrnn's own prediction: the run's model on temperatures normalised by the dataset's code."""
-    run = load_fields_run(run_dir)
     dataset = SimpleNamespace(normalisation=run.meta["normalisation"])
     normalised = context.copy()
     normalised[:, :, 0] = FieldSequenceDataset.normalise(dataset, context[:, :, 0])
@@ -129,9 +130,10 @@ def field_exports(tmp_path_factory):
 def test_field_export_predicts_like_simrnn_on_any_grid(field_exports, name, fmt):
     """Other batch sizes and grids than traced (11 x 13), multiples of the encoder's 4 or not."""
     run_dir, folder = field_exports[name, fmt]
+    run = load_fields_run(run_dir)
     for batch, height, width in [(3, 11, 13), (1, 24, 9), (2, 5, 16)]:
         context, future = random_fields(batch, FIELD_META["seq_length"], height, width, seed=height)
-        want = simrnn_field_prediction(run_dir, context, future)
+        want = simrnn_field_prediction(run, context, future)
         assert want.shape == (batch, 9, height, width)
         assert_matches(run_exported(folder, context, future), want)
 
@@ -144,3 +146,22 @@ def test_field_manifest_names_channels_units_and_normalisation(field_exports):
     assert context["labels"][0] == "temperature" and context["units"][:2] == ["K", "-"]
     assert future["units"] == ["K"] and manifest["outputs"][0]["labels"][-1] == "ipf_z_b"
     assert manifest["normalisation"]["t_ambient_K"] == 300.0 and manifest["family"] == "fields"
+
+
+def test_temperature_model_export_predicts_kelvin_like_simrnn(tmp_path):
+    """The temperature surrogate (task ``fields-temperature``), when the fields package has it."""
+    models = pytest.importorskip("simrnn.fields.temperature_models")
+    name = models.TEMPERATURE_PREFIX + "predrnn"
+    run_dir = make_run(tmp_path, "fields", name, {"hidden_channels": 4, "n_layers": 2, "encoder_channels": [4, 8]},
+                       {**FIELD_META, "seq_length": 2, "target": "temperature"})
+    model = model_from_checkpoint(read_checkpoint(run_dir / "checkpoints" / "best.ckpt"))
+    norm = FIELD_META["normalisation"]
+    span = norm["t_max_train_K"] - norm["t_ambient_K"]
+    context = random_fields(2, 2, 10, 15)[0][:, :, :1]  # [2, 2, 1, 10, 15] kelvin
+    with torch.no_grad():
+        want = model(torch.from_numpy((context - norm["t_ambient_K"]) / span)).numpy() * span + norm["t_ambient_K"]
+    for fmt in FORMATS:
+        folder = export_run(run_dir, fmt)
+        manifest = json.loads((folder / "manifest.json").read_text())
+        assert [i["name"] for i in manifest["inputs"]] == ["temperature"] and manifest["outputs"][0]["units"] == ["K"]
+        assert_matches(run_exported(folder, context), want)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from export_helpers import sequence_run
+from export_helpers import FIELD_META, make_run, sequence_run
 from typer.testing import CliRunner
 
 from simrnn.cli import app
@@ -76,3 +76,33 @@ def test_failed_export_removes_its_temporary_folder_and_new_parents(tmp_path, mo
     with pytest.raises(RuntimeError, match="differs"):
         bundle.export_run(run, "onnx", tmp_path / "new" / "deeper" / "out")
     assert tree(tmp_path) == before
+
+
+def test_checkpoint_without_the_meta_the_export_needs_is_one_sentence(tmp_path):
+    meta = {k: v for k, v in FIELD_META.items() if k != "normalisation"}
+    run = make_run(tmp_path, "fields", "cnn-lstm", {"hidden_channels": 4, "n_layers": 1, "encoder_channels": [4]}, meta)
+    before = tree(tmp_path)
+    result = invoke(run, "--out", tmp_path / "out")
+    assert result.exit_code == 2
+    assert result.output.strip() == (f"error: {run / 'checkpoints' / 'best.ckpt'}: hyper_parameters.data_meta has no "
+                                     f"'normalisation'; cannot describe the model's inputs.")
+    assert tree(tmp_path) == before
+
+
+def test_a_model_without_exporter_is_named():
+    from torch import nn
+
+    from simrnn.errors import UserInputError
+    from simrnn.export.adapters import adapter_for
+
+    with pytest.raises(UserInputError, match=r"^ckpt: model 'Linear' has no exporter yet; exportable families: "
+                                             r"FieldModel, fields-temperature task, sequence task\.$"):
+        adapter_for(nn.Linear(2, 2), "ckpt")
+
+
+def test_checkpoint_with_a_malformed_meta_value_is_one_sentence(tmp_path):
+    run = make_run(tmp_path, "fields", "cnn-lstm", {"hidden_channels": 4, "n_layers": 1, "encoder_channels": [4]},
+                   {**FIELD_META, "image_size": "large"})
+    result = invoke(run, "--out", tmp_path / "out")
+    assert result.exit_code == 2 and "data_meta holds a value of the wrong kind" in result.output
+    assert not (tmp_path / "out").exists()

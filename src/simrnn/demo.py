@@ -14,8 +14,9 @@ A demo that fails leaves nothing behind (its fresh ``workdir/<timestamp>/`` is r
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,12 @@ def run_demo(workdir: str | Path = "demo_output", *, samples_per_group: int = DE
     from simrnn.sequence.calibration.demo import check_demo_settings
 
     if samples_per_group < 3:  # 3 pressures x 3 drained sequences: 6 train, 1 validation, 2 test
-        raise UserInputError(f"--samples-per-group is {samples_per_group}; the demo needs at least 3 sequences "
-                             "per pressure and drainage (train, validation and test each need one).")
+        raise UserInputError(f"samples_per_group is {samples_per_group}; the demo needs at least 3 sequences "
+                             "per pressure and drainage (train, validation and test each need one).",
+                             key="samples_per_group")
+    for key, value in (("epochs", epochs), ("field_epochs", field_epochs)):  # before a minute of work
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise UserInputError(f"{key} {value!r}: expected 1 or more epochs.", key=key)
     check_demo_settings(**(calibration or {}))
     with new_timestamped_directory(workdir) as out:
         return _run_steps(out, samples_per_group, epochs, field_epochs, calibration, progress_bar, log)
@@ -70,34 +75,47 @@ def _run_steps(out: Path, samples_per_group: int, epochs: int | None, field_epoc
     from simrnn.sequence.calibration.demo import demo_calibration
     from simrnn.sequence.predict import load_run
     from simrnn.sequence.predict_files import predict_file
-    from simrnn.sequence.train import train
+    from simrnn.sequence.training import train
     from simrnn.sequence.triaxial import write_synthetic_triaxial
 
-    summary: dict[str, Any] = {"workdir": out}
+    summary: dict[str, Any] = {"workdir": out, "step_seconds": {}}
     started = time.perf_counter()
 
-    log(f"[1/6] synthetic triaxial data ({samples_per_group} sequences per pressure and drainage)")
-    data_file = write_synthetic_triaxial(out / "triaxial.h5", n_samples_per_group=samples_per_group, seed=0)
-    summary["data_file"] = data_file
+    with _step(summary, log, 1, "data", f"synthetic triaxial data ({samples_per_group} sequences per pressure and drainage)"):
+        data_file = write_synthetic_triaxial(out / "triaxial.h5", n_samples_per_group=samples_per_group, seed=0)
+        summary["data_file"] = data_file
 
-    log("[2/6] training the parameter-conditioned LSTM")
-    settings = dict(DEMO_TRAINING, raw_data=str(data_file), runs_root=str(out / "runs"), progress_bar=progress_bar)
-    if epochs is not None:
-        settings["epochs"] = epochs
-    run_dir = train(settings, source="demo settings")
-    summary["run_dir"] = run_dir
+    with _step(summary, log, 2, "training", "training the parameter-conditioned LSTM"):
+        settings = dict(DEMO_TRAINING, raw_data=str(data_file), runs_root=str(out / "runs"), progress_bar=progress_bar)
+        if epochs is not None:
+            settings["epochs"] = epochs
+        run_dir = train(settings, source="demo settings")
+        summary["run_dir"] = run_dir
 
-    log("[3/6] predicting the test sequences")
-    summary["prediction"] = predict_file(load_run(run_dir), data_file, split="test")
+    with _step(summary, log, 3, "prediction", "predicting the test sequences"):
+        summary["prediction"] = predict_file(load_run(run_dir), data_file, split="test")
 
-    log("[4/6] calibrating a held-out synthetic curve with the surrogate and with the simulator")
-    summary["calibration"] = demo_calibration(run_dir, out / "calibration", seed=0, **(calibration or {}))
+    with _step(summary, log, 4, "calibration",
+               "calibrating a held-out synthetic curve with the surrogate and with the simulator"):
+        summary["calibration"] = demo_calibration(run_dir, out / "calibration", seed=0, **(calibration or {}))
 
-    log("[5/6] melt-pool point clouds -> gridded cache -> plane sequences")
-    summary["fields"] = demo_summary(out / "fields")
+    with _step(summary, log, 5, "field data", "melt-pool point clouds -> gridded cache -> plane sequences"):
+        summary["fields"] = demo_summary(out / "fields")
 
-    log("[6/6] training the CNN-LSTM and PredRNN field models briefly (test split vs persistence)")
-    summary["field_models"] = train_field_models(summary["fields"]["cache"], out / "fields" / "runs",
-                                                 epochs=field_epochs, progress_bar=False, log=log)
+    with _step(summary, log, 6, "field models",
+               "training the CNN-LSTM and PredRNN field models briefly (test split vs persistence)"):
+        # the metrics table is printed once, in the demo's summary
+        summary["field_models"] = train_field_models(summary["fields"]["cache"], out / "fields" / "runs",
+                                                     epochs=field_epochs, progress_bar=False, log=lambda _table: None)
     summary["seconds"] = time.perf_counter() - started
     return summary
+
+
+@contextlib.contextmanager
+def _step(summary: dict[str, Any], log: Callable[[str], None], number: int, name: str, title: str) -> Iterator[None]:
+    """Log ``[number/6] title``, run the block, log and record (``summary["step_seconds"][name]``) its seconds."""
+    log(f"[{number}/6] {title}")
+    started = time.perf_counter()
+    yield
+    summary["step_seconds"][name] = seconds = time.perf_counter() - started
+    log(f"      {name}: {seconds:.1f} s")

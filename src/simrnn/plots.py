@@ -39,19 +39,29 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 120, **savefig_kwargs)
     return Path(path)
 
 
-def plot_training_losses(history: list[dict[str, float]], path: str | Path) -> Path:
-    """Train and validation loss per epoch (log scale) from ``history.json`` entries."""
+def plot_training_losses(history: list[dict[str, float]], path: str | Path, title: str = "training losses") -> Path:
+    """Train and validation loss per epoch (log scale) from ``history.json`` entries, the best epoch marked.
+
+    The best epoch is the one with the lowest ``val_loss`` (that of ``checkpoints/best.ckpt``);
+    ``title`` names the model and run (e.g. ``"lstm, run 2026-11-23_10-00-00"``).
+    """
     fig, ax = subplots(figsize=(6, 4))
-    epochs = [h["epoch"] for h in history]
+    epochs = [h["epoch"] + 1 for h in history]  # drawn from 1, as training prints them (history.json: from 0)
     for key, label in (("train_loss", "train"), ("val_loss", "validation")):
         values = [h.get(key) for h in history]
         if any(v is not None for v in values):
             ax.plot(epochs, values, marker="o", label=label)
+    scored = [(h["val_loss"], h["epoch"] + 1) for h in history if h.get("val_loss") is not None]
+    if scored:
+        best_loss, best_epoch = min(scored)
+        ax.axvline(best_epoch, color="0.4", ls="--", lw=1)
+        ax.plot([best_epoch], [best_loss], marker="*", ms=14, color="tab:red", ls="none",
+                label=f"best: epoch {best_epoch}, val_loss {best_loss:.4g}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (MSE)")
     if history and all(h.get("train_loss", 1) > 0 for h in history):
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend()
-    ax.set_title("training losses")
+    ax.set_title(title)
     return save_figure(fig, path)

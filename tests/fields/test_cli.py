@@ -27,7 +27,7 @@ def test_synth_convert_info(tmp_path):
 def test_bad_input_exits_2_with_one_sentence(tmp_path):
     result = runner.invoke(app, ["fields", "synth", str(tmp_path / "s"), "--grid", "24x8"])
     assert result.exit_code == 2
-    assert "grid '24x8': expected three sizes of at least 2 like 96x24x16." in result.output
+    assert "--grid '24x8': expected three sizes of at least 2 like 96x24x16." in result.output
     assert "Traceback" not in result.output
     result = runner.invoke(app, ["fields", "convert", str(tmp_path), str(tmp_path / "c.h5")])
     assert result.exit_code == 2 and "no CSV found matching Alldata_withpoints_*.csv" in result.output

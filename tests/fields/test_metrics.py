@@ -8,8 +8,11 @@ import torch
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from simrnn.fields.metrics import (
+    CATEGORIES,
     FieldScores,
+    add_skills,
     band_mask,
+    change_categories,
     kelvin,
     persistence,
     score_batches,
@@ -120,7 +123,9 @@ def test_scoring_a_model_that_repeats_the_last_frame_gives_zero_skill():
              for _ in range(2)]
     out = score_batches(Repeat(), items, NORM, (1400.0, 1500.0))
     assert out["metrics"]["skill"] == 0.0
-    assert {k: v for k, v in out["metrics"].items() if k != "skill"} == out["persistence"]
+    assert {k: v for k, v in out["metrics"].items() if not k.endswith("skill")} == out["persistence"]
+    assert all(v == 0.0 for k, v in out["metrics"].items() if k.endswith("skill"))
+    assert sum(out["category_cells"].values()) == out["cells"]
     assert out["cells"] == sum(int(i["mask"].sum()) for i in items)
 
 
@@ -134,3 +139,65 @@ def test_shape_errors_name_the_expected_layout():
         empty = FieldScores()
         empty.update(pred, target, torch.zeros_like(mask), band)
         empty.compute()
+
+
+def hand_made_4x4():
+    """Reference (last context frame) and target IPF ``[1, 9, 4, 4]``, mask ``[1, 4, 4]`` and the categories
+    worked out by hand: M melt, S solidify, R recolour, . unchanged, x outside the mask.
+
+        reference          target             category
+        r r r r            r 0 0 b            . M M R
+        0 0 0 0            0 r b 0            . S S .
+        r r b b            r b b r            . R . R
+        0 r 0 r            0 r' r 0           . . S x      (r' = r + 0.01: within the tolerance)
+    """
+    r, b, z = [1.0, 0.0, 0.0] * 3, [0.0, 0.0, 1.0] * 3, [0.0] * 9
+    r2 = [min(1.0, v + 0.01) if v == 0 else v for v in r]  # 0.01 added to the zero channels
+    ref = [[r, r, r, r], [z, z, z, z], [r, r, b, b], [z, r, z, r]]
+    tgt = [[r, z, z, b], [z, r, b, z], [r, b, b, r], [z, r2, r, z]]
+    as_tensor = lambda rows: torch.tensor(rows).permute(2, 0, 1)[None]  # noqa: E731  [1, 9, 4, 4]
+    mask = torch.ones(1, 4, 4, dtype=torch.bool)
+    mask[0, 3, 3] = False
+    expected = [[0, 1, 1, 3], [0, 2, 2, 0], [0, 3, 0, 3], [0, 0, 2, 1]]
+    return as_tensor(ref), as_tensor(tgt), mask, torch.tensor([expected])
+
+
+def test_change_categories_of_a_hand_made_4x4_example():
+    ref, tgt, _, expected = hand_made_4x4()
+    assert CATEGORIES == ("unchanged", "melt", "solidify", "recolour")
+    assert torch.equal(change_categories(ref, tgt), expected)
+    assert torch.equal(change_categories(tgt, tgt), torch.zeros_like(expected))
+    with pytest.raises(ValueError, match=r"\[batch, 9, height, width\]"):
+        change_categories(ref[0], tgt[0])
+
+
+def test_errors_and_skill_per_change_category_of_the_4x4_example():
+    """Persistence: a melting or solidifying cell is wrong in 3 of 9 channels by 1 (MSE 1/3), a recoloured
+    one red -> blue in 6 (2/3), the r' cell by 0.01 in 6 channels. A model that is exact on the
+    solidifying cells and persistence elsewhere has solidify skill 1, melt skill 0 and overall skill
+    = (3 cells x 3) / (total squared error of persistence)."""
+    ref, tgt, mask, expected = hand_made_4x4()
+    band = torch.zeros_like(mask)
+    held = FieldScores()
+    held.update(ref, tgt, mask, band, ref)
+    base = held.compute()
+    assert held.category_cells.tolist() == [7, 2, 3, 3]
+    assert base["melt/mse"] == pytest.approx(1 / 3) and base["solidify/mse"] == pytest.approx(1 / 3)
+    assert base["recolour/mse"] == pytest.approx(2 / 3) and base["melt/mae"] == pytest.approx(1 / 3)
+    assert base["unchanged/mse"] == pytest.approx(6 * 0.01**2 / (9 * 7), rel=1e-2)
+    pred = torch.where((expected == 2)[:, None], tgt, ref)
+    model = FieldScores()
+    model.update(pred, tgt, mask, band, ref)
+    got = add_skills(model.compute(), base)
+    assert got["solidify/mse"] == 0 and got["solidify/skill"] == 1.0
+    assert got["melt/skill"] == 0.0 and got["recolour/skill"] == 0.0 and "unchanged/skill" not in got
+    total = 2 * 3 + 3 * 3 + 3 * 6 + 6 * 0.01**2
+    assert got["skill"] == pytest.approx(9 / total, rel=1e-4)
+    assert got["mse"] == pytest.approx((total - 9) / (15 * 9), rel=1e-4)
+
+
+def test_categories_are_left_out_without_a_reference_frame():
+    pred, target, mask, band = batch()
+    scores = FieldScores()
+    scores.update(pred, target, mask, band)
+    assert not any("/" in k and k.split("/")[0] in CATEGORIES for k in scores.compute())

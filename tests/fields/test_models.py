@@ -11,7 +11,7 @@ from single_thread import one_thread  # noqa: F401  (autouse fixture)
 
 import simrnn.fields  # noqa: F401  (registers the field models)
 from simrnn.checkpoints import model_from_checkpoint, read_checkpoint, write_checkpoint
-from simrnn.fields.models import RESIDUAL_EPS, RESIDUAL_HEAD_SCALE, count_parameters
+from simrnn.fields.models import GATE_BIAS, OUTPUTS, RESIDUAL_EPS, RESIDUAL_HEAD_SCALE, count_parameters
 from simrnn.registry import build_model, model_names
 
 NAMES = model_names("fields")
@@ -48,9 +48,9 @@ def test_output_is_exactly_the_input_grid_and_in_unit_interval(name, grid):
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("skip", [False, True])
-@pytest.mark.parametrize("residual", [True, False])
-def test_every_parameter_receives_a_nonzero_gradient(name, skip, residual):
-    model = tiny_model(name, skip=skip, residual=residual)
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_every_parameter_receives_a_nonzero_gradient(name, skip, output):
+    model = tiny_model(name, skip=skip, output=output)
     context, future_temp = inputs(20, 27)
     target = torch.rand(2, 9, 20, 27, generator=torch.Generator().manual_seed(5))
     pred, aux = model.forward_with_aux(context, future_temp)
@@ -78,11 +78,12 @@ def test_cnn_lstm_has_no_aux_and_predrnn_returns_a_decouple_cosine():
     assert 0.0 < aux["decouple"].item() < 1.0
 
 
-@pytest.mark.parametrize("residual", [True, False])
-def test_spatiotemporal_memory_changes_the_predrnn_output(residual):
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_spatiotemporal_memory_changes_the_predrnn_output(output):
     """Cut M out of the hidden state (its halves of conv_o and conv_last): the prediction moves
-    (the untrained residual head is RESIDUAL_HEAD_SCALE times smaller, and so is the change)."""
-    model = tiny_model("predrnn", residual=residual)
+    (the untrained residual heads are RESIDUAL_HEAD_SCALE times smaller, and so is the change;
+    the gate, near sigmoid(GATE_BIAS), shrinks it once more)."""
+    model = tiny_model("predrnn", output=output)
     cut = copy.deepcopy(model)
     hidden = TINY["hidden_channels"]
     with torch.no_grad():
@@ -91,35 +92,58 @@ def test_spatiotemporal_memory_changes_the_predrnn_output(residual):
             cell.conv_last.weight[:, hidden:] = 0
         context, future_temp = inputs(24, 32)
         change = (model(context, future_temp) - cut(context, future_temp)).abs().max().item()
-    assert change > 1e-3 * (RESIDUAL_HEAD_SCALE if residual else 1.0)
+    scale = {"direct": 1.0, "logit": RESIDUAL_HEAD_SCALE, "gated": RESIDUAL_HEAD_SCALE * 0.04}[output]
+    assert change > 1e-3 * scale
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_untrained_residual_model_starts_at_persistence_and_direct_does_not(name):
+def test_untrained_residual_models_start_at_persistence_and_direct_does_not(name):
     context, future_temp = inputs(19, 33)
     context[:, -1, 1:5] = torch.bernoulli(torch.full_like(context[:, -1, 1:5], 0.5))  # exact 0 (molten) and 1
-    last = context[:, -1, 1:].clamp(RESIDUAL_EPS, 1 - RESIDUAL_EPS)
+    last = context[:, -1, 1:]
     with torch.no_grad():
-        residual = tiny_model(name)(context, future_temp)
-        direct = tiny_model(name, residual=False)(context, future_temp)
-    assert 0 < (residual - last).abs().max() < 0.01
+        logit = tiny_model(name, output="logit")(context, future_temp)
+        gated = tiny_model(name, output="gated")(context, future_temp)
+        direct = tiny_model(name, output="direct")(context, future_temp)
+    assert 0 < (logit - last.clamp(RESIDUAL_EPS, 1 - RESIDUAL_EPS)).abs().max() < 0.01
+    # gated: last + g (0.5 - last) with g ~ sigmoid(GATE_BIAS), so at most g / 2 (+ the small head) away
+    g = torch.sigmoid(torch.tensor(GATE_BIAS)).item()
+    assert 0 < (gated - last).abs().max() < 0.5 * g + 0.01
+    assert gated.min() >= 0 and gated.max() <= 1
     assert (direct - last).abs().mean() > 0.2  # sigmoid(~0) = 0.5 against uniform values
 
 
-def test_residual_needs_the_predicted_channels_in_the_context():
-    with pytest.raises(ValueError, match="last 9 context channels, but the context has only in_channels=4"):
-        build_model("cnn-lstm", in_channels=4, out_channels=9)
-    assert build_model("cnn-lstm", in_channels=4, out_channels=9, residual=False).model_args["residual"] is False
+def test_residual_forms_need_the_predicted_channels_in_the_context():
+    for output in ("gated", "logit"):
+        with pytest.raises(ValueError, match="last 9 context channels, but the context has only in_channels=4"):
+            build_model("cnn-lstm", in_channels=4, out_channels=9, output=output)
+    assert build_model("cnn-lstm", in_channels=4, out_channels=9, output="direct").model_args["output"] == "direct"
+    with pytest.raises(ValueError, match="output must be one of gated, logit, direct, got 'residual'"):
+        build_model("cnn-lstm", output="residual")
+
+
+def test_gated_output_blends_the_last_frame_with_the_new_colour_by_the_gate():
+    """With the decoder replaced by fixed logits, the gated form is exactly last + g (sigmoid(z) - last)."""
+    model = tiny_model("cnn-lstm", output="gated")
+    context, future_temp = inputs(8, 8)
+    z = torch.zeros(2, 10, 8, 8)
+    z[:, :9] = 2.0
+    z[:, 9] = 0.0  # g = 0.5
+    model.decoder.forward = lambda x, skips: z
+    with torch.no_grad():
+        pred = model(context, future_temp)
+    last = context[:, -1, 1:]
+    assert torch.allclose(pred, last + 0.5 * (torch.sigmoid(torch.tensor(2.0)) - last), atol=1e-6)
 
 
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("residual", [True, False])
-def test_checkpoint_round_trip_gives_identical_predictions(name, residual, tmp_path):
-    model = tiny_model(name, skip=True, residual=residual).eval()
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_checkpoint_round_trip_gives_identical_predictions(name, output, tmp_path):
+    model = tiny_model(name, skip=True, output=output).eval()
     path = write_checkpoint(tmp_path / "m.ckpt", model, {"model_name": name, "model_args": model.model_args})
     loaded = model_from_checkpoint(read_checkpoint(path))
     context, future_temp = inputs(21, 30)
-    assert loaded.residual is residual
+    assert loaded.output == output
     with torch.no_grad():
         assert torch.equal(loaded(context, future_temp), model(context, future_temp))
 
@@ -181,9 +205,12 @@ def test_bad_shapes_name_the_expected_layout(name):
     ],
 )
 def test_parameter_counts_at_lasernet_settings(name, n_layers, expected):
-    """The residual form adds no parameter: LASERNet's comparison holds for both forms."""
-    for residual in (True, False):
-        assert count_parameters(build_model(name, n_layers=n_layers, residual=residual)) == expected
+    """The logit form adds no parameter, so LASERNet's comparison holds for it and the direct form; the
+    gated form's head has one more output channel (16 weights + 1 bias at encoder width 16)."""
+    for output in ("logit", "direct"):
+        assert count_parameters(build_model(name, n_layers=n_layers, output=output)) == expected
+    assert count_parameters(build_model(name, n_layers=n_layers, output="gated")) == expected + 17
+
 
 
 def test_layout_is_chosen_at_build_and_forward_never_probes(monkeypatch):

@@ -241,7 +241,7 @@ def test_a_grainlearning_config_is_accepted_unchanged(tiny_h5, tmp_path, recwarn
     from pathlib import Path
 
     from simrnn.config import load_config_file
-    from simrnn.sequence.train import load_sequence_config
+    from simrnn.sequence.training import load_sequence_config
 
     config = load_config_file(Path(__file__).parents[1] / "data/grainlearning/rnn_triaxial_drained/config.yml")
     cfg = load_sequence_config(dict(config, raw_data=str(tiny_h5)))

@@ -163,3 +163,21 @@ def test_a_corrected_sweep_file_replaces_a_study_that_trained_nothing(study_with
                        {"raw_data": str(tiny_sequences), "epochs": 1, "window_size": 3, "lstm_units": 4})
     study = run_sweep(good, "sequence", study="fix", trials=1)
     assert [t.state.name for t in study.get_trials()] == ["FAIL", "COMPLETE"]
+
+
+def test_a_postgresql_permission_error_names_the_permission(postgres_url):
+    """Optuna reports it as "invalid data in the commit"; the driver's own words are shown instead."""
+    import sqlalchemy
+
+    from simrnn.sweep.study import load_study
+
+    url = storage_url(postgres_url)
+    create_study(_spec({"lstm_units": {"values": [4, 8]}}), "sequence", url, "perm")
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text("DROP ROLE IF EXISTS simrnn_reader; CREATE ROLE simrnn_reader LOGIN"))
+    engine.dispose()
+    reader = url.replace("://simrnn@", "://simrnn_reader@")
+    with pytest.raises(UserInputError, match=r"cannot open the database \(permission denied for table \w+\)\.") as info:
+        load_study(reader, "perm")
+    assert info.value.key == "storage"

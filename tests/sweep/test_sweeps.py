@@ -50,8 +50,11 @@ def test_four_trial_sweep_cli_best_report_and_resume(write_sweep, tmp_path, monk
     report = runner.invoke(app, ["sweep", "report", "--storage", storage, "--study", "sequence-four", "--out", "rep"])
     assert report.exit_code == 0, report.output
     written = sorted(p.name for p in (tmp_path / "rep").iterdir())
-    assert written == ["optimization_history.html", "optimization_history.png", "parallel_coordinate.html",
+    assert written == ["index.html", "optimization_history.html", "optimization_history.png", "parallel_coordinate.html",
                        "parallel_coordinate.png", "param_importances.html", "param_importances.png", "plotly.min.js"]
+    index = (tmp_path / "rep" / "index.html").read_text()
+    assert 'src="optimization_history.png"' in index and 'href="param_importances.html"' in index
+    assert "val_loss" in (tmp_path / "rep" / "optimization_history.html").read_text()  # the metric, not "Objective Value"
     assert (tmp_path / "rep" / "optimization_history.png").read_bytes()[:4] == b"\x89PNG"
     assert 'src="plotly.min.js"' in (tmp_path / "rep" / "optimization_history.html").read_text()
 

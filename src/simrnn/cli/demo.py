@@ -9,7 +9,6 @@ import typer
 
 from simrnn.cli.output import console, exit_on_user_error
 from simrnn.demo import DEMO_SAMPLES_PER_GROUP
-from simrnn.sequence.calibration.demo import DEMO_SETTINGS
 
 
 def demo(
@@ -17,10 +16,10 @@ def demo(
     samples_per_group: Annotated[int, typer.Option(help="Synthetic sequences per pressure and drainage.")] = DEMO_SAMPLES_PER_GROUP,
     epochs: Annotated[int | None, typer.Option(help="Training epochs (default: the demo's setting).")] = None,
     field_epochs: Annotated[int | None, typer.Option(help="Epochs of each field model (default: the demo's setting).")] = None,
-    calibration_walkers: Annotated[int, typer.Option(help="MCMC walkers of each calibration.")] = (
-        DEMO_SETTINGS["walkers"]),
-    calibration_steps: Annotated[int, typer.Option(help="MCMC steps of each calibration (at most).")] = (
-        DEMO_SETTINGS["steps"]),
+    calibration_walkers: Annotated[int | None, typer.Option(
+        help="MCMC walkers of each calibration (default: the demo's setting).")] = None,
+    calibration_steps: Annotated[int | None, typer.Option(
+        help="MCMC steps of each calibration, at most (default: the demo's setting).")] = None,
 ) -> None:
     """Synthesise data, train and evaluate a sequence surrogate, calibrate it, then train field models."""
     from simrnn.demo import run_demo
@@ -28,17 +27,19 @@ def demo(
     with exit_on_user_error():
         s = run_demo(workdir, samples_per_group=samples_per_group, epochs=epochs, field_epochs=field_epochs,
                      log=console.print,
-                     calibration={"walkers": calibration_walkers, "steps": calibration_steps})
+                     calibration={k: v for k, v in (("walkers", calibration_walkers), ("steps", calibration_steps))
+                                  if v is not None})
     m = s["prediction"]["metrics"]
     console.rule("simrnn demo: summary")
     console.print(f"data:        {s['data_file']}")
     console.print(f"run:         {s['run_dir']}")
     console.print(f"test MSE:    {m['mse']:.4g} (standardised; predicting the training mean gives {m['baseline_mse']:.4g})")
     console.print("test RMSE:   " + ", ".join(f"{k} {v:.3g}" for k, v in m["rmse_per_label"].items()))
-    console.print("figures:     " + ", ".join(str(p) for p in (
-        Path(s["run_dir"]) / "training_losses.png", s["prediction"]["figure"], *s["calibration"].get("figures", []),
-        s["fields"].get("figure", ""),
-    ) if p))
+    console.print("figures:")
+    for path in (Path(s["run_dir"]) / "training_losses.png", s["prediction"]["figure"],
+                 *s["calibration"].get("figures", []), s["fields"].get("figure", "")):
+        if path:
+            console.print(f"  {path}", soft_wrap=True)
     print_calibration(s["calibration"])
     fields = s["fields"]
     counts = fields["n_samples"]
@@ -48,6 +49,7 @@ def demo(
     console.print("field models (test split; skill = 1 - MSE / MSE of persistence):")
     for line in s["field_models"]["table"].splitlines():
         console.print(f"  {line}")
+    console.print("step times:  " + ", ".join(f"{k} {v:.1f} s" for k, v in s["step_seconds"].items()))
     console.print(f"total time:  {s['seconds']:.1f} s")
 
 

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from simrnn.cli.options import settings_command
+from simrnn.fields.cache import ConvertSettings
+from simrnn.fields.synthetic import FieldSynthSettings
+
 fields_app = typer.Typer(
     help="Field surrogates (LASERNet-style melt-pool microstructure data).", no_args_is_help=True
 )
-
-
-def register(app: typer.Typer) -> None:
-    """Add the ``fields`` sub-command group to the main ``simrnn`` application."""
-    from simrnn.cli import fields_train  # train, predict, rollout
-
-    fields_train.register(fields_app)
-    app.add_typer(fields_app, name="fields")
 
 
 def _progress():
@@ -33,23 +30,18 @@ def _progress():
 
 
 @fields_app.command()
+@settings_command(FieldSynthSettings)
 def synth(
     out_dir: Annotated[
         Path, typer.Argument(help="Folder for the Alldata_withpoints_<k>.csv files (none there yet).")
     ],
-    grid: Annotated[
-        str, typer.Option(help="Grid nodes XxYxZ; 930x188x94 is the real data's size.")
-    ] = "96x24x16",
-    steps: Annotated[
-        int, typer.Option(help="Time steps (files); step 0 is the all-ambient initial state.")
-    ] = 24,
-    seed: Annotated[int, typer.Option(help="Random seed of the grains and their orientations.")] = 0,
+    *,
+    settings: FieldSynthSettings,
 ) -> None:
     """Write synthetic LASERNet-format CSVs: a moving melt pool over Voronoi grains with epitaxial regrowth."""
-    from simrnn.fields.synthetic import check_out_dir, check_steps, parse_grid, synthesise
+    from simrnn.fields.synthetic import check_out_dir, synthesise
 
-    shape = parse_grid(grid)
-    check_steps(steps)
+    shape, steps = settings.shape, settings.steps
     check_out_dir(out_dir)
     with _progress() as progress:
         task = progress.add_task("synthesising", total=steps)
@@ -57,21 +49,17 @@ def synth(
         def advance(path: Path) -> None:
             progress.update(task, advance=1, description=path.name)
 
-        files = synthesise(out_dir, grid=shape, steps=steps, seed=seed, on_file=advance)
+        files = synthesise(out_dir, grid=shape, steps=steps, seed=settings.seed, on_file=advance)
     typer.echo(f"wrote {len(files)} CSV files of {shape[0] * shape[1] * shape[2]} points to {out_dir}")
 
 
 @fields_app.command()
+@settings_command(ConvertSettings)
 def convert(
     csv_dir: Annotated[Path, typer.Argument(help="Folder of Alldata_withpoints_<k>.csv files.")],
     cache: Annotated[Path, typer.Argument(help="HDF5 cache to create (never overwritten).")],
-    downsample: Annotated[
-        int, typer.Option(help="Keep every n-th node per axis (2: 930x188x94 -> 465x94x47).")
-    ] = 1,
-    tolerance: Annotated[
-        float, typer.Option(help="Largest distance of a point from its node, in spacings.")
-    ] = 0.05,
-    workers: Annotated[int, typer.Option(help="Files read and gridded at the same time.")] = 2,
+    *,
+    settings: ConvertSettings,
 ) -> None:
     """Convert CSV point clouds into one chunked HDF5 cache; rerun after an interruption to resume."""
     from simrnn.fields.cache import check_target
@@ -87,7 +75,7 @@ def convert(
             progress.update(task, advance=1, description=source["name"])
 
         path = convert_csvs(
-            csv_dir, cache, downsample=downsample, tolerance=tolerance, workers=workers, on_step=advance
+            csv_dir, cache, **dataclasses.asdict(settings), on_step=advance
         )
     typer.echo(f"wrote {path}")
 
@@ -104,3 +92,14 @@ def info(cache: Annotated[Path, typer.Argument(help="HDF5 cache made by `simrnn 
         f"downsample {int(c.attrs['downsample'])}; simrnn {c.attrs['simrnn_version']}; "
         f"{len(c.sources)} source files from {c.attrs['source_dir']}"
     )
+
+
+def _register_train_predict_rollout() -> None:
+    from simrnn.cli import fields_train
+
+    fields_train.register(fields_app)
+
+
+_register_train_predict_rollout()
+#: the fields task's command group, mounted by :mod:`simrnn.cli` as ``simrnn fields``.
+app = fields_app

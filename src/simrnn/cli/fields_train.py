@@ -43,7 +43,26 @@ def predict(
                   f"{summary['slice_index']}) from steps {', '.join(map(str, summary['context_steps']))}")
     console.print(f"model: MSE {m['mse']:.4g}, SSIM {m['ssim']:.3f}, PSNR {m['psnr']:.1f} dB; "
                   f"persistence: MSE {p['mse']:.4g}, SSIM {p['ssim']:.3f}, PSNR {p['psnr']:.1f} dB")
+    console.print("skill (1 - MSE / MSE of persistence): " + ", ".join(
+        f"{name} {m[key]:.3f}" for name, key in (("overall", "skill"), ("melting cells", "melt/skill"),
+                                                 ("solidifying cells", "solidify/skill")) if key in m))
     console.print(f"written to {summary['out_dir']} (figure: {summary['figure']})")
+
+
+def cascade_table(summary: dict):
+    """Per horizon: temperature MAE, microstructure MSE/skill with predicted vs true T, and the penalty."""
+    from rich.table import Table
+
+    table = Table("horizon", "T MAE (K)", "persistence T MAE", "MSE, true T", "MSE, predicted T", "penalty",
+                  "skill, true T", "skill, predicted T", "solidify skill, predicted T")
+    for true_T, cascade, penalty in zip(summary["steps"], summary["cascade"], summary["cascade_penalty_percent"],
+                                        strict=True):
+        fmt = lambda r, k: f"{r[k]:.3f}" if k in r else "-"  # noqa: E731
+        table.add_row(str(true_T["horizon"]), f"{cascade['temperature']['mae_K']:.1f}",
+                      f"{cascade['temperature']['persistence_mae_K']:.1f}", f"{true_T['mse']:.4g}",
+                      f"{cascade['mse']:.4g}", f"{penalty:+.1f} %", fmt(true_T, "skill"), fmt(cascade, "skill"),
+                      fmt(cascade, "solidify/skill"))
+    return table
 
 
 def rollout(
@@ -53,19 +72,30 @@ def rollout(
     start: Annotated[int, typer.Option(help="Window of the split whose true context starts the rollout.")] = 0,
     cache: Annotated[Path | None, _CACHE] = None,
     out: Annotated[Path | None, typer.Option(help="Output directory (default RUN/rollouts/<timestamp>).")] = None,
+    temperature: Annotated[Path | None, typer.Option(
+        help="A temperature run (--target temperature): also roll out with its predicted temperatures.")] = None,
 ) -> None:
-    """Autoregressive rollout over every slice (true temperatures given); error per horizon step."""
+    """Autoregressive rollout over every slice with the true temperatures; error per horizon step.
+
+    With --temperature TEMP_RUN the cascade runs too: TEMP_RUN predicts the temperatures from its own
+    earlier predictions and RUN reads them; the table then compares predicted with true temperatures.
+    """
     from rich.table import Table
 
     from simrnn.fields.predict import load_fields_run
     from simrnn.fields.rollout import rollout_to_files
 
-    summary = rollout_to_files(load_fields_run(run), steps, split, start, cache, out)
-    table = Table("horizon", "step", "MSE", "persistence MSE", "skill", "SSIM", "persistence SSIM")
+    temperature_run = load_fields_run(temperature) if temperature is not None else None
+    summary = rollout_to_files(load_fields_run(run), steps, split, start, cache, out, temperature_run)
+    table = Table("horizon", "step", "MSE", "persistence MSE", "skill", "melt skill", "solidify skill", "SSIM",
+                  "persistence SSIM")
     for r in summary["steps"]:
-        skill = f"{r['skill']:.3f}" if "skill" in r else "-"
+        skills = [f"{r[k]:.3f}" if k in r else "-" for k in ("skill", "melt/skill", "solidify/skill")]
         table.add_row(str(r["horizon"]), str(r["target_step"]), f"{r['mse']:.4g}", f"{r['persistence']['mse']:.4g}",
-                      skill, f"{r['ssim']:.3f}", f"{r['persistence']['ssim']:.3f}")
+                      *skills, f"{r['ssim']:.3f}", f"{r['persistence']['ssim']:.3f}")
     console.print(f"rollout of {summary['run']} ({summary['split']}, {summary['n_slices']} {summary['plane']} slices):")
     console.print(table)
-    console.print(f"written to {summary['out_dir']} (figure: {summary['figure']})")
+    if "cascade" in summary:
+        console.print(f"cascade with the temperatures of {summary['temperature_run']}:")
+        console.print(cascade_table(summary))
+    console.print(f"written to {summary['out_dir']} (figures: {summary['figure']}, {summary['frames_figure']})")

@@ -44,7 +44,8 @@ def field_option(field: dataclasses.Field, hint: Any, choices: list[str] | None 
         metavar = ",".join(_METAVARS.get(a, "TEXT") for a in items) + ("..." if origin is list else "")
     else:
         metavar = _METAVARS.get(hint, "TEXT")
-    return Annotated[str | None, typer.Option(help=field_help(field), metavar=metavar, show_default=False)]
+    flags = field.metadata.get("flags", ())  # e.g. ("--t-solidus", "--T-solidus"): the flag and its aliases
+    return Annotated[str | None, typer.Option(*flags, help=field_help(field), metavar=metavar, show_default=False)]
 
 
 def field_help(field: dataclasses.Field) -> str:

@@ -21,7 +21,7 @@ def _fmt(value) -> str:
 
 @app.command("list")
 def list_command(
-    root: Annotated[Path, typer.Option(help="Folder holding <task>/<timestamp> run directories.")] = Path("runs"),
+    root: Annotated[Path, typer.Option("--runs-root", "--root", help="Folder holding <task>/<timestamp> run directories.")] = Path("runs"),
     task: Annotated[str | None, typer.Option(help="Only runs of this task (e.g. sequence).")] = None,
 ) -> None:
     """List runs, oldest first, with their data, epochs and test metrics (best checkpoint)."""

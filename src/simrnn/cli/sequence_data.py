@@ -9,14 +9,14 @@ from typing import Annotated
 import typer
 
 from simrnn.cli.options import settings_command
-from simrnn.sequence.triaxial import SynthSettings, check_new_file
+from simrnn.sequence.triaxial import SynthSettings
 
 
 def from_yade_command(
     src_dir: Annotated[Path, typer.Argument(metavar="DIR", help="YADE .npy files, flat or in <pressure>/<experiment_type>/ subfolders.")],
     out: Annotated[Path, typer.Argument(metavar="OUT.h5", help="HDF5 file to create.")],
     sequence_length: Annotated[int, typer.Option(help="Steps kept per sequence; shorter simulations are dropped.")] = 200,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite OUT.h5 if it exists.")] = False,
+    overwrite: Annotated[bool, typer.Option("--force", help="Overwrite OUT.h5 if it exists.")] = False,
 ) -> None:
     """Convert YADE triaxial simulations into GrainLearning's HDF5 layout (p, q in MPa).
 
@@ -25,8 +25,7 @@ def from_yade_command(
     from simrnn.cli.output import console
     from simrnn.sequence.yade import convert_yade
 
-    check_new_file(out, force)
-    summary = convert_yade(src_dir, out, sequence_length=sequence_length, overwrite=force)
+    summary = convert_yade(src_dir, out, sequence_length=sequence_length, overwrite=overwrite)
     for group, counts in summary["groups"].items():
         console.print(f"{group}: {counts['converted']} sequences converted, {counts['dropped']} dropped")
     for item in summary["dropped_files"]:

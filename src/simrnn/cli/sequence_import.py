@@ -14,7 +14,7 @@ def import_keras_command(
         help="GrainLearning model folder: config.yml or config.npy, train_stats.npy, model-best.h5 or model.weights.h5.",
     )],
     out: Annotated[Path | None, typer.Option("--out", metavar="RUN_DIR", help="Run directory to create (must not exist).")] = None,
-    runs_root: Annotated[Path, typer.Option("--runs-root", help="Where runs/sequence/<timestamp>/ is created without --out.")] = Path("runs"),
+    runs_root: Annotated[Path | None, typer.Option("--runs-root", help="Where <runs_root>/sequence/<timestamp>/ is created without --out (default: the engine's runs_root).")] = None,
 ) -> None:
     """Import a GrainLearning pretrained Keras surrogate as a simrnn sequence run (no TensorFlow needed).
 
@@ -23,7 +23,7 @@ def import_keras_command(
     from simrnn.cli.output import console
     from simrnn.sequence.keras_import import import_keras
 
-    run_dir = import_keras(model_dir, out=out, runs_root=runs_root)
+    run_dir = import_keras(model_dir, out=out, **({} if runs_root is None else {"runs_root": runs_root}))
     console.print(str(run_dir), soft_wrap=True)
 
 

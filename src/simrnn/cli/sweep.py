@@ -71,12 +71,17 @@ def run(
 
     Re-running the same command resumes the study. More workers join with `simrnn sweep worker`.
     """
+    from simrnn.engine import get_task
     from simrnn.sweep import load_sweep, run_sweep, running_note, sweep_storage
     from simrnn.sweep.study import shown_url
 
     spec = load_sweep(sweep_file)  # read once; run_sweep checks it before creating anything
     for note in spec.notes:
         console.print(f"note: {note}")
+    ignored = sorted(set(spec.names()) & getattr(get_task(task), "ignored_keys", frozenset()))
+    if ignored:
+        console.print(f"note: ignoring {', '.join(ignored)}: no meaning in simrnn (every run keeps full, "
+                      "self-describing checkpoints).")
     result = run_sweep(spec, task, trials=trials, storage=storage, study=study, timeout=timeout, on_trial=_print_trial)
     print_leaderboard(result)
     _print_note(running_note(result))
@@ -141,6 +146,8 @@ def report(
     from simrnn.sweep.report import write_report
     from simrnn.sweep.study import load_study, storage_url
 
-    opened, _, _ = load_study(storage_url(storage), study)
-    for path in write_report(opened, out):
-        console.print(f"written {path}")
+    opened, spec, _ = load_study(storage_url(storage), study)
+    written = write_report(opened, out, target_name=spec.metric.name)
+    console.print(f"report: {written[0]}")
+    for path in written[1:]:
+        console.print(f"  {path}")

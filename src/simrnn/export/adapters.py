@@ -4,7 +4,10 @@ Adapters are found through the model registry (:mod:`simrnn.registry`), never by
 first by the model's class (its MRO, so every subclass of a registered base is covered), then by
 the task the model is registered for. A new model family adds one decorated function::
 
-    @register_adapter(TemperatureModel)          # or register_adapter(task="fields")
+    @register_adapter(FieldModel)                  # the class and its subclasses
+    def field_plan(model, meta) -> ExportPlan: ...
+
+    @register_adapter(task="fields-temperature")   # every model registered for the task
     def temperature_plan(model, meta) -> ExportPlan: ...
 """
 

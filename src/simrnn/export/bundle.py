@@ -61,6 +61,9 @@ def export_run(run: str | Path, fmt: str = "onnx", out: str | Path | None = None
     except KeyError as exc:
         raise UserInputError(f"{source.checkpoint}: hyper_parameters.data_meta has no {exc.args[0]!r}; "
                              f"cannot describe the model's inputs.") from None
+    except (TypeError, ValueError) as exc:
+        raise UserInputError(f"{source.checkpoint}: hyper_parameters.data_meta holds a value of the wrong kind "
+                             f"({exc}); cannot describe the model's inputs.") from None
     final = destination(source.path, fmt, out)
     created = make_parents(final)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))

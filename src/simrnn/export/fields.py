@@ -1,4 +1,5 @@
-"""Export of field surrogates (CNN-LSTM, PredRNN: every :class:`~simrnn.fields.models.FieldModel`).
+"""Export of field surrogates: microstructure (CNN-LSTM, PredRNN: every
+:class:`~simrnn.fields.models.FieldModel`) and temperature models (task ``fields-temperature``).
 
 The exported module takes temperatures in kelvin and applies the run's normalisation itself
 (``T_norm = (T - t_ambient_K) / (t_max_train_K - t_ambient_K)``, :mod:`simrnn.fields.dataset`)::
@@ -6,6 +7,8 @@ The exported module takes temperatures in kelvin and applies the run's normalisa
     context [B, L, 10, H, W]  channel 0 temperature (K), channels 1-9 IPF colours in [0, 1]
     future_temperature [B, 1, H, W]  temperature (K) of the predicted step
       ->  ipf [B, 9, H, W]  predicted IPF colours of the next step, in [0, 1]
+
+A temperature model maps ``temperature [B, L, 1, H, W]`` (K) to ``next_temperature [B, 1, H, W]`` (K).
 
 Batch and grid size (H, W) are dynamic; the context length L is the run's ``seq_length``. Points
 missing from the simulation enter training as ``T_norm = 0`` and IPF 0: give them
@@ -88,5 +91,50 @@ def field_plan(model: FieldModel, meta: dict[str, Any]) -> ExportPlan:
         details={"normalisation": {"t_ambient_K": float(norm["t_ambient_K"]),
                                    "t_max_train_K": float(norm["t_max_train_K"]),
                                    "missing_points": "T = t_ambient_K and IPF 0, as in training"},
+                 "plane": meta.get("plane"), "trained_image_size": [height, width]},
+    )
+
+
+class KelvinTemperatureSurrogate(nn.Module):
+    """A temperature model (next T from the L previous ones) in kelvin in and out.
+
+    Args:
+        model: ``model(context [B, L, 1, H, W]) -> [B, 1, H, W]``, both normalised temperatures.
+        t_ambient_K, t_max_train_K: the run's normalisation constants.
+    """
+
+    def __init__(self, model: nn.Module, t_ambient_K: float, t_max_train_K: float) -> None:
+        super().__init__()
+        self.model = model
+        self.t_ambient_K = float(t_ambient_K)
+        self.t_span_K = float(t_max_train_K) - float(t_ambient_K)
+
+    def forward(self, temperature: torch.Tensor) -> torch.Tensor:
+        """``temperature [B, L, 1, H, W]`` (K) -> next temperature ``[B, 1, H, W]`` (K)."""
+        return self.model((temperature - self.t_ambient_K) / self.t_span_K) * self.t_span_K + self.t_ambient_K
+
+
+@register_adapter(task="fields-temperature")
+def temperature_plan(model: nn.Module, meta: dict[str, Any]) -> ExportPlan:
+    """Plan for a temperature surrogate (``--target temperature`` runs) from its ``data_meta``."""
+    norm = meta["normalisation"]
+    length, (height, width) = int(meta["seq_length"]), (int(x) for x in meta["image_size"])
+    model.layout = torch.contiguous_format  # a fixed layout: the export does not time the CPU's
+    module = KelvinTemperatureSurrogate(model, norm["t_ambient_K"], norm["t_max_train_K"]).eval()
+    generator = torch.Generator().manual_seed(0)
+    span = norm["t_max_train_K"] - norm["t_ambient_K"]
+    context = norm["t_ambient_K"] + span * torch.rand(2, length, 1, height, width, generator=generator)
+    return ExportPlan(
+        module=module,
+        example=(context,),
+        inputs=[TensorSpec("temperature", ["batch", length, 1, "height", "width"],
+                           f"temperatures of the {length} previous steps of a {meta.get('plane', '')} plane, "
+                           f"oldest first", units=["K"])],
+        outputs=[TensorSpec("next_temperature", ["batch", 1, "height", "width"],
+                            "predicted temperature of the next step", units=["K"])],
+        family="fields-temperature",
+        details={"normalisation": {"t_ambient_K": float(norm["t_ambient_K"]),
+                                   "t_max_train_K": float(norm["t_max_train_K"]),
+                                   "missing_points": "T = t_ambient_K, as in training"},
                  "plane": meta.get("plane"), "trained_image_size": [height, width]},
     )

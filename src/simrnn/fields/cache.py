@@ -34,6 +34,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from simrnn.config import setting
 from simrnn.errors import Interrupted, UserInputError
 from simrnn.fields.pointcloud import (
     FILE_PATTERN,
@@ -66,12 +67,32 @@ class ConvertedStep:
     source: dict
 
 
+@dataclass(frozen=True)
+class ConvertSettings:
+    """Options of a conversion (``simrnn fields convert``); defaults written once, here."""
+
+    downsample: int = setting(1, "Keep every n-th node per axis (2: 930x188x94 -> 465x94x47).")
+    tolerance: float = setting(0.05, "Largest distance of a point from its node, in spacings.")
+    workers: int = setting(2, "Files read and gridded at the same time.")
+
+    def validate(self, source: str = "convert") -> None:
+        """One sentence naming the first impossible setting (its key in ``.key``)."""
+        if not 1 <= self.downsample <= 1000:
+            raise UserInputError(f"downsample {self.downsample}: expected downsample >= 1 (at most 1000).",
+                                 key="downsample")
+        if not 0 < self.tolerance < 0.5:  # also refuses nan
+            raise UserInputError(f"tolerance {self.tolerance}: expected 0 < tolerance < 0.5 (in grid spacings).",
+                                 key="tolerance")
+        if not 1 <= self.workers <= 256:
+            raise UserInputError(f"workers {self.workers}: expected 1 to 256 files at once.", key="workers")
+
+
 def convert(
     csv_dir: str | Path,
     cache_path: str | Path,
-    downsample: int = 1,
-    tolerance: float = 0.05,
-    workers: int = 2,
+    downsample: int = ConvertSettings.downsample,
+    tolerance: float = ConvertSettings.tolerance,
+    workers: int = ConvertSettings.workers,
     pattern: str = FILE_PATTERN,
     on_step: Callable[[dict], None] | None = None,
 ) -> Path:
@@ -87,11 +108,7 @@ def convert(
     :class:`~simrnn.errors.Interrupted` saying how many steps the partial file keeps.
     """
     cache_path = Path(cache_path)
-    if downsample < 1 or not 0 < tolerance < 0.5 or workers < 1:
-        raise UserInputError(
-            f"--downsample {downsample}, --tolerance {tolerance}, --workers {workers}: expected downsample >= 1, "
-            "0 < tolerance < 0.5 and workers >= 1."
-        )
+    ConvertSettings(downsample, tolerance, workers).validate()
     files = find_step_files(csv_dir, pattern)
     partial = cache_path.with_name(cache_path.name + ".partial")
     settings = {"downsample": downsample, "tolerance": tolerance, "source_dir": str(Path(csv_dir).resolve())}
@@ -333,6 +350,11 @@ def open_cache(path: str | Path) -> FieldCache:
             raise UserInputError(f"{path}: field cache without the attribute(s) {', '.join(missing)}.")
         axes = [read_dataset(h5, name, path, ndim=1, dtype=np.float64) for name in "xyz"]
         steps = read_dataset(h5, "steps", path, ndim=1, dtype=np.int64)
+        order = np.flatnonzero(np.diff(steps) <= 0)
+        if order.size:
+            i = int(order[0]) + 1
+            raise UserInputError(f"{path}: dataset 'steps' must increase strictly, but index {i} is {int(steps[i])} "
+                                 f"after {int(steps[i - 1])} (duplicated or reversed steps); convert the CSVs again.")
         complete = read_dataset(h5, "step_complete", path, ndim=1, dtype=bool)
         if not complete.all():
             raise UserInputError(f"{path}: incomplete cache; convert the CSVs again.")
@@ -362,3 +384,10 @@ def open_cache(path: str | Path) -> FieldCache:
         raise UserInputError(f"{path}: attribute 'sources' is not a JSON list of source files.")
     return FieldCache(path=path, shape=shape, grid=Grid(*axes), steps=steps, t_min=t_range[0], t_max=t_range[1],
                       attrs=attrs)
+
+
+def check_cache_unchanged(path: str | Path, sha256: str | None, run_dir: str | Path) -> None:
+    """Refuse a run's own cache whose content changed since training (its SHA-256 differs from config.json's)."""
+    if sha256 and Path(path).is_file() and sha256_file(path) != sha256:
+        raise UserInputError(f"{path}: the cache changed since {run_dir} was trained on it (SHA-256 differs from "
+                             "config.json's data.sha256); give the original cache, or another one with --cache.")

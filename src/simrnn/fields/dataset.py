@@ -116,7 +116,27 @@ class FieldSequenceDataset(Dataset):
         self.image_size = tuple(self.cache.shape[1 + a] for a in self._perm[1:])
         self._h5 = None
         self._h5_pid = None
+        self._check_masks()
         self._frames = self._load_frames() if preload else None
+
+    def _check_masks(self) -> None:
+        """Refuse a step of this split without any point (an all-False mask): it has nothing to learn or score."""
+        with self.cache.open() as h5:
+            for t in sorted({t for w in self.windows[self.split] for t in w}):
+                if not h5["mask"][t].any():
+                    raise UserInputError(
+                        f"{self.cache.path}: dataset 'mask' is all False at step index {t} (file step "
+                        f"{int(self.cache.steps[t])}): that step has no points; convert the CSVs again.")
+
+    def _check_finite(self, name: str, values: np.ndarray, t: int, where: str = "") -> None:
+        """Refuse a NaN or infinite value read from dataset ``name`` at step index ``t`` (one sentence)."""
+        bad = ~np.isfinite(values)
+        if bad.any():
+            index = ", ".join(map(str, np.argwhere(bad)[0]))
+            raise UserInputError(
+                f"{self.cache.path}: dataset '{name}' has a non-finite value ({values[bad].flat[0]}) at step index {t} "
+                f"(file step {int(self.cache.steps[t])}){where}, node index [{index}]{' within the slice' if where else ''}; the cache is corrupt: convert the "
+                "CSVs again.")
 
     def _windows(self, block: range) -> list[list[int]]:
         usable = [t for t in block if t not in self.skipped_steps]
@@ -203,8 +223,11 @@ class FieldSequenceDataset(Dataset):
         with self.cache.open() as h5:
             for i, t in enumerate(needed):
                 mask[i] = h5["mask"][t].transpose(p)
-                temp[i] = np.where(mask[i], self.normalise(h5["temperature"][t].transpose(p)), 0)
-                ipf[i] = h5["ipf"][t].transpose(p[0], 3, p[1], p[2])
+                kelvin, colours = h5["temperature"][t], h5["ipf"][t]  # [X, Y, Z], [X, Y, Z, 9]
+                self._check_finite("temperature", kelvin, t)
+                self._check_finite("ipf", colours, t)
+                temp[i] = np.where(mask[i], self.normalise(kelvin.transpose(p)), 0)
+                ipf[i] = colours.transpose(p[0], 3, p[1], p[2])
         return temp, ipf, mask
 
     def _read_planes(self, window: list[int], s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -215,11 +238,15 @@ class FieldSequenceDataset(Dataset):
         plane_axes = [a for a in range(3) if a != fixed]  # [X, Y, Z] order of the remaining axes
         hw = tuple(plane_axes.index(a) for a in self._perm[1:])  # their order in [H, W]
         temp, ipf, mask = [], [], []
+        where = f", {self.plane} slice {s}"
         for t in window:
             m = h5["mask"][(t, *index)].transpose(hw)
+            kelvin, colours = h5["temperature"][(t, *index)], h5["ipf"][(t, *index)]
+            self._check_finite("temperature", kelvin, t, where)
+            self._check_finite("ipf", colours, t, where)
             mask.append(m)
-            temp.append(np.where(m, self.normalise(h5["temperature"][(t, *index)].transpose(hw)), 0))
-            ipf.append(h5["ipf"][(t, *index)].transpose(2, *hw))
+            temp.append(np.where(m, self.normalise(kelvin.transpose(hw)), 0))
+            ipf.append(colours.transpose(2, *hw))
         return np.stack(temp).astype(np.float32), np.stack(ipf), np.stack(mask)
 
     def _file(self):

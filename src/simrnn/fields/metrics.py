@@ -16,11 +16,27 @@ step), over the nine IPF channels:
   that the microstructure does not change (the last context frame's IPF). 1 is perfect, 0 is no
   better than persistence, negative is worse.
 
+**Change categories** (:func:`change_categories`). Each masked cell is sorted by what happens
+between the *reference* frame (the last true context frame, i.e. the persistence prediction) and
+the target frame. A cell is *liquid* when its largest IPF channel is below ``LIQUID_THRESHOLD``
+(0.5): molten cells are black (all nine channels 0), while every solid IPF colour has each RGB
+triple scaled to a largest value of 1 (:mod:`simrnn.fields.ipf`). Then
+
+- ``melt``: solid in the reference, liquid in the target (colour -> 0);
+- ``solidify``: liquid in the reference, solid in the target (0 -> colour);
+- ``recolour``: solid in both, some channel differs by more than ``RECOLOUR_TOLERANCE`` (0.05;
+  the cache's float16 IPF is exact to 5e-4);
+- ``unchanged``: everything else (liquid in both, or the same colour).
+
+For each category ``<cat>/mse`` and ``<cat>/mae`` (pooled over its cells and the nine channels),
+and, next to a baseline, ``<cat>/skill = 1 - <cat>/mse / <cat>/mse_persistence`` (left out for
+``unchanged``, where persistence is exact up to the tolerance, and for an empty category).
+
 Example::
 
     scores = FieldScores()
-    scores.update(pred, target, mask, band)   # [B, 9, H, W], [B, 9, H, W], [B, H, W], [B, H, W]
-    scores.compute()["mse"]
+    scores.update(pred, target, mask, band, reference)   # [B, 9, H, W] x 2, [B, H, W] x 2, [B, 9, H, W]
+    scores.compute()["mse"], scores.compute()["solidify/mse"]
 """
 
 from __future__ import annotations
@@ -38,6 +54,14 @@ from simrnn.fields.pointcloud import IPF_COLUMNS
 SSIM_SIGMA = 1.5
 #: metrics where a larger value is better (everything else: lower is better).
 HIGHER_IS_BETTER = ("ssim", "psnr", "skill")
+#: a cell is liquid (molten, black) when its largest IPF channel is below this.
+LIQUID_THRESHOLD = 0.5
+#: a solid cell changes colour when some IPF channel moves by more than this.
+RECOLOUR_TOLERANCE = 0.05
+#: change categories, in the order of their integer codes (see :func:`change_categories`).
+CATEGORIES = ("unchanged", "melt", "solidify", "recolour")
+#: categories that get a skill against a baseline (persistence is exact on ``unchanged``).
+SKILL_CATEGORIES = ("melt", "solidify", "recolour")
 
 
 def kelvin(future_temp: torch.Tensor, normalisation: dict[str, Any]) -> torch.Tensor:
@@ -58,6 +82,29 @@ def persistence(context: torch.Tensor) -> torch.Tensor:
     return context[:, -1, 1:]
 
 
+def is_liquid(ipf: torch.Tensor) -> torch.Tensor:
+    """``ipf [B, 9, H, W]`` -> ``[B, H, W]`` bool: molten (largest channel below ``LIQUID_THRESHOLD``)."""
+    return ipf.amax(dim=1) < LIQUID_THRESHOLD
+
+
+def change_categories(reference: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Code per cell of what happens from ``reference`` to ``target`` (both ``[B, 9, H, W]`` IPF).
+
+    Returns ``[B, H, W]`` int64 indices into :data:`CATEGORIES`: 0 unchanged, 1 melt (solid -> liquid),
+    2 solidify (liquid -> solid), 3 recolour (solid -> another colour).
+    """
+    if reference.shape != target.shape or reference.dim() != 4:
+        raise ValueError(f"reference and target must both be [batch, 9, height, width], "
+                         f"got {list(reference.shape)} and {list(target.shape)}")
+    was, now = is_liquid(reference), is_liquid(target)
+    moved = (reference.float() - target.float()).abs().amax(dim=1) > RECOLOUR_TOLERANCE
+    codes = torch.zeros(was.shape, dtype=torch.int64, device=reference.device)
+    codes[~was & now] = CATEGORIES.index("melt")
+    codes[was & ~now] = CATEGORIES.index("solidify")
+    codes[~was & ~now & moved] = CATEGORIES.index("recolour")
+    return codes
+
+
 def ssim_sigma(height: int, width: int) -> float:
     """SSIM's Gaussian sigma: 1.5, or smaller where the window's reflected border (5 cells) does not fit."""
     pad = min(5, min(height, width) - 1)
@@ -76,10 +123,20 @@ class FieldScores:
         self.band_sq = 0.0
         self.band_cells = 0
         self.ssim_sum = 0.0
+        n_cat = len(CATEGORIES)
+        self.category_sq = torch.zeros(n_cat, dtype=torch.float64)
+        self.category_abs = torch.zeros(n_cat, dtype=torch.float64)
+        #: masked cells per change category (all zero when no reference frame was given).
+        self.category_cells = torch.zeros(n_cat, dtype=torch.int64)
         self.psnr = PeakSignalNoiseRatio(data_range=1.0, sync_on_compute=False)  # local: rank 0 evaluates alone
 
-    def update(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, band: torch.Tensor) -> None:
-        """Add a batch: ``pred``/``target [B, C, H, W]`` in [0, 1], ``mask``/``band [B, H, W]`` bool."""
+    def update(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, band: torch.Tensor,
+               reference: torch.Tensor | None = None) -> None:
+        """Add a batch: ``pred``/``target [B, C, H, W]`` in [0, 1], ``mask``/``band [B, H, W]`` bool.
+
+        ``reference [B, C, H, W]``: the last true context frame; with it the errors are also split
+        by :func:`change_categories`.
+        """
         if pred.shape != target.shape or pred.dim() != 4 or pred.shape[1] != len(self.channels):
             raise ValueError(f"pred and target must both be [batch, {len(self.channels)}, height, width], "
                              f"got {list(pred.shape)} and {list(target.shape)}")
@@ -96,6 +153,13 @@ class FieldScores:
         in_band = (band & mask)[:, None].expand_as(pred)
         self.band_sq += float((err.square() * in_band).sum())
         self.band_cells += int((band & mask).sum())
+        if reference is not None:
+            codes = change_categories(reference.detach().cpu(), target)[mask]  # [cells]
+            cell_sq, cell_abs = (e.movedim(1, -1)[mask].sum(dim=1) for e in (err.square(), err.abs()))
+            n_cat = len(CATEGORIES)
+            self.category_sq += torch.bincount(codes, cell_sq, minlength=n_cat)
+            self.category_abs += torch.bincount(codes, cell_abs, minlength=n_cat)
+            self.category_cells += torch.bincount(codes, minlength=n_cat)
         if m.any():
             self.psnr.update(pred[m], target[m])
         # SSIM's Gaussian filtering in float32 (30x faster than float64 on CPU; agrees to ~1e-6), summed in float64
@@ -105,7 +169,8 @@ class FieldScores:
         self.ssim_sum += float((ssim_map.double() * m).sum())
 
     def compute(self) -> dict[str, float]:
-        """``mse, mae, ssim, psnr, band_mse`` (if any band cell), ``mse/<channel>``, ``mae/<channel>``."""
+        """``mse, mae, ssim, psnr, band_mse`` (if any band cell), ``<category>/mse``, ``<category>/mae``
+        (categories with cells), ``mse/<channel>``, ``mae/<channel>``."""
         if self.cells == 0:
             raise ValueError("no masked cells were scored (every mask was False)")
         n = self.cells
@@ -118,6 +183,11 @@ class FieldScores:
         }
         if self.band_cells:
             out["band_mse"] = self.band_sq / (self.band_cells * len(self.channels))
+        for name, sq, ab, cells in zip(CATEGORIES, self.category_sq, self.category_abs, self.category_cells,
+                                       strict=True):
+            if cells:
+                out[f"{name}/mse"] = float(sq) / (int(cells) * len(self.channels))
+                out[f"{name}/mae"] = float(ab) / (int(cells) * len(self.channels))
         out.update({f"mse/{c}": float(v) for c, v in zip(self.channels, per_sq, strict=True)})
         out.update({f"mae/{c}": float(v) for c, v in zip(self.channels, per_abs, strict=True)})
         return out
@@ -128,23 +198,39 @@ def skill(mse: float, mse_reference: float) -> float | None:
     return 1.0 - mse / mse_reference if mse_reference > 0 else None
 
 
+def add_skills(metrics: dict[str, float], reference: dict[str, float]) -> dict[str, float]:
+    """``metrics`` with ``skill`` and ``<category>/skill`` against ``reference``'s MSEs (where defined)."""
+    out = dict(metrics)
+    for prefix in ("", *(f"{c}/" for c in SKILL_CATEGORIES)):
+        if f"{prefix}mse" in metrics and f"{prefix}mse" in reference:
+            gain = skill(metrics[f"{prefix}mse"], reference[f"{prefix}mse"])
+            if gain is not None:
+                out[f"{prefix}skill"] = gain
+    return out
+
+
+def category_cells(scores: FieldScores) -> dict[str, int]:
+    """Masked cells per change category of ``scores``."""
+    return {name: int(n) for name, n in zip(CATEGORIES, scores.category_cells, strict=True)}
+
+
 @torch.no_grad()
 def score_batches(model: torch.nn.Module, batches: Iterable[dict[str, torch.Tensor]], normalisation: dict[str, Any],
                   band_K: tuple[float, float], device: torch.device | str = "cpu") -> dict[str, Any]:
     """Run ``model`` over ``batches`` (dataset items collated) and score it and the persistence baseline.
 
-    Returns ``{"metrics": {..., "skill"}, "persistence": {...}, "cells": n, "band_cells": n}``.
+    Returns ``{"metrics": {..., "skill", "<category>/skill"}, "persistence": {...}, "cells": n,
+    "band_cells": n, "category_cells": {category: n}}``.
     """
     model_scores, persistence_scores = FieldScores(), FieldScores()
     for batch in batches:
         context, future_temp = batch["context"].to(device), batch["future_temp"].to(device)
         pred = model(context, future_temp).float()
         band = band_mask(batch["future_temp"], normalisation, *band_K)
-        model_scores.update(pred, batch["target"], batch["mask"], band)
-        persistence_scores.update(persistence(batch["context"]), batch["target"], batch["mask"], band)
-    metrics, baseline = model_scores.compute(), persistence_scores.compute()
-    gain = skill(metrics["mse"], baseline["mse"])
-    if gain is not None:
-        metrics["skill"] = gain
-    return {"metrics": metrics, "persistence": baseline, "cells": model_scores.cells,
-            "band_cells": model_scores.band_cells}
+        held = persistence(batch["context"])
+        model_scores.update(pred, batch["target"], batch["mask"], band, held)
+        persistence_scores.update(held, batch["target"], batch["mask"], band, held)
+    baseline = persistence_scores.compute()
+    return {"metrics": add_skills(model_scores.compute(), baseline), "persistence": baseline,
+            "cells": model_scores.cells, "band_cells": model_scores.band_cells,
+            "category_cells": category_cells(model_scores)}

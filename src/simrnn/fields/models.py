@@ -6,18 +6,24 @@ temperature field, with LASERNet's outer structure (S = 3 stages by default)::
     context  [B, L, 10, H, W] --pad to 2^S--> encoder 10->16->32->64 (per frame, shared)
                               --> [B, L, 64, H/8, W/8] --> recurrent core --> h [B, C_hid, H/8, W/8]
     future_temp [B, 1, H, W]  --pad--> encoder 1->16->32->64 --> f [B, 64, H/8, W/8]
-    [h, f] (128) --> decoder 128->64->32->16 (2x bilinear up per stage) --> 1x1 -> delta [B, 9, H, W]
-             --> crop to H x W --> [B, 9, H, W] in [0, 1]:
+    [h, f] (128) --> decoder 128->64->32->16 (2x bilinear up per stage) --> 1x1 head
+             --> crop to H x W --> [B, 9, H, W] in [0, 1], in one of three output forms:
 
-    residual=True (default):  pred = sigmoid(logit(clamp(last_ipf, eps, 1 - eps)) + delta)
-    residual=False:           pred = sigmoid(delta)                     (LASERNet's direct form)
+    output="gated" (default):  pred = last + g * (sigmoid(z) - last),  g = sigmoid(z_g)   [head: 9 + 1 channels]
+    output="logit":            pred = sigmoid(logit(clamp(last, eps, 1 - eps)) + z)        [head: 9 channels]
+    output="direct":           pred = sigmoid(z)                   (LASERNet's form)      [head: 9 channels]
 
-``last_ipf [B, 9, H, W]`` is the IPF of the last context frame (its last ``out_channels``
-channels). Most of the plane does not change between two steps, so the residual form only has to
-learn the change; its 1x1 head starts with small weights (``RESIDUAL_HEAD_SCALE`` times the default
-init, zero bias), so an untrained model predicts almost exactly persistence while every parameter
-still receives a gradient. The direct form must rebuild every pixel through the 1/8-resolution
-bottleneck and starts far behind persistence (measured in docs/fields.md).
+``last [B, 9, H, W]`` is the IPF of the last context frame (its last ``out_channels`` channels).
+Most of the plane does not change between two steps, so the two residual forms start from
+persistence and only learn the change; their 1x1 head starts with small weights
+(``RESIDUAL_HEAD_SCALE`` times the default init), so an untrained model predicts almost exactly
+persistence while every parameter still receives a gradient. The *gated* form blends the last
+frame with a freshly predicted colour through a per-pixel gate ``g`` (bias ``GATE_BIAS``, so
+g = 0.05 at the start): one gate per pixel learns *where* cells change and ``sigmoid(z)`` *what*
+colour they take, the same for a molten pixel (last = 0) as for any other, where the *logit* form
+starts a molten pixel at p = eps and damps its gradient by ``p (1 - p)`` (about 25x against a
+mid-range pixel). The direct form must rebuild every pixel
+through the 1/8-resolution bottleneck and starts far behind persistence.
 
 The grid is padded (replicate) up to a multiple of ``2 ** S`` and the output cropped back, so
 every output pixel is the input pixel at the same place for any H, W (LASERNet floors 47 rows to
@@ -58,6 +64,10 @@ from simrnn.registry import register_model
 RESIDUAL_EPS = 1e-2
 #: the residual head's initial weights are the default init times this (small, non-zero).
 RESIDUAL_HEAD_SCALE = 1e-2
+#: initial bias of the gated form's gate logit: g = sigmoid(-3) = 0.047 before training.
+GATE_BIAS = -3.0
+#: the output forms (see the module docstring).
+OUTPUTS = ("gated", "logit", "direct")
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -79,9 +89,9 @@ class FieldModel(nn.Module):
         skip: U-Net skips from the last context frame and the future-temperature encoder.
         encoder_channels: widths of the encoder stages (each halves the grid); the decoder mirrors
             them, ending at ``encoder_channels[0]`` before the 1x1 head.
-        residual: predict the change relative to the last context frame in logit space (needs
-            ``out_channels <= in_channels``; the last ``out_channels`` context channels are the IPF);
-            False: LASERNet's direct prediction ``sigmoid(decoder)``.
+        output: ``"gated"``, ``"logit"`` (both relative to the last context frame; need
+            ``out_channels <= in_channels``: the last ``out_channels`` context channels are the IPF)
+            or ``"direct"`` (LASERNet's ``sigmoid(decoder)``); see the module docstring.
     """
 
     core_class: type[nn.Module]
@@ -94,21 +104,23 @@ class FieldModel(nn.Module):
         n_layers: int = 4,
         skip: bool = False,
         encoder_channels: Sequence[int] = (16, 32, 64),
-        residual: bool = True,
+        output: str = "gated",
     ) -> None:
         super().__init__()
-        if residual and out_channels > in_channels:
-            raise ValueError(f"residual=True predicts the change of the last {out_channels} context channels, "
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
+        if output != "direct" and out_channels > in_channels:
+            raise ValueError(f"output={output!r} predicts the change of the last {out_channels} context channels, "
                              f"but the context has only in_channels={in_channels}")
         widths = [int(c) for c in encoder_channels]
         #: the constructor arguments, JSON-ready (for self-describing checkpoints).
         self.model_args = {"in_channels": in_channels, "out_channels": out_channels,
                            "hidden_channels": hidden_channels, "n_layers": n_layers, "skip": skip,
-                           "encoder_channels": widths, "residual": residual}
+                           "encoder_channels": widths, "output": output}
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.skip = skip
-        self.residual = residual
+        self.output = output
         self.multiple = 2 ** len(widths)
         #: memory format of the convolutions, chosen here once (see the module docstring).
         self.layout: torch.memory_format = conv_layout("cpu")
@@ -116,11 +128,14 @@ class FieldModel(nn.Module):
         self.future_encoder = Encoder(1, widths)
         self.core = self.core_class(widths[-1], hidden_channels, n_layers)
         skip_channels = [2 * c if skip else 0 for c in reversed(widths)]
-        self.decoder = Decoder(hidden_channels + widths[-1], widths[::-1], out_channels, skip_channels)
-        if residual:
+        head_channels = out_channels + (output == "gated")
+        self.decoder = Decoder(hidden_channels + widths[-1], widths[::-1], head_channels, skip_channels)
+        if output != "direct":
             with torch.no_grad():
                 self.decoder.head.weight.mul_(RESIDUAL_HEAD_SCALE)
                 self.decoder.head.bias.zero_()
+                if output == "gated":
+                    self.decoder.head.bias[-1] = GATE_BIAS
 
     def count_parameters(self) -> int:
         """Number of trainable parameters."""
@@ -160,11 +175,14 @@ class FieldModel(nn.Module):
             skips = [torch.cat(pair, dim=1) for pair in zip(last, future_features, strict=True)][::-1]
         else:
             skips = [None] * len(future_features)
-        delta = self.decoder(torch.cat([hidden, future_encoded], dim=1), skips)[..., :height, :width]
-        if self.residual:
-            last = context[:, -1, -self.out_channels:].clamp(RESIDUAL_EPS, 1 - RESIDUAL_EPS)
-            delta = delta + torch.logit(last)
-        return torch.sigmoid(delta), aux
+        z = self.decoder(torch.cat([hidden, future_encoded], dim=1), skips)[..., :height, :width]
+        if self.output == "direct":
+            return torch.sigmoid(z), aux
+        last = context[:, -1, -self.out_channels:]
+        if self.output == "logit":
+            return torch.sigmoid(z + torch.logit(last.clamp(RESIDUAL_EPS, 1 - RESIDUAL_EPS))), aux
+        new, gate = torch.sigmoid(z[:, :-1]), torch.sigmoid(z[:, -1:])
+        return last + gate * (new - last), aux
 
     def _check_shapes(self, context: torch.Tensor, future_temp: torch.Tensor) -> None:
         if context.dim() != 5 or context.shape[2] != self.in_channels or 0 in context.shape:

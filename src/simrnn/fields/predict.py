@@ -21,18 +21,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from simrnn.checkpoints import model_from_checkpoint, read_checkpoint
 from simrnn.errors import UserInputError
+from simrnn.fields.cache import check_cache_unchanged
 from simrnn.fields.dataset import FieldSequenceDataset
-from simrnn.fields.metrics import FieldScores, band_mask, persistence, skill
-from simrnn.files import atomic_path
-from simrnn.runs import (
-    checkpoint_path,
-    new_output_dir,
-    read_run_config,
-    require_run_dir,
-    write_artifact,
-)
+from simrnn.fields.metrics import FieldScores, add_skills, band_mask, persistence
+from simrnn.files import atomic_path, write_json_atomic
+from simrnn.runs import Run
 
 
 @dataclass
@@ -49,22 +43,35 @@ class FieldsRun:
         return tuple(self.meta["solidification_band_K"])
 
 
+#: ``data_meta`` keys a fields run must have (checked by :meth:`simrnn.runs.Run.open`).
+META_KEYS = ("plane", "split_ratio", "seq_length", "image_size", "solidification_band_K",
+             "normalisation.t_ambient_K", "normalisation.t_max_train_K")
+
+
 def load_fields_run(path: str | Path, which: str = "best") -> FieldsRun:
-    """Load a fields run directory from its ``best`` (default) or ``last`` checkpoint."""
-    run_dir = require_run_dir(path)
-    ckpt = read_checkpoint(checkpoint_path(run_dir, which))
-    meta = ckpt["hyper_parameters"].get("data_meta")
-    if not isinstance(meta, dict) or "normalisation" not in meta or "plane" not in meta:
-        raise UserInputError(f"{run_dir}: not a fields run (its checkpoint has no plane/normalisation data_meta).")
-    return FieldsRun(run_dir, model_from_checkpoint(ckpt), dict(meta), read_run_config(run_dir))
+    """Open a fields run directory from its ``best`` (default) or ``last`` checkpoint.
+
+    Validated by :meth:`simrnn.runs.Run.open` (a sequence run, a crafted checkpoint or an
+    incomplete ``data_meta`` is refused in one sentence).
+    """
+    run = Run.open(path, "fields", which=which, meta_keys=META_KEYS)
+    return FieldsRun(run.path, run.model, run.meta, run.config)
 
 
 def run_dataset(run: FieldsRun, split: str = "test", cache: str | Path | None = None,
                 preload: bool = True) -> FieldSequenceDataset:
-    """The run's plane sequences of ``split`` (its own cache unless ``cache``), with its normalisation."""
-    cache = cache or run.config.get("data", {}).get("file")
+    """The run's plane sequences of ``split`` (its own cache unless ``cache``), with its normalisation.
+
+    The run's own cache must still be the file it trained on (SHA-256 in config.json); a cache
+    replaced in place is refused (give it with ``cache`` to use it knowingly).
+    """
+    data = run.config.get("data") if isinstance(run.config.get("data"), dict) else {}
     if not cache:
-        raise UserInputError(f"{run.path}: config.json names no data file; give the cache (--cache FILE.h5).")
+        cache = data.get("file")
+        if not cache:
+            raise UserInputError(f"{run.path}: config.json names no data file; give the cache (--cache FILE.h5).")
+    if Path(cache) == Path(data.get("file", "")):
+        check_cache_unchanged(cache, data.get("sha256"), run.path)
     m = run.meta
     dataset = FieldSequenceDataset(cache, plane=m["plane"], split=split, split_ratio=tuple(m["split_ratio"]),
                                    seq_length=m["seq_length"], preload=preload, normalisation=m["normalisation"])
@@ -72,6 +79,13 @@ def run_dataset(run: FieldsRun, split: str = "test", cache: str | Path | None = 
         raise UserInputError(f"{cache}: {m['plane']} images are {list(dataset.image_size)} cells, but the run "
                              f"{run.path} was trained on {m['image_size']}.")
     return dataset
+
+
+def require_microstructure(run: FieldsRun) -> None:
+    """Refuse a temperature run where a microstructure run is needed (one sentence)."""
+    if run.meta.get("target", "microstructure") != "microstructure":
+        raise UserInputError(f"{run.path}: a temperature run (--target temperature); predict and rollout take a "
+                             f"microstructure run, e.g. `simrnn fields rollout MICRO_RUN --temperature {run.path}`.")
 
 
 def target_steps(dataset: FieldSequenceDataset) -> list[int]:
@@ -96,10 +110,12 @@ def sample_index(dataset: FieldSequenceDataset, timestep: int | None = None, sli
     return window * dataset.n_slices + s
 
 
-def score_one(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, band: torch.Tensor) -> dict[str, float]:
-    """Masked metrics of one prediction ``[9, H, W]`` (mask, band ``[H, W]``)."""
+def score_one(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, band: torch.Tensor,
+              reference: torch.Tensor) -> dict[str, float]:
+    """Masked metrics of one prediction ``[9, H, W]`` (mask, band ``[H, W]``; change categories from
+    ``reference [9, H, W]``, the last context frame)."""
     scores = FieldScores()
-    scores.update(pred[None], target[None], mask[None], band[None])
+    scores.update(pred[None], target[None], mask[None], band[None], reference[None])
     return scores.compute()
 
 
@@ -116,11 +132,8 @@ def predict_sample(run: FieldsRun, dataset: FieldSequenceDataset, index: int) ->
     pred = run.model(context, future_temp)[0].float()
     held = persistence(context)[0]
     band = band_mask(future_temp, run.meta["normalisation"], *run.band_K)[0]
-    metrics = score_one(pred, item["target"], item["mask"], band)
-    baseline = score_one(held, item["target"], item["mask"], band)
-    gain = skill(metrics["mse"], baseline["mse"])
-    if gain is not None:
-        metrics["skill"] = gain
+    baseline = score_one(held, item["target"], item["mask"], band, held)
+    metrics = add_skills(score_one(pred, item["target"], item["mask"], band, held), baseline)
     return {
         "context": item["context"].numpy(), "future_temp": item["future_temp"][0].numpy(),
         "target": item["target"].numpy(), "prediction": pred.numpy(), "persistence": held.numpy(),
@@ -137,17 +150,19 @@ def predict_to_files(run: FieldsRun, split: str = "test", timestep: int | None =
     ``out`` (default ``RUN/predictions/<timestamp>``); return a summary."""
     from simrnn.fields.prediction_figures import plot_prediction
 
+    require_microstructure(run)
     dataset = run_dataset(run, split, cache, preload=False)
     sample = predict_sample(run, dataset, sample_index(dataset, timestep, slice_index))
-    out_dir = new_output_dir(out, run.path / "predictions")
     arrays = {k: v for k, v in sample.items() if isinstance(v, np.ndarray)}
-    with atomic_path(out_dir / "prediction.npz") as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, **arrays, target_step=sample["target_step"], slice_index=sample["slice_index"])
     summary = {"run": str(run.path), "cache": str(dataset.cache.path), "split": split, "plane": dataset.plane,
                "target_step": sample["target_step"], "slice_index": sample["slice_index"],
                "context_steps": sample["context_steps"].tolist(), "metrics": sample["metrics"],
                "persistence": sample["persistence_metrics"]}
-    write_artifact(out_dir, "metrics.json", summary)
-    figure = plot_prediction(sample, out_dir / "prediction.png", plane=dataset.plane,
-                             model=run.config.get("model", {}).get("name", "model"))
+    with Run(run.path).output("predictions", out) as made:
+        with atomic_path(made / "prediction.npz") as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, **arrays, target_step=sample["target_step"], slice_index=sample["slice_index"])
+        write_json_atomic(made / "metrics.json", summary)
+        figure = plot_prediction(sample, made / "prediction.png", plane=dataset.plane,
+                                 model=run.config.get("model", {}).get("name", "model"))
+    out_dir, figure = made.path, made.final(figure)
     return {**summary, "out_dir": out_dir, "figure": figure}

@@ -80,3 +80,70 @@ def plot_rollout(records: list[dict[str, Any]], path: str | Path, title: str = "
     ax_mse.legend()
     fig.suptitle(title, fontsize=10)
     return save_figure(fig, path)
+
+
+def ipf_key_image(size: int = 101) -> np.ndarray:
+    """The cubic IPF colour key over the standard triangle ``[size, size, 4]`` RGBA (transparent outside).
+
+    Pixel (row i, column j) is the direction ``r [001] + g [101] + b [111]`` with barycentric
+    coordinates taken from the triangle with corners [001] (bottom left), [101] (bottom right) and
+    [111] (top right), coloured by :func:`simrnn.fields.ipf.ipf_colour` (drawn in barycentric
+    coordinates, not the stereographic projection).
+    """
+    from simrnn.fields.ipf import ipf_colour
+
+    v = np.linspace(0, 1, size)
+    x, y = np.meshgrid(v, v)  # corners: A (0, 0) = [001], B (1, 0) = [101], C (1, 1) = [111]
+    b = y
+    g = x - y
+    r = 1 - x
+    inside = (r >= 0) & (g >= 0) & (b >= 0)
+    directions = r[..., None] * np.array([0, 0, 1.0]) + g[..., None] * np.array([1, 0, 1.0]) + b[..., None]
+    rgb = ipf_colour(np.where(inside[..., None], directions, [0, 0, 1.0]).reshape(-1, 3)).reshape(size, size, 3)
+    return np.concatenate([rgb, inside[..., None].astype(float)], axis=-1)
+
+
+def plot_rollout_frames(frames: dict[str, Any], path: str | Path, cascade: dict[str, Any] | None = None,
+                        title: str = "rollout") -> Path:
+    """Save a PNG of one slice's rollout (see :func:`simrnn.fields.rollout.rollout_frames`).
+
+    One column per horizon step. Rows: true IPF-X, the model's IPF-X (true temperatures),
+    persistence (the last true context frame), then with ``cascade`` the model's IPF-X with the
+    predicted temperatures; then the true temperature (K) and, with ``cascade``, the predicted one.
+    Axes in metres; an IPF colour key and a temperature colour bar on the right.
+    """
+    horizon = len(frames["target_steps"])
+    rows = [("truth", frames["target"]), ("model, true T", frames["pred"]), ("persistence", frames["held"])]
+    if cascade is not None:
+        rows.append(("model, predicted T", cascade["pred"]))
+    t_rows = [("T (K), simulated", frames["temp_K"])]
+    if cascade is not None:
+        t_rows.append(("T (K), predicted", cascade["temp_given_K"]))
+    n_rows = len(rows) + len(t_rows)
+    fig, axes = subplots(n_rows, horizon + 1, figsize=(3.0 * horizon + 2.4, 1.9 * n_rows + 0.6), squeeze=False,
+                         constrained_layout=True)
+    shown = {"origin": "lower", "aspect": "auto", "interpolation": "nearest", "extent": frames["extent_m"]}
+    t_lo = min(float(np.min(t)) for _, t in t_rows)
+    t_hi = max(float(np.max(t)) for _, t in t_rows)
+    for k in range(horizon):
+        for row, (name, ipf) in enumerate(rows):
+            axes[row, k].imshow(_rgb(ipf[k], slice(0, 3)), **shown)
+            axes[row, k].set_title(f"step {frames['target_steps'][k]} (+{k + 1}): IPF-X {name}", fontsize=8)
+        for row, (name, temp) in enumerate(t_rows, start=len(rows)):
+            im = axes[row, k].imshow(temp[k], cmap="inferno", vmin=t_lo, vmax=t_hi, **shown)
+            axes[row, k].set_title(f"step {frames['target_steps'][k]} (+{k + 1}): {name}", fontsize=8)
+    for ax in axes[:, :horizon].ravel():
+        ax.set_xlabel(f"{frames['axes'][0]} (m)", fontsize=7)
+        ax.set_ylabel(f"{frames['axes'][1]} (m)", fontsize=7)
+        ax.tick_params(labelsize=6)
+        ax.ticklabel_format(style="sci", scilimits=(0, 0))
+    for ax in axes[:, horizon]:
+        ax.set_axis_off()
+    key = axes[0, horizon]
+    key.imshow(ipf_key_image(), origin="lower", extent=[0, 1, 0, 1])
+    for text, xy in (("001", (0, -0.08)), ("101", (1, -0.08)), ("111", (1, 1.04))):
+        key.annotate(text, xy, ha="center", fontsize=7, annotation_clip=False)
+    key.set_title("IPF key (cubic)", fontsize=8)
+    fig.colorbar(im, ax=axes[len(rows):, horizon], fraction=0.5, label="T (K)")
+    fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path)

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from simrnn.config import setting
 from simrnn.errors import Interrupted, UserInputError
 from simrnn.fields.ipf import ipf_xyz, random_orientations
 from simrnn.fields.pointcloud import COORD_COLUMNS, FILE_PATTERN, IPF_COLUMNS
@@ -72,9 +73,10 @@ def parse_grid(text: str) -> tuple[int, int, int]:
     except ValueError:
         sizes = ()
     if len(sizes) != 3 or min(sizes) < 2:
-        raise UserInputError(f"--grid {text!r}: expected three sizes of at least 2 like 96x24x16.")
+        raise UserInputError(f"grid {text!r}: expected three sizes of at least 2 like 96x24x16.", key="grid")
     if np.prod(sizes, dtype=np.float64) > MAX_NODES:
-        raise UserInputError(f"--grid {text!r}: {np.prod(sizes, dtype=np.float64):.3g} nodes is more than the {MAX_NODES} accepted.")
+        raise UserInputError(f"grid {text!r}: {np.prod(sizes, dtype=np.float64):.3g} nodes is more than the "
+                             f"{MAX_NODES} accepted.", key="grid")
     return sizes  # type: ignore[return-value]
 
 
@@ -85,12 +87,37 @@ MAX_STEPS = 100_000
 
 
 def check_steps(steps: int) -> int:
-    """``steps`` if it is a usable number of time steps, else :class:`UserInputError` naming ``--steps``."""
+    """``steps`` if it is a usable number of time steps, else :class:`UserInputError` naming ``steps``."""
     if not 2 <= steps <= MAX_STEPS:
         raise UserInputError(
-            f"--steps {steps}: expected 2 to {MAX_STEPS} time steps (an initial state and at least one laser step)."
-        )
+            f"steps {steps}: expected 2 to {MAX_STEPS} time steps (an initial state and at least one laser step).",
+            key="steps")
     return steps
+
+
+@dataclass(frozen=True)
+class FieldSynthSettings:
+    """Options of ``simrnn fields synth`` (defaults written once, here)."""
+
+    grid: str = setting("96x24x16", "Grid nodes XxYxZ; 930x188x94 is the real data's size.")
+    steps: int = setting(24, "Time steps (files); step 0 is the all-ambient initial state.")
+    seed: int = setting(0, "Random seed of the grains and their orientations.")
+
+    def validate(self, source: str = "synth") -> None:
+        """One sentence (with the key) for a grid, step count or seed that cannot be synthesised."""
+        parse_grid(self.grid)
+        check_steps(self.steps)
+        if not 0 <= self.seed < 2**32:
+            raise UserInputError(f"seed {self.seed}: expected 0 to {2**32 - 1}.", key="seed")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The grid as ``(X, Y, Z)`` nodes."""
+        return parse_grid(self.grid)
+
+
+#: the default grid as ``(X, Y, Z)`` nodes.
+DEFAULT_SHAPE = FieldSynthSettings().shape
 
 
 def axes(grid: tuple[int, int, int], model: MeltPoolModel = MeltPoolModel()) -> tuple[np.ndarray, ...]:
@@ -100,9 +127,9 @@ def axes(grid: tuple[int, int, int], model: MeltPoolModel = MeltPoolModel()) -> 
 
 
 def simulate(
-    grid: tuple[int, int, int] = (96, 24, 16),
-    steps: int = 24,
-    seed: int = 0,
+    grid: tuple[int, int, int] = DEFAULT_SHAPE,
+    steps: int = FieldSynthSettings.steps,
+    seed: int = FieldSynthSettings.seed,
     model: MeltPoolModel = MeltPoolModel(),
 ) -> Iterator[SyntheticStep]:
     """Yield ``steps`` time steps of the synthetic process on a ``grid = (X, Y, Z)`` node grid."""
@@ -208,9 +235,9 @@ def _solidify(
 
 def synthesise(
     out_dir: str | Path,
-    grid: tuple[int, int, int] = (96, 24, 16),
-    steps: int = 24,
-    seed: int = 0,
+    grid: tuple[int, int, int] = DEFAULT_SHAPE,
+    steps: int = FieldSynthSettings.steps,
+    seed: int = FieldSynthSettings.seed,
     model: MeltPoolModel = MeltPoolModel(),
     on_file: Callable[[Path], None] | None = None,
 ) -> list[Path]:

@@ -41,17 +41,17 @@ sys.modules[__name__].__class__ = _Package
 
 
 def train(config=None, *, resume=None):
-    """Train a sequence surrogate; see :func:`simrnn.sequence.train.train` (imported lazily)."""
-    from simrnn.sequence.train import train as _train
+    """Train a sequence surrogate; see :func:`simrnn.sequence.training.train` (imported lazily)."""
+    from simrnn.sequence.training import train as _train
 
     return _train(config, resume=resume)
 
 
-def import_keras(model_dir, out=None, runs_root="runs"):
+def import_keras(model_dir, out=None, **options):
     """Import a GrainLearning Keras model; see :mod:`simrnn.sequence.keras_import`."""
     from simrnn.sequence.keras_import import import_keras as _import
 
-    return _import(model_dir, out=out, runs_root=runs_root)
+    return _import(model_dir, out=out, **options)
 
 
 __all__ = ["SequenceRun", "import_keras", "load_run", "predict", "train"]

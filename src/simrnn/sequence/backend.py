@@ -101,10 +101,20 @@ def gate_backend(weights: torch.Tensor, rows: int) -> str:
     return _CHOSEN[key]
 
 
+#: training's (Lightning's) precision names accepted for prediction too, so one name works everywhere.
+PRECISION_ALIASES = {"32-true": "fp32", "32": "fp32", "bf16-mixed": "bf16", "bf16-true": "bf16"}
+
+
+def canonical_precision(precision: str) -> str:
+    """``"32-true"`` -> ``"fp32"``, ``"bf16-mixed"`` -> ``"bf16"`` (Lightning's names); others unchanged."""
+    return PRECISION_ALIASES.get(precision, precision)
+
+
 def check_precision(precision: str, device: torch.device) -> None:
     """Refuse an unknown precision, or bf16 where the hardware has no bf16 dot products (one sentence)."""
     if precision not in PRECISIONS:
-        raise UserInputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
+        raise UserInputError(f"precision must be one of {', '.join(PRECISIONS)} (or Lightning's "
+                             f"{', '.join(PRECISION_ALIASES)}), got {precision!r}.")
     if precision == "bf16" and (device.type != "cpu" or not has_bf16()):
         raise UserInputError(
             "precision='bf16' needs a CPU with AVX-512 BF16 or AMX bf16 dot products, which this "

@@ -39,7 +39,7 @@ import h5py
 import numpy as np
 
 from simrnn.errors import UserInputError
-from simrnn.files import atomic_path
+from simrnn.files import atomic_path, check_output_location
 from simrnn.hdf5_read import hdf5_errors, open_hdf5, read_dataset, read_names, resolve
 
 DATASETS = ("contact_params", "inputs", "outputs")
@@ -136,6 +136,16 @@ def validate_triaxial_hdf5(path: str | os.PathLike) -> None:
         groups = [(key, _read_group(f, path, key, names)) for key in keys]
     _check_same_shapes(path, groups, axis_names={1: "sequence length S"}, dataset="inputs")
     _check_same_shapes(path, groups, axis_names={1: "sequence length S"}, dataset="outputs")
+
+
+def check_new_file(path: str | os.PathLike, overwrite: bool) -> None:
+    """Refuse, before any work, a ``path`` that is a folder, exists (unless ``overwrite``) or cannot be made."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserInputError(f"{path}: is a directory; expected the name of the HDF5 file to write.")
+    if (path.exists() or path.is_symlink()) and not overwrite:
+        raise UserInputError(f"{path}: already exists; pass overwrite to replace it.", key="overwrite")
+    check_output_location(path)
 
 
 def write_triaxial_hdf5(

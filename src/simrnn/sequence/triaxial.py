@@ -78,8 +78,7 @@ import numpy as np
 
 from simrnn.config import setting
 from simrnn.errors import UserInputError
-from simrnn.files import check_output_location
-from simrnn.sequence.hdf5 import MAX_ABS_VALUE, pressure_group_name, write_triaxial_hdf5
+from simrnn.sequence.hdf5 import MAX_ABS_VALUE, check_new_file, pressure_group_name, write_triaxial_hdf5
 
 CONTACT_PARAM_NAMES = ["E", "v", "kr", "eta", "mu"]
 PARAM_RANGES = {"E": (7.0, 10.0), "v": (0.0, 0.5), "kr": (0.0, 1.0), "eta": (0.0, 1.0), "mu": (0.0, 60.0)}
@@ -218,16 +217,6 @@ def write_synthetic_triaxial(out_h5: str | os.PathLike, n_samples_per_group: int
                "seed": cfg.seed, "max_axial_strain": cfg.max_axial_strain},
         overwrite=overwrite,
     )
-
-
-def check_new_file(path: str | os.PathLike, overwrite: bool) -> None:
-    """Refuse, before any work, a ``path`` that is a folder, exists (unless ``overwrite``) or cannot be made."""
-    path = Path(path)
-    if path.is_dir():
-        raise UserInputError(f"{path}: is a directory; expected the name of the HDF5 file to write.")
-    if (path.exists() or path.is_symlink()) and not overwrite:
-        raise UserInputError(f"{path}: already exists; pass overwrite to replace it.", key="overwrite")
-    check_output_location(path)
 
 
 def _check_params(contact_params: np.ndarray) -> np.ndarray:

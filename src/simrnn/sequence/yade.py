@@ -26,9 +26,14 @@ from pathlib import Path
 import numpy as np
 
 from simrnn.errors import UserInputError
-from simrnn.files import check_output_location
 from simrnn.safe_pickle import load_pickled_object
-from simrnn.sequence.hdf5 import MAX_ABS_VALUE, check_pressure_name, pressure_group_name, write_triaxial_hdf5
+from simrnn.sequence.hdf5 import (
+    MAX_ABS_VALUE,
+    check_new_file,
+    check_pressure_name,
+    pressure_group_name,
+    write_triaxial_hdf5,
+)
 
 CONTACT_KEYS = ["E", "v", "kr", "eta", "mu"]
 INPUT_KEYS = {"drained": ["e_z"], "undrained": ["e_x", "e_y", "e_z"]}
@@ -74,9 +79,7 @@ def convert_yade(src_dir: str | os.PathLike, out_h5: str | os.PathLike, sequence
         raise UserInputError(f"{src}: not a folder of YADE .npy simulations.")
     if sequence_length < 1:
         raise UserInputError(f"sequence_length={sequence_length} must be at least 1.")
-    if Path(out_h5).exists() and not overwrite:
-        raise UserInputError(f"{out_h5}: already exists; choose another name or allow overwriting.")
-    check_output_location(out_h5)  # before reading every simulation
+    check_new_file(out_h5, overwrite)  # before reading every simulation
     files = sorted(src.glob("*.npy")) + sorted(src.glob("*/*/*.npy"))
     if not files:
         raise UserInputError(f"{src}: no .npy files, neither directly inside nor in <pressure>/<experiment_type>/ subfolders.")

@@ -117,10 +117,13 @@ class SweepSpec:
         base = {**self.fixed, **{p.name: p.extremes()[0] for p in self.parameters}}
         return [base] + [{**base, p.name: v} for p in self.parameters for v in p.extremes()[1:]]
 
-    def check_settings(self, config_class: type, task: str) -> None:
-        """Raise one :class:`UserInputError` if a setting is not a field of the task's config dataclass."""
+    def check_settings(self, config_class: type, task: str, ignored: frozenset[str] = frozenset()) -> None:
+        """Raise one :class:`UserInputError` if a setting is not a field of the task's config dataclass.
+
+        ``ignored``: keys the task accepts for compatibility and ignores (GrainLearning's ``save_weights_only``).
+        """
         known = {f.name for f in dataclasses.fields(config_class)}
-        unknown = [n for n in self.names() if n not in known]
+        unknown = [n for n in self.names() if n not in known | ignored]
         if unknown:
             raise UserInputError(
                 f"sweep parameter {unknown[0]!r} is not a setting of task {task!r}; "

@@ -25,15 +25,19 @@ TASK_ATTR = "simrnn_task"
 #: seconds a SQLite connection waits for another worker's write lock before failing.
 _SQLITE_TIMEOUT_S = 60
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
 @contextlib.contextmanager
-def optuna_quiet() -> Iterator[None]:
-    """Hide Optuna's ExperimentalWarning for the heartbeat API simrnn relies on (it has been stable since 2.9)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        yield
+def optuna_quiet(level: int = optuna.logging.WARNING) -> Iterator[None]:
+    """Inside the block: Optuna logs at ``level`` or above only (no "A new study created" lines; with
+    ``ERROR`` no per-trial failure tracebacks), and its ExperimentalWarning for the heartbeat API simrnn
+    relies on (stable since 2.9) is hidden. Optuna's process-wide verbosity is restored after."""
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(max(level, previous))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            yield
+    finally:
+        optuna.logging.set_verbosity(previous)
 
 
 def default_storage() -> Path:
@@ -87,19 +91,34 @@ def _sqlite_file(path: Path, create: bool) -> Path:
     return path
 
 
-def database_sentence(exc: BaseException, url: str) -> str | None:
-    """One sentence for a database failure anywhere in ``exc``'s chain (server gone, permission), else None."""
+def _database_cause(exc: BaseException) -> BaseException | None:
+    """The database driver's own error in ``exc``'s chain (psycopg, sqlite3), else SQLAlchemy's, else None.
+
+    Optuna wraps failures in its own words ("invalid data in the commit ..."); the driver says what
+    happened (permission denied, server closed the connection).
+    """
     from sqlalchemy.exc import SQLAlchemyError
 
-    seen = exc
-    while seen is not None and not isinstance(seen, SQLAlchemyError):
+    seen, found = exc, None
+    while seen is not None:
+        if isinstance(seen, SQLAlchemyError):
+            found = getattr(seen, "orig", None) or seen
+            break
         seen = seen.__cause__ or seen.__context__
-    if seen is None:
+    return found
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def database_sentence(exc: BaseException, url: str) -> str | None:
+    """One sentence for a database failure anywhere in ``exc``'s chain (server gone, permission), else None."""
+    cause = _database_cause(exc)
+    if cause is None:
         return None
-    cause = getattr(seen, "orig", None) or seen
-    first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-    return (f"storage {shown_url(url)}: the database failed ({type(cause).__name__}: {first}); finished trials "
-            "are kept, run the same command again once the database is reachable.")
+    return (f"storage {shown_url(url)}: the database failed ({type(cause).__name__}: {_first_line(cause)}); finished "
+            "trials are kept, run the same command again once the database is reachable.")
 
 
 def open_storage(url: str, spec: SweepSpec | None = None) -> optuna.storages.RDBStorage:
@@ -126,9 +145,10 @@ def open_storage(url: str, spec: SweepSpec | None = None) -> optuna.storages.RDB
     except ImportError as exc:
         raise UserInputError(f"storage {shown_url(url)}: no database driver for this URL ({exc.__cause__ or exc}).",
                              key="storage") from None
-    except Exception as exc:  # sqlalchemy.exc.OperationalError and friends: server down, bad credentials
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserInputError(f"storage {shown_url(url)}: cannot open the database ({first}).", key="storage") from None
+    except Exception as exc:  # sqlalchemy.exc.OperationalError and friends: server down, bad credentials, permission
+        cause = _database_cause(exc) or exc
+        raise UserInputError(f"storage {shown_url(url)}: cannot open the database ({_first_line(cause)}).",
+                             key="storage") from None
 
 
 def shown_url(url: str) -> str:

@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,7 +32,9 @@ from simrnn.sequence.calibration.callbacks import (
 from simrnn.sequence.calibration.likelihood import ErrorModel, model_error_from_metrics
 from simrnn.sequence.calibration.observations import read_observation_table
 from simrnn.sequence.calibration.posterior import CalibrationResult, IterationStats
-from simrnn.sequence.predict import SequenceRun
+
+if TYPE_CHECKING:  # imported where used: reading calibrate's options (--help) loads no PyTorch
+    from simrnn.sequence.predict import SequenceRun
 
 #: GrainLearning's sigma at which the likelihood is the error model's own (the stopping value).
 SIGMA_POSTERIOR = 1.0
@@ -80,9 +83,17 @@ def _check_ranges(param_ranges: Mapping[str, tuple[float, float]]) -> None:
             raise UserInputError(f"range of {name!r} ({low}:{high}) must lie within +-{MAX_ABS_BOUND:g}.")
 
 
-def check_counts(samples: int, iterations: int, ess_target: float) -> None:
-    if samples < 2 or iterations < 1:
-        raise UserInputError(f"--samples must be >= 2 and --iterations >= 1, got {samples} and {iterations}.")
+#: the largest ensemble and number of iterations accepted (memory grows with samples x curve length).
+MAX_SAMPLES, MAX_ITERATIONS = 100_000, 10_000
+
+
+def check_counts(samples: int, iterations: int, ess_target: float, seed: int = 0) -> None:
+    """One sentence, before any work, for counts or a seed that cannot run."""
+    if not 2 <= samples <= MAX_SAMPLES or not 1 <= iterations <= MAX_ITERATIONS:
+        raise UserInputError(f"--samples must be >= 2 and --iterations >= 1 (at most {MAX_SAMPLES} and "
+                             f"{MAX_ITERATIONS}), got {samples} and {iterations}.")
+    if not 0 <= seed < 2**32:
+        raise UserInputError(f"--seed must be from 0 to {2**32 - 1}, got {seed}.")
     if not 0 < ess_target <= 1:
         raise UserInputError(f"--ess must lie in (0, 1], got {ess_target}.")
 
@@ -312,7 +323,7 @@ def calibrate(model: str | Path | SequenceRun | ModelCallback, obs_file, *, samp
         obs_names = list(obs_names) if obs_names else [n for n in table.names if n not in control]
     ctrl = table.stack(list(control))
     observed = table.stack(list(obs_names))
-    check_counts(samples, iterations, ess_target)
+    check_counts(samples, iterations, ess_target, seed)
     sampling = SamplingSettings(gmm_n_init, max_components, prior_weight)
     sampling.validate()
     reference = {str(k): float(v) for k, v in (reference or {}).items()}
@@ -409,7 +420,7 @@ def _calibrate_emcee(model, obs_file, *, param_ranges, obs_names, control, fixed
             elif isinstance(model, str) and model == SIMULATOR:
                 names = CONTACT_PARAM_NAMES
             else:
-                from simrnn.sequence.predict import load_run
+                from simrnn.sequence.predict import SequenceRun, load_run
 
                 model = model if isinstance(model, SequenceRun) else load_run(model)
                 names = model.meta["param_names"]

@@ -1,6 +1,7 @@
 """Train a sequence surrogate from a config (GrainLearning's keys) into a fresh run directory.
 
-A thin front of :func:`simrnn.engine.fit` for the ``sequence`` task. Example::
+A thin front of :func:`simrnn.engine.fit` for the ``sequence`` task (a module named ``training``, not
+``train``, so that importing it never shadows the package's ``train`` function). Example::
 
     from simrnn.sequence import train
     run_dir = train({"raw_data": "triaxial.h5", "window_size": 10, "epochs": 5})
