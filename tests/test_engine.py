@@ -10,8 +10,8 @@ import torch
 from simrnn.engine import TrainSettings, build_trainer, check_trainer_settings, global_rank
 from simrnn.engine.settings import available_cpu_cores
 from simrnn.errors import UserInputError
-from simrnn.files import atomic_path
-from simrnn.runs import create_run_dir, new_output_dir
+from simrnn.files import atomic_path, output_directory
+from simrnn.runs import create_run_dir
 
 
 def test_trainer_carries_the_requested_settings(tmp_path):
@@ -94,8 +94,23 @@ def test_run_directories_with_the_same_second_get_suffixes(tmp_path):
 
 
 def test_an_existing_output_directory_is_refused(tmp_path):
-    with pytest.raises(UserInputError, match="already exists; choose a new directory"):
-        new_output_dir(tmp_path, tmp_path / "default")
+    with pytest.raises(UserInputError, match="already exists; choose a new directory"), \
+            output_directory(tmp_path, tmp_path / "default"):
+        pass
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_output_directory_appears_whole_or_not_at_all(tmp_path):
+    parent = tmp_path / "run" / "predictions"
+    with pytest.raises(KeyboardInterrupt), output_directory(None, parent) as out:
+        (out / "a.json").write_text("{}")
+        assert not list(parent.glob("2*"))  # nothing visible under its final name while it is written
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []  # neither the temporary folder nor the parents made for it
+    with output_directory(None, parent) as out:
+        (out / "a.json").write_text("{}")
+    assert out.path.parent == parent and out.path.name.startswith("20") and out.final(out / "a.json").is_file()
+    assert [p.name for p in parent.iterdir()] == [out.path.name]
 
 
 def test_a_failed_write_leaves_the_old_file_untouched(tmp_path):

@@ -24,7 +24,7 @@ PRELUDE = "import sys; sys.modules['simrnn'] = None; sys.modules['torch'] = None
 def example_script() -> str:
     """The ```python block that follows the mention of predict_onnx.py in docs/export.md."""
     text = (ROOT / "docs" / "export.md").read_text()
-    return re.search(r"`predict_onnx\.py`.*?```python\n(.*?)```", text, re.S).group(1)
+    return re.search(r"`python predict_onnx\.py`.*?```python\n(.*?)```", text, re.S).group(1)
 
 
 def test_docs_example_is_short_and_predicts_what_simrnn_predicts(tmp_path):
@@ -33,10 +33,11 @@ def test_docs_example_is_short_and_predicts_what_simrnn_predicts(tmp_path):
     (tmp_path / "predict_onnx.py").write_text(script)
     runner = CliRunner()
     for args in (["sequence", "import-keras", DATA, "--out", tmp_path / "runs" / "gl_drained"],
-                 ["export", tmp_path / "runs" / "gl_drained", "--format", "onnx", "--out", tmp_path / "exported"]):
+                 ["export", tmp_path / "runs" / "gl_drained", "--format", "onnx", "--out",
+                  tmp_path / "exported" / "gl_drained"]):
         result = runner.invoke(app, [str(a) for a in args])
         assert result.exit_code == 0, result.output
-    done = subprocess.run([sys.executable, "-c", PRELUDE + "exec(open('predict_onnx.py').read())", "exported"],
+    done = subprocess.run([sys.executable, "-c", PRELUDE + "exec(open('predict_onnx.py').read())"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     run = load_run(tmp_path / "runs" / "gl_drained")

@@ -1,75 +1,64 @@
 """Every command against hostile and broken input: exit 2, one short message, no traceback, nothing left.
 
-The table :data:`CASES` has one row per case: the command line (``{tmp}`` is the case's own
-folder, ``{w}`` the shared folder of valid inputs), an optional ``setup(tmp, w)`` that writes the
-hostile input into ``tmp``, and a regular expression the error message must match. Each case
-asserts
-
-* exit status 2 through the CLI's error boundary (``SystemExit``, no other exception: no traceback);
-* at most three lines on stderr, matching the expected fragment;
-* nothing new under ``tmp`` except what the setup made (no partial output, no empty folders).
-
-Rows whose fix belongs to another module's owner are marked ``xfail(strict=False)`` with the owner.
-Add a row for every new way of breaking a command.
+The table :data:`CASES` has one row per case (see :mod:`hostile_cases` for the row and the check):
+hand-written rows for what is particular to a command, plus rows GENERATED from the registry:
+:func:`hostile_cases.task_cases` for the ``train`` command of every task and
+:func:`hostile_cases.checkpoint_cases` (crafted checkpoints for every checkpoint reader).
+:func:`test_every_command_has_hostile_cases` walks the whole command tree and fails, naming the
+command, when a command has no row. Rows whose fix belongs to another module's owner are marked
+``xfail(strict=False)`` with the owner. Add a row for every new way of breaking a command.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
-import re
 import shutil
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from hostile_cases import Case, case, check_case, checkpoint_cases, hold_flock, task_cases, write_file
+from hostile_setups import (
+    CSV_COLUMNS,
+    DATA,
+    Call,
+    _claim_other_checksum,
+    _fields_run,
+    _forged_cache,
+    cache_with_nan,
+    copy_of,
+    corrupt_data,
+    corrupt_metadata,
+    csv_dir,
+    edit_csv,
+    external_weight,
+    h5_with,
+    hold_lock,
+    model_copy,
+    replace_dataset,
+    replace_weight,
+    run_copy,
+    scale_dataset,
+    set_value,
+    stats_with,
+    truncated_copy,
+    weights_with,
+    write_csv,
+    yade_file,
+    yade_simulation,
+)
 
 from simrnn.cli import app
-
-DATA = Path(__file__).resolve().parent / "data" / "grainlearning"
-CSV_SHAPE = (4, 3, 2)
-CSV_COLUMNS = ["Points:0", "Points:1", "Points:2", "T", *(f"ipf_{a}:{c}" for a in "xyz" for c in range(3)), "ori_inds"]
-
-
-# ----------------------------------------------------------------------------- valid inputs
-
-
-def csv_rows(step: int = 1) -> list[list[str]]:
-    """The rows of one tiny valid LASERNet CSV (x fastest), as strings."""
-    rows = []
-    nx, ny, nz = CSV_SHAPE
-    for k in range(nz):
-        for j in range(ny):
-            for i in range(nx):
-                values = [i * 1e-6, j * 1e-6, k * 1e-6, 300.0 + 100 * step + i, *([0.25] * 9), i + 7 * j]
-                rows.append([repr(float(v)) for v in values])
-    return rows
-
-
-def write_csv(path: Path, rows: list[list[str]] | None = None, header: list[str] | None = None,
-              bom: bool = False, tail: str = "") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [",".join(header or CSV_COLUMNS)] + [",".join(r) for r in (csv_rows() if rows is None else rows)]
-    text = "\n".join(lines) + "\n" + tail
-    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8", "surrogateescape"))
-    return path
-
-
-def csv_dir(folder: Path, n: int = 3) -> Path:
-    for k in range(n):
-        write_csv(folder / f"Alldata_withpoints_{k}.csv", csv_rows(k))
-    return folder
+from simrnn.registry import task_names
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, learnable_h5_writer) -> Path:
     """Valid inputs shared by the cases: data.h5, csv/, model/ (Keras), run/ (imported), obs.dat, cache.h5."""
+    from simrnn.engine import fit
     from simrnn.fields.cache import convert
     from simrnn.sequence.keras_import import import_keras
 
@@ -80,226 +69,14 @@ def world(tmp_path_factory, learnable_h5_writer) -> Path:
     shutil.copytree(DATA / "rnn_triaxial_drained", w / "model",
                     ignore=shutil.ignore_patterns("reference_predictions.npz"))
     import_keras(w / "model", out=w / "run")
+    _fields_run(w / "frun", w / "cache.h5")
+    trained = fit("sequence", {"raw_data": str(w / "data.h5"), "epochs": 2, "lstm_units": 4, "dense_units": 4,
+                               "window_size": 3, "batch_size": 64, "runs_root": str(w / "truns"),
+                               "accelerator": "cpu", "devices": "1", "progress_bar": False, "threads": "1"})
+    trained.rename(w / "trun")
     shutil.copyfile(DATA / "experimental_test_drained_s3=0.2.dat", w / "obs.dat")
     (w / "file").write_text("a regular file\n")
     return w
-
-
-# ----------------------------------------------------------------------------- hostile inputs
-
-
-def edit_csv(name: str, edit: Callable[[list[list[str]]], None], **kwargs):
-    """Setup: ``tmp/csv`` of three valid steps, then ``edit`` the rows of step 1."""
-
-    def setup(tmp: Path, w: Path) -> None:
-        csv_dir(tmp / "csv")
-        rows = csv_rows(1)
-        edit(rows)
-        write_csv(tmp / "csv" / "Alldata_withpoints_1.csv", rows, **kwargs)
-
-    setup.__name__ = name
-    return setup
-
-
-def set_value(column: str, value: str, row: int = 2):
-    def edit(rows):
-        rows[row][CSV_COLUMNS.index(column)] = value
-
-    return edit
-
-
-def h5_with(build: Callable[[h5py.File], None], *, base: bool = True):
-    """Setup: ``tmp/bad.h5`` (a valid file if ``base``), then ``build(f)`` changes it."""
-
-    def setup(tmp: Path, w: Path) -> None:
-        path = tmp / "bad.h5"
-        if base:
-            shutil.copyfile(w / "data.h5", path)
-        with h5py.File(path, "a") as f:
-            build(f)
-
-    return setup
-
-
-def replace_dataset(name: str, **create):
-    def build(f: h5py.File) -> None:
-        del f[f"0.2e6/drained/{name}"]
-        f["0.2e6/drained"].create_dataset(name, **create)
-
-    return build
-
-
-def scale_dataset(name: str, factor: float, dtype=None):
-    def build(f: h5py.File) -> None:
-        data = f[f"0.2e6/drained/{name}"][()].astype(dtype or np.float64)
-        del f[f"0.2e6/drained/{name}"]
-        f["0.2e6/drained"].create_dataset(name, data=data * factor if factor else data)
-
-    return build
-
-
-def _object_address(path: Path, name: str) -> int:
-    with h5py.File(path, "r") as f:
-        obj = f[name]
-        return obj.id.get_offset() if isinstance(obj, h5py.Dataset) else h5py.h5o.get_info(obj.id).addr
-
-
-def corrupt_metadata(tmp: Path, w: Path) -> None:
-    """Overwrite the object header of the group holding the datasets."""
-    shutil.copyfile(w / "data.h5", tmp / "bad.h5")
-    address = _object_address(tmp / "bad.h5", "0.2e6/drained/outputs")
-    raw = bytearray((tmp / "bad.h5").read_bytes())
-    with h5py.File(tmp / "bad.h5", "r") as f:
-        header = h5py.h5o.get_info(f["0.2e6/drained"].id).addr
-    raw[header:header + 64] = b"\xa5" * 64
-    assert address > 0
-    (tmp / "bad.h5").write_bytes(bytes(raw))
-
-
-def corrupt_data(tmp: Path, w: Path) -> None:
-    """Overwrite 16 bytes inside the raw data of ``outputs`` (they read as NaN)."""
-    shutil.copyfile(w / "data.h5", tmp / "bad.h5")
-    address = _object_address(tmp / "bad.h5", "0.2e6/drained/outputs")
-    raw = bytearray((tmp / "bad.h5").read_bytes())
-    raw[address + 64:address + 80] = b"\xff" * 16
-    (tmp / "bad.h5").write_bytes(bytes(raw))
-
-
-def truncated_copy(tmp: Path, w: Path) -> None:
-    raw = (w / "data.h5").read_bytes()
-    (tmp / "bad.h5").write_bytes(raw[: len(raw) // 2])
-
-
-def write_file(name: str, content: bytes | str):
-    def setup(tmp: Path, w: Path) -> None:
-        path = tmp / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content.encode() if isinstance(content, str) else content)
-
-    return setup
-
-
-class _Call:
-    def __init__(self, func, *args):
-        self.func, self.args = func, args
-
-    def __reduce__(self):
-        return self.func, self.args
-
-
-def yade_file(payload, name: str = "sim.npy"):
-    def setup(tmp: Path, w: Path) -> None:
-        (tmp / "yade").mkdir()
-        if isinstance(payload, bytes):
-            (tmp / "yade" / name).write_bytes(payload)
-        elif isinstance(payload, np.ndarray):
-            np.save(tmp / "yade" / name, payload, allow_pickle=True)
-        else:
-            (tmp / "yade" / name).write_bytes(pickle.dumps(payload, protocol=2))
-
-    return setup
-
-
-def yade_simulation(q: float = 3e5, conf: float = 5.3) -> tuple[dict, dict]:
-    params = {"E": 8.0, "v": 0.3, "kr": 0.5, "eta": 0.2, "mu": 30.0, "conf": conf, "mode": "drained", "num": 1000}
-    keys = ["e_x", "e_y", "e_z", "e", "p", "q", "f0", "a_c", "a_n", "a_t", "dt", "numIter", "K", "A"]
-    features = {key: [0.1 * i for i in range(12)] for key in keys}
-    features["q"] = [q * i for i in range(12)]
-    return params, features
-
-
-def model_copy(edit: Callable[[Path], None]):
-    """Setup: ``tmp/model``, a copy of the valid Keras model folder, changed by ``edit``."""
-
-    def setup(tmp: Path, w: Path) -> None:
-        shutil.copytree(w / "model", tmp / "model")
-        edit(tmp / "model")
-
-    return setup
-
-
-def stats_with(**changes):
-    def edit(folder: Path) -> None:
-        from simrnn.safe_pickle import load_pickled_object
-
-        stats = load_pickled_object(folder / "train_stats.npy")
-        stats.update(changes)
-        np.save(folder / "train_stats.npy", stats, allow_pickle=True)
-
-    return edit
-
-
-def weights_with(build: Callable[[h5py.File], None]):
-    def edit(folder: Path) -> None:
-        with h5py.File(folder / "model-best.h5", "a") as f:
-            build(f)
-
-    return edit
-
-
-def first_weight(f: h5py.File) -> tuple[h5py.Group, str]:
-    """The group and leaf name of the first weight of the first layer that has weights."""
-    root = f.get("model_weights", f)
-
-    def text(v):
-        return v.decode() if isinstance(v, bytes) else str(v)
-
-    name = next(text(n) for n in root.attrs["layer_names"] if len(root[text(n)].attrs["weight_names"]))
-    weight = text(root[name].attrs["weight_names"][0])
-    group_name, _, leaf = f"{name}/{weight}".rpartition("/")
-    return root[group_name], leaf
-
-
-def replace_weight(**create):
-    def build(f: h5py.File) -> None:
-        group, leaf = first_weight(f)
-        del group[leaf]
-        group.create_dataset(leaf, **create)
-
-    return build
-
-
-def external_weight(f: h5py.File) -> None:
-    group, leaf = first_weight(f)
-    del group[leaf]
-    group[leaf] = h5py.ExternalLink("elsewhere.h5", "/kernel")
-
-
-def run_copy(edit: Callable[[Path], None]):
-    def setup(tmp: Path, w: Path) -> None:
-        shutil.copytree(w / "run", tmp / "run")
-        edit(tmp / "run")
-
-    return setup
-
-
-def hold_lock(tmp: Path, w: Path) -> None:
-    """Setup: another writer holds the lock of ``tmp/out.h5`` (released at the end of the case)."""
-    import fcntl
-
-    csv_dir(tmp / "csv")
-    fd = os.open(tmp / "out.h5.lock", os.O_RDWR | os.O_CREAT)
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    _HELD.append(fd)
-
-
-_HELD: list[int] = []
-
-
-@dataclass(frozen=True)
-class Case:
-    """One hostile invocation: ``args`` with ``{tmp}``/``{w}`` placeholders, a setup, the expected message."""
-
-    id: str
-    args: list[str]
-    expect: str
-    setup: Callable[[Path, Path], None] | None = None
-    owner: str | None = None  # set when the fix belongs to another module (the row is xfail until fixed)
-    keep: tuple[str, ...] = ()  # paths (relative to tmp) a failure may legitimately keep
-
-
-def case(id, args, expect, setup=None, owner=None, keep=()):
-    return Case(id, args.split() if isinstance(args, str) else args, expect, setup, owner, tuple(keep))
 
 
 CONVERT = "fields convert {tmp}/csv {tmp}/out.h5"
@@ -368,9 +145,9 @@ CASES = [
     case("ftrain/cache-too-short", "fields train --cache {w}/cache.h5 --epochs 1 --runs-root {tmp}/runs",
          "usable time steps; seq_length 3 needs at least 4"),
     case("fpredict/run-missing", "fields predict {tmp}/nope", "nope: not a simrnn run directory"),
-    case("fpredict/sequence-run", "fields predict {w}/run", "run: not a fields run"),
+    case("fpredict/sequence-run", "fields predict {w}/run", "run is a sequence run, expected a fields run"),
     case("frollout/run-missing", "fields rollout {tmp}/nope", "nope: not a simrnn run directory"),
-    case("frollout/sequence-run", "fields rollout {w}/run", "run: not a fields run"),
+    case("frollout/sequence-run", "fields rollout {w}/run", "run is a sequence run, expected a fields run"),
     # ------------------------------------------------------------------ fields synth
     case("synth/grid-too-small", "fields synth {tmp}/out --grid 1x2x3", "--grid '1x2x3'"),
     case("synth/grid-not-numbers", "fields synth {tmp}/out --grid axbxc", "--grid 'axbxc'"),
@@ -408,11 +185,11 @@ CASES = [
     case("yade/missing-dir", "sequence from-yade {tmp}/yade {tmp}/o.h5", "not a folder of YADE"),
     case("yade/no-files", "sequence from-yade {tmp} {tmp}/o.h5", "no .npy files"),
     case("yade/code-execution", "sequence from-yade {tmp}/yade {tmp}/o.h5", r"global '(posix|nt).system' is not allowed",
-         yade_file(_Call(os.system, "touch pwned"))),
+         yade_file(Call(os.system, "touch pwned"))),
     case("yade/bytes-1e15", "sequence from-yade {tmp}/yade {tmp}/o.h5", r"bytes\(\) is allowed only",
-         yade_file(_Call(bytes, 10**15))),
+         yade_file(Call(bytes, 10**15))),
     case("yade/list-reduce", "sequence from-yade {tmp}/yade {tmp}/o.h5", "global 'builtins.list' is not allowed",
-         yade_file(_Call(list, (1, 2)))),
+         yade_file(Call(list, (1, 2)))),
     case("yade/plain-array", "sequence from-yade {tmp}/yade {tmp}/o.h5", "plain float64 array",
          yade_file(np.zeros(3))),
     case("yade/truncated", "sequence from-yade {tmp}/yade {tmp}/o.h5", "not a safely readable pickle",
@@ -441,7 +218,7 @@ CASES = [
     case("keras/std-zero", "sequence import-keras {tmp}/model --out {tmp}/run", r"'std'\[1\] is 0",
          model_copy(stats_with(std=np.array([1, 0, 1, 1, 1, 1, 1.0])))),
     case("keras/stats-code", "sequence import-keras {tmp}/model --out {tmp}/run", "is not allowed",
-         model_copy(lambda f: (f / "train_stats.npy").write_bytes(pickle.dumps(_Call(os.system, "true"))))),
+         model_copy(lambda f: (f / "train_stats.npy").write_bytes(pickle.dumps(Call(os.system, "true"))))),
     case("keras/config-not-utf8", "sequence import-keras {tmp}/model --out {tmp}/run", "not a UTF-8",
          model_copy(lambda f: (f / "config.yml").write_bytes(b"\xff\xfe\x00bad"))),
     case("keras/config-bad-yaml", "sequence import-keras {tmp}/model --out {tmp}/run", "cannot parse GrainLearning config",
@@ -538,6 +315,9 @@ CASES = [
          "calibrate {w}/run --obs {w}/obs.dat --fixed pressure=0.2 --obs-names e,e --out {tmp}/c", "named twice"),
     case("calibrate/samples-0", "calibrate {w}/run --obs {w}/obs.dat --fixed pressure=0.2 --samples 0 --out {tmp}/c",
          "--samples must be"),
+    case("calibrate/sequence-group-obs-missing",
+         "sequence calibrate {w}/run --obs {tmp}/none.dat --fixed pressure=0.2 --out {tmp}/c",
+         "none.dat: observation file not found"),
     case("calibrate/run-missing", "calibrate {tmp}/nope --obs {w}/obs.dat --fixed pressure=0.2 --out {tmp}/c",
          "nope: not a simrnn run directory"),
     case("calibrate/out-under-a-file", "calibrate {w}/run --obs {w}/obs.dat --fixed pressure=0.2 --out {w}/file/c",
@@ -560,19 +340,27 @@ CASES = [
 ]
 
 
-def _forged_cache(tmp: Path, w: Path) -> None:
-    """A file claiming to be a cache whose x axis declares 10**9 values never written."""
-    shutil.copyfile(w / "cache.h5", tmp / "bad.h5")
-    with h5py.File(tmp / "bad.h5", "a") as f:
-        del f["x"]
-        f.create_dataset("x", shape=(10**9,), dtype="f8", chunks=(10**6,))
-
-
-_BOX = "╭╮╰╯─│ Error"  # the characters of the frame of click's rich error box
-
-
-def _files(root: Path) -> set[str]:
-    return {p.relative_to(root).as_posix() for p in root.rglob("*")}
+CASES += [
+    # ------------------------------------------------------------------ runs of one task; resume
+    case("predict/fields-run", "sequence predict {w}/frun --data {w}/data.h5 --split all",
+         r"frun is a fields run, expected a sequence run"),
+    case("calibrate/fields-run", "sequence calibrate {w}/frun --obs {w}/obs.dat --fixed pressure=0.2 --out {tmp}/c",
+         r"frun is a fields run, expected a sequence run"),
+    case("fpredict/cache-replaced-in-place", "fields predict {tmp}/frun --out {tmp}/p",
+         r"cache.h5: the cache changed since .*frun was trained on it", copy_of("frun", _claim_other_checksum)),
+    case("runs/compare-across-tasks", "runs compare {w}/run {w}/frun",
+         r"frun is a fields run but .*run is a sequence run; compare runs of one task"),
+    case("resume/epochs-below-trained", "sequence train --resume {tmp}/trun --epochs 1",
+         r"the run has trained 2 epochs already; resume with epochs above 2 \(got 1\)", copy_of("trun")),
+    case("resume/epochs-equal-trained", "sequence train --resume {tmp}/trun --epochs 2",
+         r"the run has trained 2 epochs already", copy_of("trun")),
+    case("resume/second-trainer", "sequence train --resume {tmp}/trun --epochs 9",
+         r"trun: another process is training this run right now", copy_of("trun", hold_flock("trun/.run.lock"))),
+    case("ftrain/t-max-nan", "fields train --cache {tmp}/c.h5 --seq-length 1 --epochs 1 --runs-root {tmp}/runs",
+         r"nan|NaN", cache_with_nan),
+]
+#: generated from the registry: every task's train command, every checkpoint reader.
+CASES += [c for task in task_names() for c in task_cases(task)] + checkpoint_cases()
 
 
 @pytest.mark.parametrize(
@@ -581,111 +369,52 @@ def _files(root: Path) -> set[str]:
      for c in CASES],
 )
 def test_hostile_input_is_one_sentence_and_exit_2(c: Case, world: Path, tmp_path: Path) -> None:
-    if c.setup is not None:
-        c.setup(tmp_path, world)
-    before, world_before = _files(tmp_path), _files(world)
-    args = [a.replace("{tmp}", str(tmp_path)).replace("{w}", str(world)) for a in c.args]
-    try:
-        result = CliRunner().invoke(app, args)
-    finally:
-        while _HELD:
-            os.close(_HELD.pop())
-    assert isinstance(result.exception, SystemExit), f"traceback: {result.exception!r}\n{result.output}"
-    assert result.exit_code == 2, result.output
-    stderr = result.stderr.strip()
-    assert "Traceback" not in result.output
-    lines = stderr.splitlines()
-    if lines and lines[0].startswith("Usage:"):  # click's usage error: usage, hint, then the message box
-        lines = [line for line in lines[2:] if set(line) - set(_BOX)]
-    assert 1 <= len(lines) <= 3, stderr
-    assert re.search(c.expect, stderr), stderr
-    left = {p for p in _files(tmp_path) - before - set(c.keep) if Path(p).name not in stderr}  # kept and said so
-    assert not left, f"left behind: {sorted(left)}"
-    assert _files(world) == world_before, "a valid shared input was changed"
+    check_case(c, app, world, tmp_path)
+
+
+#: command groups whose hostile inputs are tested in their own files (they need servers or studies).
+ELSEWHERE = {"sweep": "tests/sweep/", "hpc": "tests/test_hpc.py", "export": "tests/test_export*.py"}
+
+
+def command_paths(command, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every leaf command of the click tree under ``command``, as name tuples."""
+    sub = getattr(command, "commands", None)
+    if not sub:
+        return [prefix]
+    return [path for name, child in sub.items() for path in command_paths(child, (*prefix, name))]
 
 
 def test_every_command_has_hostile_cases() -> None:
-    """The table covers every command ``simrnn --help`` lists (sweep and hpc: see their own tests)."""
+    """Every leaf command of ``simrnn`` (the CLI built from the registry) has at least one row."""
     import typer.main
 
-    group = typer.main.get_command(app)
-    commands = set()
-    for name, command in group.commands.items():
-        sub = getattr(command, "commands", None)
-        commands |= {f"{name} {s}" for s in sub} if sub else {name}
-    covered = Counter(" ".join(a for a in c.args[:2] if not a.startswith(("{", "-"))) for c in CASES)
-    covered = {k if k in commands else k.split()[0]: v for k, v in covered.items()}
-    missing = sorted(cmd for cmd in commands - set(covered) if not cmd.startswith(("sweep", "hpc")))
-    assert not missing, f"commands without hostile cases: {missing}"
+    words = [tuple(a for a in c.args if not a.startswith(("{", "-")))[:3] for c in CASES]
+    missing = []
+    for path in command_paths(typer.main.get_command(app)):
+        if path[0] in ELSEWHERE:
+            assert list(Path(__file__).parent.parent.glob(ELSEWHERE[path[0]])), ELSEWHERE[path[0]]
+            continue
+        if not any(w[:len(path)] == path for w in words):
+            missing.append(" ".join(path))
+    assert not missing, ("commands without hostile-input cases: " + ", ".join(f"'simrnn {m}'" for m in missing)
+                         + "; add rows to CASES in tests/test_hostile_inputs.py")
 
 
-def test_sigint_during_convert_says_what_was_kept(tmp_path: Path, monkeypatch) -> None:
-    """Ctrl-C after two steps: one line naming the kept steps and the partial file, exit 130, resume works."""
-    from simrnn.fields import cache
+def test_the_meta_test_names_a_command_without_cases(monkeypatch) -> None:
+    """A new command without rows fails the meta-test with a message naming it."""
+    import typer
 
-    csv_dir(tmp_path / "csv", 4)
-    real = cache._PartialCache.write
-    calls = []
-
-    def interrupted_write(self, step):
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        calls.append(step.index)
-        real(self, step)
-
-    monkeypatch.setattr(cache._PartialCache, "write", interrupted_write)
-    result = CliRunner().invoke(app, ["fields", "convert", str(tmp_path / "csv"), str(tmp_path / "c.h5"), "--workers", "1"])
-    assert result.exit_code == 130 and isinstance(result.exception, SystemExit)
-    assert result.stderr.strip().splitlines() == [
-        f"interrupted; 2 of 4 time steps are kept in {tmp_path / 'c.h5.partial'}; run the same command again to resume"
-    ]
-    monkeypatch.setattr(cache._PartialCache, "write", real)
-    result = CliRunner().invoke(app, ["fields", "convert", str(tmp_path / "csv"), str(tmp_path / "c.h5")])
-    assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.h5", "csv"]
+    extra = typer.Typer()
+    extra.command("new-thing")(lambda: None)
+    extra.command("other")(lambda: None)
+    monkeypatch.setattr(sys.modules[__name__], "app", _with_group(extra))
+    with pytest.raises(AssertionError, match=r"'simrnn brand-new new-thing', 'simrnn brand-new other'; add rows"):
+        test_every_command_has_hostile_cases()
 
 
-@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, MemoryError])
-def test_a_failed_or_interrupted_fields_synth_leaves_nothing(tmp_path: Path, monkeypatch, interrupt) -> None:
-    from simrnn.fields import synthetic
+def _with_group(extra):
+    from simrnn.cli import build_app
 
-    real, written = synthetic._write_csv, []
-
-    def fail_on_third(path, coords, step):
-        if len(written) == 2:
-            raise interrupt
-        written.append(path)
-        real(path, coords, step)
-
-    monkeypatch.setattr(synthetic, "_write_csv", fail_on_third)
-    result = CliRunner().invoke(app, ["fields", "synth", str(tmp_path / "new" / "csv"), "--grid", "6x4x3", "--steps", "5"])
-    assert list(tmp_path.iterdir()) == []  # neither the CSVs nor the folders made for them
-    if interrupt is KeyboardInterrupt:
-        assert result.exit_code == 130
-        assert result.stderr.strip() == "interrupted; the 2 CSV files written so far were removed; nothing was kept"
-    else:
-        assert isinstance(result.exception, MemoryError)
-
-
-def test_the_console_script_boundary_prints_one_line(tmp_path: Path, capsys) -> None:
-    """``simrnn.cli.main`` (the console script) exits 2 with one line for a user error and a path error."""
-    from simrnn.cli import main
-
-    for args, fragment in ((["fields", "info", str(tmp_path / "none.h5")], "cache file not found"),
-                           (["sequence", "synth", "/proc/simrnn_hostile.h5"], "/proc")):
-        with pytest.raises(SystemExit) as exit_info:
-            main(args)
-        assert exit_info.value.code == 2
-        err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and fragment in err[0] and err[0].startswith("error: ")
-
-
-def test_json_writer_refuses_nan(tmp_path: Path) -> None:
-    from simrnn.errors import UserInputError
-    from simrnn.files import write_json_atomic
-
-    with pytest.raises(UserInputError, match=r"m.json: refusing to write the non-finite value nan at key 'metrics'\['mse'\]"):
-        write_json_atomic(tmp_path / "m.json", {"metrics": {"mse": float("nan")}})
-    assert list(tmp_path.iterdir()) == []
-    write_json_atomic(tmp_path / "m.json", {"metrics": {"mse": 0.5}})
-    assert json.loads((tmp_path / "m.json").read_text()) == {"metrics": {"mse": 0.5}}
+    root = build_app()
+    root.add_typer(extra, name="brand-new")
+    return root

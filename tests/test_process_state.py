@@ -42,25 +42,29 @@ def test_torch_threads_sets_and_restores_even_after_an_error():
     assert torch.get_num_threads() == before
 
 
-def test_importing_the_cli_loads_neither_torch_nor_lightning(tmp_path):
-    """``import simrnn.cli`` and the help of the sequence, fields, sweep and hpc groups stay light."""
+def test_the_cli_and_every_help_load_neither_torch_nor_lightning(tmp_path):
+    """``import simrnn.cli``, ``simrnn --help`` and the ``--help`` of every command stay light."""
     seen = _run(
         "import json, sys\n"
-        "import typer\n"
         "import simrnn.cli\n"
         "after_import = sorted(m for m in ('torch', 'lightning', 'optuna') if m in sys.modules)\n"
-        "from simrnn.cli import fields, hpc, sequence, sweep\n"
+        "from typer.main import get_command\n"
         "from typer.testing import CliRunner\n"
-        "helps = {}\n"
-        "for name, module in (('sequence', sequence), ('fields', fields), ('sweep', sweep), ('hpc', hpc)):\n"
-        "    root = typer.Typer()\n"
-        "    root.add_typer(module.app, name=name) if name == 'sequence' else module.register(root)\n"
-        "    for command in {'sequence': ['train', 'synth'], 'fields': ['train'], 'hpc': ['script']}.get(name, []):\n"
-        "        out = CliRunner().invoke(root, [name, command, '--help'], terminal_width=200)\n"
-        "        helps[f'{name} {command}'] = (out.exit_code, '--help' in out.output)\n"
-        "    helps[name] = CliRunner().invoke(root, [name, '--help']).exit_code\n"
-        "print(json.dumps({'import': after_import, 'helps': helps,\n"
+        "from simrnn.cli import app\n"
+        "def leaves(command, path=()):\n"
+        "    subs = getattr(command, 'commands', None)\n"
+        "    if not subs:\n"
+        "        return [path]\n"
+        "    return [path] + [p for name, sub in subs.items() for p in leaves(sub, (*path, name))]\n"
+        "codes = {' '.join(p): CliRunner().invoke(app, [*p, '--help']).exit_code for p in leaves(get_command(app))}\n"
+        "print(json.dumps({'import': after_import, 'codes': codes,\n"
         "                  'heavy': sorted(m for m in ('torch', 'lightning') if m in sys.modules)}))\n", tmp_path)
     assert seen["import"] == [] and seen["heavy"] == []
-    assert seen["helps"] == {"sequence train": [0, True], "sequence synth": [0, True], "sequence": 0,
-                             "fields train": [0, True], "fields": 0, "sweep": 0, "hpc script": [0, True], "hpc": 0}
+    assert {"", "sequence train", "fields train", "calibrate", "demo", "sweep run", "hpc script"} <= set(seen["codes"])
+    assert set(seen["codes"].values()) == {0}
+
+
+def test_importing_sweeps_leaves_optuna_logging_alone(tmp_path):
+    seen = _run("import json, optuna\nbefore = optuna.logging.get_verbosity()\nimport simrnn.sweep\n"
+                "print(json.dumps([before, optuna.logging.get_verbosity()]))\n", tmp_path)
+    assert seen[0] == seen[1]

@@ -13,6 +13,7 @@ and whose ``state_dict`` keys start with ``model.``. Files are read with
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import torch
 
 from simrnn.errors import UserInputError
 from simrnn.files import atomic_path
-from simrnn.registry import build_model
+from simrnn.registry import build_model, model_class, model_names, run_model_names
 
 MODEL_PREFIX = "model."
 
@@ -40,13 +41,72 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
-def model_from_checkpoint(ckpt: dict[str, Any]) -> torch.nn.Module:
-    """Build the registered model described by ``ckpt`` and load its weights (eval mode)."""
+def check_checkpoint(ckpt: dict[str, Any], where: str | Path = "checkpoint",
+                     task: str | None = None) -> dict[str, torch.Tensor]:
+    """Check a checkpoint from :func:`read_checkpoint` describes a model; return its weights (no prefix).
+
+    Everything is checked without allocating the model: ``state_dict`` is a mapping of tensors,
+    ``model_name`` is registered (a model of ``task`` or its families, if given), ``model_args`` is a mapping of the
+    constructor's own keyword arguments, and the model, built first on PyTorch's ``meta`` device
+    (shapes only, no memory), has exactly the checkpoint's tensor names and shapes. So a crafted
+    ``hidden_channels: 100000`` is refused in one sentence naming ``where`` instead of allocating
+    terabytes. Every refusal is a :class:`UserInputError` naming ``where`` and the key.
+    """
+    hp = ckpt["hyper_parameters"]
+    state = ckpt.get("state_dict")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UserInputError(f"{where}: 'state_dict' is missing or not a mapping of tensors; not a simrnn checkpoint.")
+    name, args = hp["model_name"], hp["model_args"]
+    known = model_names() if task is None else run_model_names(task)
+    if name not in known:
+        raise UserInputError(f"{where}: hyper_parameters.model_name is {name!r}; expected one of {', '.join(known)}.")
+    if not isinstance(args, dict) or not all(isinstance(k, str) for k in args):
+        raise UserInputError(f"{where}: hyper_parameters.model_args must be a mapping of argument names, "
+                             f"got a {type(args).__name__}.")
+    parameters = inspect.signature(model_class(name)).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        unknown = sorted(set(args) - set(parameters))
+        if unknown:
+            raise UserInputError(f"{where}: hyper_parameters.model_args has unknown key(s) {', '.join(unknown)} "
+                                 f"for model {name!r}; expected some of {', '.join(parameters)}.")
+    weights = {k[len(MODEL_PREFIX):]: v for k, v in state.items() if k.startswith(MODEL_PREFIX)}
+    _check_shapes(name, args, weights, where)
+    return weights
+
+
+def model_from_checkpoint(ckpt: dict[str, Any], where: str | Path = "checkpoint",
+                          task: str | None = None) -> torch.nn.Module:
+    """Build the registered model described by ``ckpt`` and load its weights (eval mode).
+
+    The checkpoint is checked first (:func:`check_checkpoint`), so nothing is allocated for a
+    crafted one.
+    """
+    weights = check_checkpoint(ckpt, where, task)
     hp = ckpt["hyper_parameters"]
     model = build_model(hp["model_name"], **hp["model_args"])
-    state = {k[len(MODEL_PREFIX):]: v for k, v in ckpt["state_dict"].items() if k.startswith(MODEL_PREFIX)}
-    model.load_state_dict(state)
+    model.load_state_dict(weights)
     return model.eval()
+
+
+def _check_shapes(name: str, args: dict[str, Any], weights: dict[str, torch.Tensor], where: str | Path) -> None:
+    """Build the model on the ``meta`` device and compare its tensors with the checkpoint's."""
+    try:
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in build_model(name, **args).state_dict().items()}
+    except UserInputError as exc:
+        raise UserInputError(f"{where}: hyper_parameters.model_args are refused by model {name!r}: {exc}") from None
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise UserInputError(f"{where}: hyper_parameters.model_args do not build model {name!r} "
+                             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}).") from None
+    missing = sorted(set(expected) - set(weights))
+    extra = sorted(set(weights) - set(expected))
+    if missing or extra:
+        what = f"lacks {MODEL_PREFIX}{missing[0]}" if missing else f"has the unexpected tensor {MODEL_PREFIX}{extra[0]}"
+        raise UserInputError(f"{where}: state_dict {what} for model {name!r} with its model_args.")
+    for key, shape in expected.items():
+        if tuple(weights[key].shape) != shape:
+            raise UserInputError(f"{where}: state_dict tensor {MODEL_PREFIX}{key} has shape {list(weights[key].shape)}, "
+                                 f"but model_args give {list(shape)}; the checkpoint is inconsistent.")
 
 
 def write_checkpoint(path: str | Path, model: torch.nn.Module, hyper_parameters: dict[str, Any]) -> Path:

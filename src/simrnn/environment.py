@@ -3,7 +3,9 @@
 - ``SIMRNN_CONV_LAYOUT`` = ``channels_last`` | ``contiguous``: force the field models' convolution
   layout instead of timing both (see :mod:`simrnn.fields.hardware`);
 - ``WANDB_MODE`` = ``online`` together with ``WANDB_API_KEY``: ``--logger wandb`` syncs online;
-  otherwise it writes offline files.
+  otherwise it writes offline files;
+- ``SIMRNN_TASKS`` = ``package[,package...]``: task packages of one's own on ``sys.path`` (see
+  :func:`simrnn.registry.task_packages`).
 
 The ``simrnn`` command reads them at its start (a bad value is one sentence before any work);
 a library user's first call reads them the same way. Nothing deeper in simrnn calls
@@ -28,10 +30,11 @@ CONV_LAYOUTS = ("channels_last", "contiguous")
 
 @dataclasses.dataclass(frozen=True)
 class Environment:
-    """What the environment says: ``conv_layout`` (None = time both) and ``wandb_online``."""
+    """What the environment says: ``conv_layout`` (None = time both), ``wandb_online``, ``tasks``."""
 
     conv_layout: str | None = None
     wandb_online: bool = False
+    tasks: tuple[str, ...] = ()
 
 
 def read_environment(environ: Mapping[str, str] = os.environ) -> Environment:
@@ -41,7 +44,8 @@ def read_environment(environ: Mapping[str, str] = os.environ) -> Environment:
         raise UserInputError(f"SIMRNN_CONV_LAYOUT={layout!r} is not a layout; expected one of "
                              f"{', '.join(CONV_LAYOUTS)}.", key="SIMRNN_CONV_LAYOUT")
     online = environ.get("WANDB_MODE", "offline") == "online" and bool(environ.get("WANDB_API_KEY"))
-    return Environment(conv_layout=layout, wandb_online=online)
+    tasks = tuple(filter(None, (p.strip() for p in environ.get("SIMRNN_TASKS", "").split(","))))
+    return Environment(conv_layout=layout, wandb_online=online, tasks=tasks)
 
 
 _CURRENT: list[Environment] = []

@@ -2,8 +2,11 @@
 
 * :func:`atomic_path` — write a file under a temporary name next to it and rename it into place
   when the block succeeds (optionally: refuse an existing target, verify the result, hold a lock).
-* :func:`new_directory` / :func:`new_timestamped_directory` — a fresh output directory, or one
-  sentence saying why not; removed again if the block that fills it fails.
+* :func:`output_directory` — THE way a command writes an output directory: written under a hidden
+  temporary name and renamed into place only when complete (a failed command leaves nothing);
+* :func:`new_directory` / :func:`new_timestamped_directory` — a fresh directory that is filled in
+  place (a run being trained, a folder of generated CSVs), or one sentence saying why not; removed
+  again if the block that fills it fails (unless kept on purpose).
 * :func:`exclusive_lock` — ``<target>.lock`` held with ``flock`` before anything is touched, so a
   second writer of the same target is refused with one sentence instead of racing the first.
 * :func:`check_output_location` / :func:`make_parents` — the parent of an output exists (or can
@@ -24,7 +27,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -259,11 +262,9 @@ def new_timestamped_directory(
     parent: str | os.PathLike, *, now: _dt.datetime | None = None, keep_on_error: bool = False
 ) -> Iterator[Path]:
     """Like :func:`new_directory` for a fresh ``parent/<YYYY-MM-DD_HH-MM-SS>`` (``_1``, ``_2``... on a clash)."""
-    stamp = (now or _dt.datetime.now()).strftime("%Y-%m-%d_%H-%M-%S")
-    parent = Path(parent)
-    created = make_parents(parent / stamp)
-    for attempt in range(10_000):
-        candidate = parent / (stamp if attempt == 0 else f"{stamp}_{attempt}")
+    names = _timestamp_names(Path(parent), now)
+    created = make_parents(Path(parent) / "x")
+    for candidate in names:
         try:
             candidate.mkdir()
         except FileExistsError:
@@ -277,6 +278,86 @@ def new_timestamped_directory(
         raise UserInputError(f"{parent}: could not find a fresh <timestamp> name; clean up old folders.")
     with _removed_on_error(candidate, created, keep_on_error):
         yield candidate
+
+
+def _timestamp_names(parent: Path, now: _dt.datetime | None = None) -> Iterator[Path]:
+    """``parent/<YYYY-MM-DD_HH-MM-SS>``, then the same with ``_1``, ``_2`` ... appended."""
+    stamp = (now or _dt.datetime.now()).strftime("%Y-%m-%d_%H-%M-%S")
+    yield parent / stamp
+    for attempt in range(1, 10_000):
+        yield parent / f"{stamp}_{attempt}"
+
+
+class OutputDir:
+    """The folder an :func:`output_directory` block writes: ``out / "name"`` is a path in the hidden
+    temporary folder (``out.tmp``); ``out.path`` is the final folder, set when the block succeeded."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.path: Path | None = None
+
+    def __truediv__(self, name: str) -> Path:
+        return self.tmp / name
+
+    def final(self, path: str | os.PathLike) -> Path:
+        """Where ``path`` (inside the temporary folder) is once the block succeeded."""
+        if self.path is None:
+            raise RuntimeError("the output directory is not complete yet")
+        return self.path / Path(path).relative_to(self.tmp)
+
+
+@contextlib.contextmanager
+def output_directory(out: str | os.PathLike | None, default_parent: str | os.PathLike) -> Iterator[OutputDir]:
+    """THE way a command writes an output directory: all of it, or nothing.
+
+    The block writes into a hidden temporary folder next to the target; when it succeeds the
+    folder is renamed to ``out`` (which must not exist) or to a fresh
+    ``default_parent/<YYYY-MM-DD_HH-MM-SS>[_N]``. When it fails (an error, Ctrl-C) the temporary
+    folder and every parent this call created are removed, so a failed command leaves nothing
+    behind and no reader ever sees a half-written result.
+
+    Example::
+
+        with output_directory(None, run_dir / "predictions") as out:
+            write_json_atomic(out / "metrics.json", metrics)
+        out.path   # run_dir/predictions/<timestamp>, holding metrics.json
+    """
+    target = None if out is None else Path(out)
+    parent = Path(default_parent) if target is None else target.parent
+    if target is not None and (target.exists() or target.is_symlink()):
+        raise UserInputError(f"{target}: already exists; choose a new directory (nothing is overwritten).")
+    created = make_parents(target if target is not None else parent / "x")
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{(target or parent).name}.", suffix=".partial", dir=parent))
+    except OSError as exc:
+        remove_created(created)
+        raise UserInputError(describe_os_error(exc) or f"{parent}: cannot be written ({exc}).") from None
+    result = OutputDir(tmp)
+    try:
+        yield result
+        tmp.chmod(0o777 & ~_UMASK)  # mkdtemp makes 0700; give the usual permissions
+        result.path = _rename_directory(tmp, [target] if target is not None else _timestamp_names(parent))
+    finally:
+        if result.path is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+            remove_created(created)
+
+
+def _rename_directory(tmp: Path, candidates: Iterable[Path]) -> Path:
+    """Rename ``tmp`` to the first candidate that does not exist yet (never onto an existing folder)."""
+    tried = None
+    for candidate in candidates:
+        tried = candidate
+        if candidate.exists() or candidate.is_symlink():
+            continue
+        try:
+            os.rename(tmp, candidate)
+        except OSError as exc:
+            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                continue
+            raise UserInputError(describe_os_error(exc) or f"{candidate}: cannot be created ({exc}).") from None
+        return candidate
+    raise UserInputError(f"{tried}: already exists; choose a new directory (nothing is overwritten).")
 
 
 @contextlib.contextmanager
@@ -304,7 +385,7 @@ def write_json_atomic(path: str | os.PathLike, obj: Any, *, replace: bool = True
     file and the key.
     """
     plain = to_jsonable(obj)
-    where = _first_non_finite(plain)
+    where = first_non_finite(plain)
     if where is not None:
         raise UserInputError(
             f"{path}: refusing to write the non-finite value {where[1]} at {where[0]} (JSON has no NaN/inf); "
@@ -314,12 +395,12 @@ def write_json_atomic(path: str | os.PathLike, obj: Any, *, replace: bool = True
                              replace=replace)
 
 
-def _first_non_finite(obj: Any, where: str = "top level") -> tuple[str, float] | None:
+def first_non_finite(obj: Any, where: str = "top level") -> tuple[str, float] | None:
     if isinstance(obj, float) and not math.isfinite(obj):
         return where, obj
     items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
     for key, value in items:
-        found = _first_non_finite(value, f"key {key!r}" if where == "top level" else f"{where}[{key!r}]")
+        found = first_non_finite(value, f"key {key!r}" if where == "top level" else f"{where}[{key!r}]")
         if found is not None:
             return found
     return None

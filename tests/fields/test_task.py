@@ -201,3 +201,15 @@ def test_lasernets_loss_flags_keep_their_meaning_or_name_the_simrnn_equivalent(t
     result = CliRunner().invoke(app, ["fields", "train", str(missing), "--use-weighted-loss", "--weight-scale", "0.1"])
     assert result.exit_code == 2 and "--weight-scale (LASERNet's Gaussian band width) has no simrnn equivalent" \
         in result.output and "Traceback" not in result.output
+
+
+def test_a_band_without_test_cells_warns_and_leaves_band_mse_out(cache):
+    cfg = config(cache, t_solidus=300000.0, t_liquidus=300100.0)
+    task = FieldsTask()
+    data = task.load_data(cfg)
+    torch.manual_seed(0)
+    model = task.build_module(cfg, data).model.eval()
+    with pytest.warns(UserWarning, match=r"no test cell lies in the solidification band 300000\.\.300100 K"):
+        evaluation = task.evaluate(model, data, cfg)
+    assert "band_mse" not in evaluation.metrics and evaluation.details["band_cells"] == 0
+    assert "solidify/mse" in evaluation.metrics

@@ -6,6 +6,7 @@ Only the tests that run GrainLearning itself skip without it (``pytest.importors
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 import os
 from pathlib import Path
@@ -21,7 +22,6 @@ from simrnn.cli import app
 from simrnn.errors import UserInputError
 from simrnn.files import write_json_atomic
 from simrnn.sequence.calibration import calibrate, simulator_callback, surrogate_callback
-from simrnn.sequence.calibration import callbacks as callbacks_module
 from simrnn.sequence.calibration.demo import heldout_truth, write_heldout_curve
 from simrnn.sequence.calibration.likelihood import ErrorModel, model_error_from_metrics
 from simrnn.sequence.calibration.observations import read_observation_table
@@ -123,13 +123,14 @@ def test_callback_feeds_several_control_curves_in_model_order(tmp_path):
 
 def test_callback_is_one_batched_pass(run_dir, monkeypatch):
     calls = []
-    real = callbacks_module.predict
+    predict_module = importlib.import_module("simrnn.sequence.predict")  # callbacks import predict when called
+    real = predict_module.predict
 
     def counting(run, inputs, params, **kwargs):
         calls.append((np.shape(inputs), np.shape(params), kwargs))
         return real(run, inputs, params, **kwargs)
 
-    monkeypatch.setattr(callbacks_module, "predict", counting)
+    monkeypatch.setattr(predict_module, "predict", counting)
     surrogate_callback(run_dir, ["e", "p", "q"], "epsilon_axial", {"pressure": 0.5})(
         fake_calibration(["e", "p", "q"], list(RANGES), n=11))
     assert calls == [((11, STEPS, 1), (11, 6), {"precision": "fp32"})]

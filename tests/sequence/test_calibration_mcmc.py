@@ -185,6 +185,14 @@ def test_cli_calibrates_two_curves_with_their_own_conditions(tmp_path):
     bad = CliRunner().invoke(app, ["calibrate", "simulator", "--obs", f"{tmp_path / 'p0.2.dat'}@pressure",
                                    "--param", "E=7:10"])
     assert bad.exit_code == 2 and "expected NAME=VALUE" in bad.output and "Traceback" not in bad.output
+    for extra, message in ((["--move", "gibbs"], "--move must be 'stretch' or 'de'"),
+                           (["--walkers", "3"], "--walkers must be even"),
+                           (["--points-per-curve", "0"], "--points-per-curve must be a positive number")):
+        bad = CliRunner().invoke(app, ["calibrate", "simulator", "--obs", f"{tmp_path / 'p0.2.dat'}@pressure=0.2",
+                                       "--param", "E=7:10", *fixed, "--param", "mu=0:60", "--control", "e_z",
+                                       "--out", str(tmp_path / "bad"), *extra])
+        assert bad.exit_code == 2 and message in bad.output and "Traceback" not in bad.output, bad.output
+        assert not (tmp_path / "bad").exists()
     both = CliRunner().invoke(app, ["calibrate", "simulator", "--sampler", "grainlearning", "--obs",
                                     f"{tmp_path / 'p0.2.dat'}@pressure=0.2", "--param", "E=7:10"])
     assert both.exit_code == 2 and "several curves need --sampler emcee" in both.output

@@ -86,11 +86,11 @@ def test_run_directory_records_source_config_and_meta(imported):
     run_dir = imported["rnn_triaxial_drained"]
     config = json.loads((run_dir / "config.json").read_text())
     assert config["imported_from"] == "grainlearning-keras"
-    assert config["source"]["dir"] == str((DATA / "rnn_triaxial_drained").resolve())
-    assert set(config["source"]["files"]) == {"config.yml", "train_stats.npy", "model-best.h5"}
-    assert all(len(digest) == 64 for digest in config["source"]["files"].values())
-    assert config["grainlearning_config"]["window_size"] == 4 and "_wandb" not in config["grainlearning_config"]
-    assert config["grainlearning_config"]["learning_rate"] == pytest.approx(6.475464452786681e-05)
+    assert config["data"]["file"] == str((DATA / "rnn_triaxial_drained").resolve())
+    assert set(config["data"]["files"]) == {"config.yml", "train_stats.npy", "model-best.h5"}
+    assert all(len(digest) == 64 for digest in config["data"]["files"].values())
+    assert config["settings"]["window_size"] == 4 and "_wandb" not in config["settings"]
+    assert config["settings"]["learning_rate"] == pytest.approx(6.475464452786681e-05)
     assert "torch" in config["versions"]
     meta = load_run(run_dir).meta
     assert meta["param_names"] == ["E", "v", "kr", "eta", "mu", "pressure"]
@@ -122,8 +122,8 @@ def test_keras3_layout_with_other_layer_names_and_new_stats_keys(tmp_path, impor
     expected = predict(load_run(imported["rnn_triaxial_drained"]), ref["inputs"], ref["params"])
     np.testing.assert_array_equal(predict(load_run(run_dir), ref["inputs"], ref["params"]), expected)
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["grainlearning_config"]["lstm_units"] == 200
-    assert set(config["source"]["files"]) == {"config.npy", "train_stats.npy", "model.weights.h5"}
+    assert config["settings"]["lstm_units"] == 200
+    assert set(config["data"]["files"]) == {"config.npy", "train_stats.npy", "model.weights.h5"}
     assert config["defaults_applied"]["pad_length"] == 0
 
 
@@ -250,7 +250,9 @@ def test_padding_predicts_every_step_with_the_documented_alignment(imported):
 
 
 def test_other_models_are_called_on_all_windows(imported):
-    class Wrapped(torch.nn.Module):
+    class Wrapped(torch.nn.Module):  # a SequenceSurrogate without a whole-sequence path
+        registry_name = "wrapped"
+
         def __init__(self, inner: ParamConditionedLSTM):
             super().__init__()
             self.inner, self.n_input_features, self.n_params = inner, inner.n_input_features, inner.n_params

@@ -25,7 +25,7 @@ def test_field_sweep_keeps_list_settings(tiny_field_cache, tmp_path):
              "parameters": {"encoder_channels": {"values": [[4, 8, 8], [8, 8, 16]]},
                             "lr": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1e-2}},
              "simrnn": {"settings": {"cache": str(tiny_field_cache), "epochs": 1, "hidden_channels": 4, "rnn_layers": 1,
-                                     "seq_length": 2, "split_ratio": [4, 4, 4], "batch_size": 4,
+                                     "seq_length": 2, "split_ratio": [4, 4, 4], "batch_size": 4, "t_solidus": 1400.0, "t_liquidus": 1500.0,
                                      "runs_root": str(tmp_path / "runs"), "accelerator": "cpu", "devices": "1"}}}
     study = run_sweep(sweep, "fields", trials=1)
     (trial,) = study.get_trials()

@@ -1,7 +1,9 @@
 """The ``simrnn`` command. Thin: parses arguments, calls library functions, prints.
 
-Each family has its own sub-application module (``cli/sequence.py``, ``cli/fields.py``,
-``cli/calibrate.py``); this module assembles them and runs every command inside the one error boundary
+Each task has its own command group (``cli/sequence.py``, ``cli/fields.py``, or a plugin's
+``commands`` module, found by :func:`simrnn.registry.task_packages`); this module assembles them
+with the shared commands (``runs``, ``sweep``, ``hpc``, ``demo``, ``export``, ``calibrate``) and runs every
+command inside the one error boundary
 (:func:`simrnn.cli.output.exit_on_user_error`): user errors are one line + exit 2.
 """
 
@@ -14,9 +16,20 @@ import typer
 from simrnn.cli.output import exit_on_user_error, guard_command
 
 
-def _build_app() -> typer.Typer:
-    """The ``simrnn`` application with every sub-command, each inside the one error boundary."""
-    from simrnn.cli import calibrate, demo, export, fields, hpc, runs, sequence, sweep
+def build_app() -> typer.Typer:
+    """The ``simrnn`` command: one group per task (from the registry), then the shared commands.
+
+    A task's group is its own Typer ``app`` (:class:`simrnn.registry.TaskPackage` ``commands``)
+    or, for a task without commands of its own, a new group; either gets ``train``, generated
+    from the task's settings class, if it has none. ``simrnn sequence calibrate`` is the sequence
+    task's; ``simrnn calibrate`` is kept as its alias. Every command runs inside the one error
+    boundary. Build it again after adding a task at run time (:func:`simrnn.registry.rediscover`).
+    """
+    import importlib
+
+    from simrnn.cli import calibrate, demo, export, hpc, runs, sweep
+    from simrnn.cli.training import add_train_command
+    from simrnn.registry import task_packages
 
     root = typer.Typer(
         name="simrnn",
@@ -25,12 +38,26 @@ def _build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
         add_completion=False,
     )
-    root.add_typer(sequence.app, name="sequence")
-    for module in (fields, calibrate, runs, sweep, hpc, demo, export):
+    for entry in task_packages().values():
+        if entry.commands:
+            group = importlib.import_module(entry.commands).app
+        else:
+            group = typer.Typer(help=f"The {entry.name} task (simrnn.tasks plugin {entry.package}).",
+                                no_args_is_help=True)
+        if not _has_command(group, "train"):
+            add_train_command(group, entry.name, f"Train a {entry.name} model into runs/{entry.name}/<timestamp>/.")
+        if entry.name == "sequence" and not _has_command(group, "calibrate"):
+            calibrate.register(group)
+        root.add_typer(group, name=entry.name)
+    for module in (calibrate, runs, sweep, hpc, demo, export):
         module.register(root)
     _guard_every_command(root)
     _add_version_and_short_help(root)
     return root
+
+
+def _has_command(group: typer.Typer, name: str) -> bool:
+    return any((c.name or c.callback.__name__.replace("_", "-")) == name for c in group.registered_commands)
 
 
 def _guard_every_command(group: typer.Typer) -> None:
@@ -67,7 +94,7 @@ def __getattr__(name: str):
     """``simrnn.cli.app`` is built on first use: ``import simrnn.cli`` alone loads no sub-command."""
     if name == "app":
         if not _APP:
-            _APP.append(_build_app())
+            _APP.append(build_app())
         return _APP[0]
     raise AttributeError(f"module 'simrnn.cli' has no attribute {name!r}")
 

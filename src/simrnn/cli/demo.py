@@ -9,7 +9,6 @@ import typer
 
 from simrnn.cli.output import console, exit_on_user_error
 from simrnn.demo import DEMO_SAMPLES_PER_GROUP
-from simrnn.sequence.calibration.demo import DEMO_SETTINGS
 
 
 def demo(
@@ -17,10 +16,10 @@ def demo(
     samples_per_group: Annotated[int, typer.Option(help="Synthetic sequences per pressure and drainage.")] = DEMO_SAMPLES_PER_GROUP,
     epochs: Annotated[int | None, typer.Option(help="Training epochs (default: the demo's setting).")] = None,
     field_epochs: Annotated[int | None, typer.Option(help="Epochs of each field model (default: the demo's setting).")] = None,
-    calibration_walkers: Annotated[int, typer.Option(help="MCMC walkers of each calibration.")] = (
-        DEMO_SETTINGS["walkers"]),
-    calibration_steps: Annotated[int, typer.Option(help="MCMC steps of each calibration (at most).")] = (
-        DEMO_SETTINGS["steps"]),
+    calibration_walkers: Annotated[int | None, typer.Option(
+        help="MCMC walkers of each calibration (default: the demo's setting).")] = None,
+    calibration_steps: Annotated[int | None, typer.Option(
+        help="MCMC steps of each calibration, at most (default: the demo's setting).")] = None,
 ) -> None:
     """Synthesise data, train and evaluate a sequence surrogate, calibrate it, then train field models."""
     from simrnn.demo import run_demo
@@ -28,7 +27,8 @@ def demo(
     with exit_on_user_error():
         s = run_demo(workdir, samples_per_group=samples_per_group, epochs=epochs, field_epochs=field_epochs,
                      log=console.print,
-                     calibration={"walkers": calibration_walkers, "steps": calibration_steps})
+                     calibration={k: v for k, v in (("walkers", calibration_walkers), ("steps", calibration_steps))
+                                  if v is not None})
     m = s["prediction"]["metrics"]
     console.rule("simrnn demo: summary")
     console.print(f"data:        {s['data_file']}")

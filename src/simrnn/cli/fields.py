@@ -17,14 +17,6 @@ fields_app = typer.Typer(
 )
 
 
-def register(app: typer.Typer) -> None:
-    """Add the ``fields`` sub-command group to the main ``simrnn`` application."""
-    from simrnn.cli import fields_train  # train, predict, rollout
-
-    fields_train.register(fields_app)
-    app.add_typer(fields_app, name="fields")
-
-
 def _progress():
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -100,3 +92,14 @@ def info(cache: Annotated[Path, typer.Argument(help="HDF5 cache made by `simrnn 
         f"downsample {int(c.attrs['downsample'])}; simrnn {c.attrs['simrnn_version']}; "
         f"{len(c.sources)} source files from {c.attrs['source_dir']}"
     )
+
+
+def _register_train_predict_rollout() -> None:
+    from simrnn.cli import fields_train
+
+    fields_train.register(fields_app)
+
+
+_register_train_predict_rollout()
+#: the fields task's command group, mounted by :mod:`simrnn.cli` as ``simrnn fields``.
+app = fields_app

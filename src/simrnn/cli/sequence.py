@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from simrnn.cli.options import settings_command
 from simrnn.cli.output import console
 from simrnn.cli.training import add_train_command
+from simrnn.sequence.predict_settings import PredictSettings
 
 app = typer.Typer(help="Sequence surrogates of granular (DEM triaxial) simulations.", no_args_is_help=True)
 
@@ -19,15 +22,16 @@ add_train_command(app, "sequence", """Train a parameter-conditioned LSTM surroga
 
 
 @app.command()
+@settings_command(PredictSettings)
 def predict(
     run: Annotated[Path, typer.Argument(help="A sequence run directory (trained or imported).")],
     data: Annotated[Path | None, typer.Option("--data", help="HDF5 file with sequences (and true outputs) to predict and score.")] = None,
     inputs: Annotated[Path | None, typer.Option(help="CSV of new conditions: one row per step, a column per input and parameter (optional 'sequence').")] = None,
     param: Annotated[list[str] | None, typer.Option(help="NAME=VALUE of every run parameter (repeat), with --strain.")] = None,
     strain: Annotated[str | None, typer.Option(help="START:STOP:STEPS axial strain path, e.g. 0:0.2:200, with --param.")] = None,
-    split: Annotated[str, typer.Option(help="With --data: auto (the test split of the run's own data file, else all), test, val, train or all.")] = "auto",
-    n_plot: Annotated[int, typer.Option(help="With --data: sequences shown in the figure.")] = 3,
     out: Annotated[Path | None, typer.Option(help="Output directory (default RUN/predictions/<timestamp>).")] = None,
+    *,
+    settings: PredictSettings,
 ) -> None:
     """Predict whole sequences with RUN: a data file (scored), or new conditions without ground truth.
 
@@ -48,7 +52,7 @@ def predict(
         return
     from simrnn.sequence.predict_files import predict_file
 
-    summary = predict_file(load_run(run), data, split=split, n_plot=n_plot, out=out)
+    summary = predict_file(load_run(run), data, **dataclasses.asdict(settings), out=out)
     m = summary["metrics"]
     console.print(f"predicted {summary['n_sequences']} sequences ({summary['split']}), steps {m['predicted_steps'][0]}..{m['predicted_steps'][1]}")
     console.print(f"MSE (standardised) {m['mse']:.4g} vs {m['baseline_mse']:.4g} for the training mean")

@@ -31,7 +31,13 @@ def add_train_command(app: typer.Typer, task_name: str, help_text: str, data_arg
     hints = typing.get_type_hints(settings_class)
     config_fields = dataclasses.fields(settings_class)
 
-    def train(data: str | None = None, config: Path | None = None, resume: Path | None = None, **given: Any) -> None:
+    reserved = {f.name for f in config_fields} & {"config", "resume", "positional_data"}
+    if reserved:
+        raise TypeError(f"{settings_class.__name__}: the setting name(s) {', '.join(sorted(reserved))} are "
+                        "taken by `train` itself; rename them")
+
+    def train(positional_data: str | None = None, config: Path | None = None, resume: Path | None = None,
+              **given: Any) -> None:
         from simrnn.config import load_config_file
         from simrnn.engine import fit, get_task, global_rank
         from simrnn.errors import UserInputError
@@ -42,12 +48,12 @@ def add_train_command(app: typer.Typer, task_name: str, help_text: str, data_arg
             console.print(f"note: ignoring {', '.join(ignored)} from {config}: no meaning in simrnn (every run keeps "
                           "full, self-describing checkpoints).")
         explicit = {k: v for k, v in given.items() if v is not None}
-        if data is not None:
+        if positional_data is not None:
             option = f"--{data_argument.replace('_', '-')}"
-            if explicit.get(data_argument, data) != data:
-                raise UserInputError(f"the data file is given twice, as {data!r} and as {option} "
+            if explicit.get(data_argument, positional_data) != positional_data:
+                raise UserInputError(f"the data file is given twice, as {positional_data!r} and as {option} "
                                      f"{explicit[data_argument]!r}; give it once.")
-            explicit[data_argument] = data
+            explicit[data_argument] = positional_data
         values.update(explicit)
         from simrnn.config import COMMAND_LINE
 
@@ -56,7 +62,7 @@ def add_train_command(app: typer.Typer, task_name: str, help_text: str, data_arg
         if global_rank() == 0:
             print_run_summary(run_dir)
 
-    positional = ([inspect.Parameter("data", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=Annotated[
+    positional = ([inspect.Parameter("positional_data", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=Annotated[
         str | None, typer.Argument(metavar=data_argument.upper(), show_default=False,
                                    help=f"Same as --{data_argument.replace('_', '-')}.")])] if data_argument else [])
     parameters = positional + [
@@ -76,9 +82,9 @@ def add_train_command(app: typer.Typer, task_name: str, help_text: str, data_arg
 
 def print_run_summary(run_dir: Path) -> None:
     """Print where a finished run is, its test metrics next to its baselines, and its best epoch."""
-    from simrnn.runs import CONFIG_FILE, LOSS_FIGURE, TEST_RESULTS_FILE, read_artifact
+    from simrnn.runs import CONFIG_FILE, LOSS_FIGURE, TEST_RESULTS_FILE, Run
 
-    results = read_artifact(run_dir, TEST_RESULTS_FILE)
+    results = Run(Path(run_dir)).read(TEST_RESULTS_FILE)
     console.print(f"run: {run_dir}")
     def shown(values: dict) -> str:  # per-channel metrics ("mse/ipf_x:0") stay in test_results.json
         return ", ".join(f"{k} {v:.4g}" for k, v in values.items() if "/" not in k)
@@ -91,7 +97,7 @@ def print_run_summary(run_dir: Path) -> None:
     if per_channel:
         console.print(f"per-channel metrics: {Path(run_dir) / TEST_RESULTS_FILE}")
     console.print(f"learning curves: {Path(run_dir) / LOSS_FIGURE}")
-    config = read_artifact(run_dir, CONFIG_FILE)
+    config = Run(Path(run_dir)).read(CONFIG_FILE)
     loggers = (config.get("resumed") or [config])[-1].get("loggers", {})  # this fit's loggers
     if loggers:
         console.print("logs: " + ", ".join(f"{name} {path}" for name, path in loggers.items()))

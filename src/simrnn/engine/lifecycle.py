@@ -8,42 +8,38 @@ on the test split -> test_results.json -> loss figure. See ``docs/engine.md``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import math
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 from lightning.pytorch.callbacks import Callback
 
-from simrnn.checkpoints import model_from_checkpoint, read_checkpoint
+from simrnn.checkpoints import check_checkpoint, model_from_checkpoint, read_checkpoint
 from simrnn.config import build_config, config_to_dict
-from simrnn.cpu import cpu_model
-from simrnn.engine.distributed import claim_run_dir, run_dir_exported
-from simrnn.engine.settings import (
-    RESUMABLE_ENGINE_KEYS,
-    TrainSettings,
-    available_cpu_cores,
-    check_trainer_settings,
-)
+from simrnn.engine.distributed import global_rank, run_dir_exported
+from simrnn.engine.settings import RESUMABLE_ENGINE_KEYS, TrainSettings, check_trainer_settings
 from simrnn.engine.taskspec import Evaluation, Task, TaskData
 from simrnn.engine.threads import is_cpu_single_process, training_threads
 from simrnn.engine.trainer import build_trainer, lightning_warnings_filtered, log_version, logger_record
 from simrnn.errors import Interrupted, UserInputError
-from simrnn.files import read_json, to_jsonable
+from simrnn.files import read_json, to_jsonable, write_json_atomic
 from simrnn.plots import plot_training_losses
 from simrnn.registry import get_task, model_names
 from simrnn.runs import (
+    BEST_CHECKPOINT,
+    CHECKPOINT_DIR,
     CONFIG_FILE,
     HISTORY_FILE,
     LOSS_FIGURE,
     TEST_RESULTS_FILE,
-    checkpoint_path,
-    package_versions,
-    require_run_dir,
-    write_artifact,
+    Run,
+    check_record,
+    run_record,
 )
 
 _REQUIRED_HPARAMS = ("model_name", "model_args", "data_meta")
@@ -61,11 +57,14 @@ def task_config(task: Task | str, values: dict[str, Any] | TrainSettings | None 
         cfg = values
         cfg.validate(source)
     else:
-        cfg = build_config(task.config_class, dict(values or {}), source=source,
-                           ignored=getattr(task, "ignored_keys", frozenset()))
+        cfg = build_config(task.config_class, dict(values or {}), source=source, ignored=task.ignored_keys)
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UserInputError(f"{source}: {f.name!r} is {value}; expected a finite number.")
     names = model_names(task.name)
-    if getattr(cfg, "model", None) not in names:
-        raise UserInputError(f"{source}: 'model' is {getattr(cfg, 'model', None)!r}; expected one of {', '.join(names)}.")
+    if cfg.model not in names:
+        raise UserInputError(f"{source}: 'model' is {cfg.model!r}; expected one of {', '.join(names)}.")
     check_trainer_settings(cfg, source)
     return cfg
 
@@ -80,22 +79,31 @@ def fit(task: Task | str, values: dict[str, Any] | TrainSettings | None = None, 
             of which only resumable keys (epochs, patience, devices, ...) may differ.
         resume: a run directory whose ``checkpoints/last.ckpt`` is continued in place
             (history kept byte-identical up to that epoch, training goes on at the next one).
+            The run is locked while it trains: a second ``resume`` of it is refused.
         callbacks: extra Lightning callbacks (e.g. an Optuna pruning callback), run first.
         source: what to name in error messages (the config file, ``command line`` ...).
     """
     task = get_task(task) if isinstance(task, str) else task
-    if resume is None:
-        cfg = task_config(task, values, source=source)
-        saved, last = None, None
-    else:
-        run_dir = require_run_dir(resume)
-        saved = _saved_config(run_dir, task)
-        cfg = _resumed_config(task, run_dir, saved, dict(values or {}))
-        last = checkpoint_path(run_dir, "last")
-        read_checkpoint(last)  # refuse a foreign or malicious file before Lightning sees it
+    with contextlib.ExitStack() as stack:
+        if resume is None:
+            cfg, run, last = task_config(task, values, source=source), None, None
+        else:
+            run = Run.open(resume, task.name, which=None)
+            if global_rank() == 0:  # DDP workers re-run this command inside rank 0's training
+                stack.enter_context(run.locked())
+            cfg = _resumed_config(task, run, dict(values or {}))
+            last = run.checkpoint_path("last")
+            ckpt = read_checkpoint(last)  # a foreign or crafted file is refused before Lightning reads it
+            check_checkpoint(ckpt, last, task.name)
+            _check_more_epochs(cfg, ckpt, last)
+        return _fit(task, cfg, run, last, values, callbacks)
+
+
+def _fit(task: Task, cfg: TrainSettings, run: Run | None, last: Path | None, overrides: Any,
+         callbacks: Sequence[Callback]) -> Path:
     data = task.load_data(cfg)
-    if saved is not None:
-        _check_same_data(run_dir, saved, data)
+    if run is not None:
+        _check_same_data(run, data)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     module = task.build_module(cfg, data)
     missing = [k for k in _REQUIRED_HPARAMS if k not in module.hparams]
@@ -104,37 +112,38 @@ def fit(task: Task | str, values: dict[str, Any] | TrainSettings | None = None, 
     single = is_cpu_single_process(cfg.accelerator, cfg.devices, cfg.num_nodes, cfg.strategy)
     with training_threads(cfg.threads, module, data.datamodule, single) as threads:
         L.seed_everything(cfg.seed, workers=True, verbose=False)  # the thread probe drew a batch
-        if saved is None:
-            run_dir, is_owner = claim_run_dir(cfg.runs_root, task.name)
+        log_name = log_version(run.path if run else None, resuming=last is not None)
+        if run is None:
+            record = _new_record(task, cfg, data, log_name)
+            check_record(record, f"{data.record.get('file')}: its run record")  # NaN/inf: before any folder
+            run = Run.create(cfg.runs_root, task.name, record)
         else:
-            is_owner = True
-        log_name = log_version(run_dir, resuming=last is not None)
-        if is_owner:
-            record = _config_record(task, cfg, data, run_dir, log_name, saved, values, threads)
-            write_artifact(run_dir, CONFIG_FILE, record)
-        trainer = build_trainer(run_dir, cfg, log_name=log_name, callbacks=callbacks)
+            run.write_record(_resumed_record(run.config, cfg, overrides, log_name, threads))
+        trainer = build_trainer(run.path, cfg, log_name=log_name, callbacks=callbacks,
+                                monitor=task.monitor, mode=task.monitor_mode)
         try:
-            with lightning_warnings_filtered(), run_dir_exported(run_dir):
+            with lightning_warnings_filtered(), run_dir_exported(run.path):
                 trainer.fit(module, datamodule=data.datamodule, ckpt_path=str(last) if last else None,
                             weights_only=True)
         except SystemExit:
             if not trainer.interrupted:
                 raise
             raise TrainingInterrupted(
-                f"training stopped in epoch {trainer.current_epoch}; the run is kept in {run_dir} with its last "
-                f"complete epoch in checkpoints/last.ckpt (continue with --resume {run_dir})"
+                f"training stopped in epoch {trainer.current_epoch}; the run is kept in {run.path} with its last "
+                f"complete epoch in checkpoints/last.ckpt (continue with --resume {run.path})"
             ) from None
         if trainer.is_global_zero:
-            finish_run(task, run_dir, cfg, data)
-    return run_dir
+            finish_run(task, run.path, cfg, data)
+    return run.path
 
 
 def finish_run(task: Task, run_dir: Path, cfg: TrainSettings, data: TaskData) -> dict[str, Any]:
     """Loss figure, then the BEST checkpoint evaluated on the test split into test_results.json."""
     history = read_json(Path(run_dir) / HISTORY_FILE)
-    plot_training_losses(history, Path(run_dir) / LOSS_FIGURE, title=f"{getattr(cfg, 'model', task.name)}, run {Path(run_dir).name}")
-    best = read_checkpoint(checkpoint_path(run_dir, "best"))
-    evaluation: Evaluation = task.evaluate(model_from_checkpoint(best), data, cfg)
+    plot_training_losses(history, Path(run_dir) / LOSS_FIGURE, title=f"{cfg.model}, run {Path(run_dir).name}")
+    best_path = Path(run_dir) / CHECKPOINT_DIR / BEST_CHECKPOINT
+    best = read_checkpoint(best_path)
+    evaluation: Evaluation = task.evaluate(model_from_checkpoint(best, best_path, task.name), data, cfg)
     results = {
         "task": task.name,
         "model": best["hyper_parameters"]["model_name"],
@@ -146,26 +155,29 @@ def finish_run(task: Task, run_dir: Path, cfg: TrainSettings, data: TaskData) ->
         "baselines": evaluation.baselines,
         "details": evaluation.details,
     }
-    write_artifact(run_dir, TEST_RESULTS_FILE, results)
+    write_json_atomic(Path(run_dir) / TEST_RESULTS_FILE, results)
     return results
 
 
-def _saved_config(run_dir: Path, task: Task) -> dict[str, Any]:
-    saved = read_json(Path(run_dir) / CONFIG_FILE)
-    if not isinstance(saved, dict) or not isinstance(saved.get("settings"), dict) or not isinstance(saved.get("data"), dict):
-        raise UserInputError(f"{run_dir / CONFIG_FILE}: not a simrnn run configuration (no settings/data sections).")
-    if saved.get("task") != task.name:
-        raise UserInputError(f"{run_dir}: a {saved.get('task')!r} run cannot be resumed as a {task.name!r} run.")
-    return saved
+def _check_more_epochs(cfg: TrainSettings, last: dict[str, Any], where: Path) -> None:
+    """Refuse a resume whose ``epochs`` does not go beyond the epochs ``last.ckpt`` has trained."""
+    trained = int(last.get("epoch", -1)) + 1
+    if cfg.epochs <= trained:
+        raise UserInputError(f"{where}: the run has trained {trained} epochs already; resume with epochs above "
+                             f"{trained} (got {cfg.epochs}).")
 
 
-def _resumed_config(task: Task, run_dir: Path, saved: dict[str, Any], overrides: dict[str, Any]) -> TrainSettings:
+def _resumed_config(task: Task, run: Run, overrides: dict[str, Any]) -> TrainSettings:
     """The run's saved settings with ``overrides`` applied; only resumable keys may change."""
-    source = str(run_dir / CONFIG_FILE)
+    source = str(run.path / CONFIG_FILE)
+    saved = run.config
+    if not isinstance(saved.get("settings"), dict) or not isinstance(saved.get("data"), dict):
+        raise UserInputError(f"{source}: not a simrnn training record (no settings/data sections); "
+                             "only trained runs can be resumed.")
     known = {f.name for f in fields(task.config_class)}
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise UserInputError(f"{run_dir}: unknown setting(s) {', '.join(unknown)} for a {task.name} run.")
+        raise UserInputError(f"{run.path}: unknown setting(s) {', '.join(unknown)} for a {task.name} run.")
     settings = {k: v for k, v in saved["settings"].items() if k in known}
     cfg = task_config(task, {**settings, **overrides}, source=source)
     new = to_jsonable(config_to_dict(cfg))
@@ -173,45 +185,32 @@ def _resumed_config(task: Task, run_dir: Path, saved: dict[str, Any], overrides:
     fixed = sorted(k for k in overrides if k not in allowed and new[k] != saved["settings"].get(k))
     if fixed:
         raise UserInputError(
-            f"{run_dir}: cannot change {', '.join(fixed)} when resuming; only "
+            f"{run.path}: cannot change {', '.join(fixed)} when resuming; only "
             f"{', '.join(sorted(allowed))} may change (start a new run otherwise)."
         )
     return cfg
 
 
-def _check_same_data(run_dir: Path, saved: dict[str, Any], data: TaskData) -> None:
-    if data.record.get("sha256") != saved["data"].get("sha256"):
+def _check_same_data(run: Run, data: TaskData) -> None:
+    if data.record.get("sha256") != run.config["data"].get("sha256"):
         raise UserInputError(
-            f"{data.record.get('file')}: the data file changed since {run_dir} was created (SHA-256 differs); "
+            f"{data.record.get('file')}: the data file changed since {run.path} was created (SHA-256 differs); "
             "resume with the original file or start a new run."
         )
 
 
-def _config_record(task: Task, cfg: TrainSettings, data: TaskData, run_dir: Path, log_name: str,
-                   saved: dict[str, Any] | None, overrides: Any, threads: int) -> dict[str, Any]:
-    """config.json: every setting, the data record, model, normalisation, versions, hardware, loggers."""
-    now = _dt.datetime.now().isoformat(timespec="seconds")
-    loggers = logger_record(run_dir, cfg.logger, log_name)
-    if saved is not None:
-        record = dict(saved, settings=config_to_dict(cfg))
-        record.setdefault("resumed", []).append({"at": now, "overrides": dict(overrides or {}), "loggers": loggers,
-                                                 "torch_threads": threads})
-        return record
-    return {
-        "task": task.name,
-        "created": now,
-        "settings": config_to_dict(cfg),
-        "data": data.record,
-        "model": {"name": cfg.model, "args": data.model_args},
-        "data_meta": data.data_meta,
-        "versions": package_versions(),
-        "hardware": hardware_record(),  # torch_threads: the count this training used (see engine/threads.py)
-        "loggers": loggers,
-    }
+def _new_record(task: Task, cfg: TrainSettings, data: TaskData, log_name: str) -> dict[str, Any]:
+    """config.json of a new run (:func:`simrnn.runs.run_record`; torch_threads: the count this training uses)."""
+    return run_record(task.name, settings=config_to_dict(cfg), data=data.record, model_name=cfg.model,
+                      model_args=data.model_args, data_meta=data.data_meta,
+                      loggers=logger_record(cfg.logger, log_name))
 
 
-def hardware_record() -> dict[str, Any]:
-    """The machine a run trained on: CPU model, usable cores, torch threads, CUDA devices."""
-    cuda = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
-    return {"cpu": cpu_model(), "cpu_cores": available_cpu_cores(), "torch_threads": torch.get_num_threads(),
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cuda_devices": cuda}
+def _resumed_record(saved: dict[str, Any], cfg: TrainSettings, overrides: Any, log_name: str,
+                    threads: int) -> dict[str, Any]:
+    """The saved record with the new settings and one more ``resumed`` entry."""
+    record = dict(saved, settings=config_to_dict(cfg))
+    record["resumed"] = [*saved.get("resumed", []), {
+        "at": _dt.datetime.now().isoformat(timespec="seconds"), "overrides": dict(overrides or {}),
+        "loggers": logger_record(cfg.logger, log_name), "torch_threads": threads}]
+    return record

@@ -30,6 +30,7 @@ MAX_SEED = 2**32 - 1
 class TrainSettings:
     """Trainer settings common to every task; a task's config dataclass extends this one."""
 
+    model: str = setting("", "Registry name of the model (a task's config sets its default).")
     epochs: int = setting(100, "Maximum number of epochs.")
     patience: int = setting(5, "Epochs without a lower val_loss before stopping early.")
     seed: int = setting(42, f"Seed of the split, initialisation and shuffling (0..{MAX_SEED}).")

@@ -4,8 +4,9 @@ It adds, for every task:
 
 - ``checkpoints/last.ckpt`` written at the end of EVERY epoch, then ``history.json``
   (so the history is never ahead of the resumable checkpoint), both atomically;
-- ``checkpoints/best.ckpt`` with the lowest ``val_loss``;
-- early stopping on ``val_loss`` with ``patience``;
+- ``checkpoints/best.ckpt`` with the best value of the task's monitored metric (``val_loss``, lowest, for
+  the built-in tasks; :attr:`simrnn.engine.Task.monitor`);
+- early stopping on the same metric with ``patience``;
 - a one-sentence :class:`~simrnn.errors.TrainingDivergedError` when the loss is NaN/inf (run kept);
 - CSV logging always, TensorBoard or Weights & Biases (offline without an account) on request;
 - accelerator/devices/num_nodes/strategy (DDP on SLURM/LSF is Lightning's), precision, clipping;
@@ -19,7 +20,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -90,11 +91,11 @@ class EpochCheckpoint(Checkpoint):
 class DivergenceCallback(Callback):
     """Stop with a one-sentence error as soon as the training or validation loss is NaN or infinite."""
 
-    def __init__(self, run_dir: Path) -> None:
-        self.run_dir = run_dir
+    def __init__(self, run_dir: Path, monitor: str = "val_loss") -> None:
+        self.run_dir, self.monitor = run_dir, monitor
 
     def on_validation_end(self, trainer, pl_module) -> None:
-        loss = trainer.callback_metrics.get("val_loss")
+        loss = trainer.callback_metrics.get(self.monitor)
         if loss is not None and not trainer.sanity_checking and not math.isfinite(float(loss)):
             raise TrainingDivergedError(
                 f"the validation loss became {float(loss)} at epoch {trainer.current_epoch} while the training "
@@ -136,13 +137,13 @@ def _loggers(run_dir: Path, name: str, version: str) -> list:
     return loggers
 
 
-def logger_record(run_dir: Path, name: str, version: str) -> dict[str, str]:
-    """Which loggers a fit used and where they write (for config.json)."""
-    record = {"csv": str(Path(run_dir) / "logs" / version)}
+def logger_record(name: str, version: str) -> dict[str, str]:
+    """Which loggers a fit used and where they write, relative to the run directory (for config.json)."""
+    record = {"csv": f"logs/{version}"}
     if name == "tensorboard":
-        record["tensorboard"] = str(Path(run_dir) / "tensorboard" / version)
+        record["tensorboard"] = f"tensorboard/{version}"
     elif name == "wandb":
-        record["wandb"] = str(Path(run_dir) / "wandb")
+        record["wandb"] = "wandb"
     return record
 
 
@@ -160,7 +161,7 @@ def lightning_warnings_filtered():
         yield
 
 
-def log_version(run_dir: Path, resuming: bool) -> str:
+def log_version(run_dir: Path | None, resuming: bool) -> str:
     """``train`` for a new run, ``resume_<n>`` (the first unused n) for a resumed one."""
     if not resuming:
         return "train"
@@ -171,24 +172,27 @@ def log_version(run_dir: Path, resuming: bool) -> str:
 
 
 def build_trainer(run_dir: Path, settings: TrainSettings, *, log_name: str = "train",
-                  callbacks: Sequence[Callback] = ()) -> L.Trainer:
+                  callbacks: Sequence[Callback] = (), monitor: str = "val_loss",
+                  mode: Literal["min", "max"] = "min") -> L.Trainer:
     """A Trainer writing checkpoints, history and logs (``logs/<log_name>/``) into ``run_dir``.
 
-    ``callbacks`` (e.g. an Optuna pruning callback) run before the engine's own.
+    ``monitor``/``mode``: the task's per-epoch metric that picks ``best.ckpt`` and stops early
+    (:attr:`simrnn.engine.Task.monitor`). ``callbacks`` (e.g. an Optuna pruning callback) run
+    before the engine's own.
     """
     run_dir = Path(run_dir)
     best = ModelCheckpoint(
         dirpath=run_dir / CHECKPOINT_DIR,
         filename=BEST_CHECKPOINT.removesuffix(".ckpt"),
-        monitor="val_loss",
-        mode="min",
+        monitor=monitor,
+        mode=mode,
         save_top_k=1,
         save_last=False,
         enable_version_counter=False,
     )
     engine_callbacks = [
-        EarlyStopping(monitor="val_loss", mode="min", patience=settings.patience, check_finite=False),
-        DivergenceCallback(run_dir),
+        EarlyStopping(monitor=monitor, mode=mode, patience=settings.patience, check_finite=False),
+        DivergenceCallback(run_dir, monitor),
         best,
         EpochCheckpoint(run_dir),
     ]

@@ -10,7 +10,7 @@ import torch
 
 from simrnn.checkpoints import model_from_checkpoint, read_checkpoint
 from simrnn.errors import UserInputError
-from simrnn.runs import checkpoint_path, read_run_config, require_run_dir
+from simrnn.runs import Run
 
 
 @dataclass
@@ -28,14 +28,13 @@ class ExportSource:
 
 def open_source(path: str | Path) -> ExportSource:
     """Open run directory ``path`` from its best checkpoint; one sentence if it is not a trained run."""
-    run_dir = require_run_dir(path)
-    config = read_run_config(run_dir)
-    where = checkpoint_path(run_dir, "best")
+    run = Run.open(path, which=None)  # config.json checked; the model is validated below
+    run_dir, where = run.path, run.checkpoint_path("best")
     ckpt = read_checkpoint(where)
     hp = ckpt["hyper_parameters"]
     meta = hp.get("data_meta")
     if not isinstance(meta, dict):
         raise UserInputError(f"{where}: hyper_parameters.data_meta is missing; cannot tell the model's inputs.")
-    return ExportSource(path=run_dir, checkpoint=where, task=str(config.get("task", run_dir.parent.name)),
+    return ExportSource(path=run_dir, checkpoint=where, task=run.task,
                         model_name=str(hp["model_name"]), model_args=dict(hp["model_args"]),
-                        model=model_from_checkpoint(ckpt), meta=dict(meta))
+                        model=model_from_checkpoint(ckpt, where, run.task), meta=dict(meta))

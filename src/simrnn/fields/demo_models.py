@@ -51,7 +51,7 @@ def train_field_models(cache: str | Path, runs_root: str | Path, *, epochs: int 
     "temperature_run": run_dir, "cascade": rollout summary, "cascade_table": str}``.
     """
     from simrnn.engine import fit
-    from simrnn.runs import TEST_RESULTS_FILE, read_artifact
+    from simrnn.runs import TEST_RESULTS_FILE, Run
 
     settings = dict(DEMO_FIELD_TRAINING, cache=str(cache), runs_root=str(runs_root), progress_bar=progress_bar)
     if epochs is not None:
@@ -59,7 +59,7 @@ def train_field_models(cache: str | Path, runs_root: str | Path, *, epochs: int 
     runs, metrics, baseline = {}, {}, {}
     for model in DEMO_FIELD_MODELS:
         runs[model] = fit("fields", dict(settings, model=model), source="demo settings")
-        results = read_artifact(runs[model], TEST_RESULTS_FILE)
+        results = Run(runs[model]).read(TEST_RESULTS_FILE)
         metrics[model] = results["metrics"]
         baseline = results["baselines"]["persistence"]
     rows = [("persistence", baseline), *metrics.items()]

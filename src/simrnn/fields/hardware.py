@@ -81,8 +81,8 @@ def _conv_seconds(shape: tuple[int, ...], device_type: str, layout: torch.memory
     """
     batch, c_in, c_out, height, width = shape
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn(batch, c_in, height, width, generator=generator).to(device_type)
-    weight = torch.randn(c_out, c_in, 3, 3, generator=generator).to(device_type)
+    x = torch.randn(batch, c_in, height, width, generator=generator, device="cpu").to(device_type)
+    weight = torch.randn(c_out, c_in, 3, 3, generator=generator, device="cpu").to(device_type)
     x, weight = x.contiguous(memory_format=layout), weight.contiguous(memory_format=layout)
     autocast = (torch.autocast(device_type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext())
 

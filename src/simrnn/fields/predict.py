@@ -21,19 +21,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from simrnn.checkpoints import model_from_checkpoint, read_checkpoint
 from simrnn.errors import UserInputError
 from simrnn.fields.cache import check_cache_unchanged
 from simrnn.fields.dataset import FieldSequenceDataset
 from simrnn.fields.metrics import FieldScores, add_skills, band_mask, persistence
-from simrnn.files import atomic_path
-from simrnn.runs import (
-    checkpoint_path,
-    new_output_dir,
-    read_run_config,
-    require_run_dir,
-    write_artifact,
-)
+from simrnn.files import atomic_path, write_json_atomic
+from simrnn.runs import Run
 
 
 @dataclass
@@ -50,24 +43,35 @@ class FieldsRun:
         return tuple(self.meta["solidification_band_K"])
 
 
+#: ``data_meta`` keys a fields run must have (checked by :meth:`simrnn.runs.Run.open`).
+META_KEYS = ("plane", "split_ratio", "seq_length", "image_size", "solidification_band_K",
+             "normalisation.t_ambient_K", "normalisation.t_max_train_K")
+
+
 def load_fields_run(path: str | Path, which: str = "best") -> FieldsRun:
-    """Load a fields run directory from its ``best`` (default) or ``last`` checkpoint."""
-    run_dir = require_run_dir(path)
-    ckpt = read_checkpoint(checkpoint_path(run_dir, which))
-    meta = ckpt["hyper_parameters"].get("data_meta")
-    if not isinstance(meta, dict) or "normalisation" not in meta or "plane" not in meta:
-        raise UserInputError(f"{run_dir}: not a fields run (its checkpoint has no plane/normalisation data_meta).")
-    return FieldsRun(run_dir, model_from_checkpoint(ckpt), dict(meta), read_run_config(run_dir))
+    """Open a fields run directory from its ``best`` (default) or ``last`` checkpoint.
+
+    Validated by :meth:`simrnn.runs.Run.open` (a sequence run, a crafted checkpoint or an
+    incomplete ``data_meta`` is refused in one sentence).
+    """
+    run = Run.open(path, "fields", which=which, meta_keys=META_KEYS)
+    return FieldsRun(run.path, run.model, run.meta, run.config)
 
 
 def run_dataset(run: FieldsRun, split: str = "test", cache: str | Path | None = None,
                 preload: bool = True) -> FieldSequenceDataset:
-    """The run's plane sequences of ``split`` (its own cache unless ``cache``), with its normalisation."""
-    cache = cache or run.config.get("data", {}).get("file")
+    """The run's plane sequences of ``split`` (its own cache unless ``cache``), with its normalisation.
+
+    The run's own cache must still be the file it trained on (SHA-256 in config.json); a cache
+    replaced in place is refused (give it with ``cache`` to use it knowingly).
+    """
+    data = run.config.get("data") if isinstance(run.config.get("data"), dict) else {}
     if not cache:
-        raise UserInputError(f"{run.path}: config.json names no data file; give the cache (--cache FILE.h5).")
-    if Path(cache) == Path(run.config.get("data", {}).get("file", "")):
-        check_cache_unchanged(cache, run.config["data"].get("sha256"), run.path)
+        cache = data.get("file")
+        if not cache:
+            raise UserInputError(f"{run.path}: config.json names no data file; give the cache (--cache FILE.h5).")
+    if Path(cache) == Path(data.get("file", "")):
+        check_cache_unchanged(cache, data.get("sha256"), run.path)
     m = run.meta
     dataset = FieldSequenceDataset(cache, plane=m["plane"], split=split, split_ratio=tuple(m["split_ratio"]),
                                    seq_length=m["seq_length"], preload=preload, normalisation=m["normalisation"])
@@ -149,15 +153,16 @@ def predict_to_files(run: FieldsRun, split: str = "test", timestep: int | None =
     require_microstructure(run)
     dataset = run_dataset(run, split, cache, preload=False)
     sample = predict_sample(run, dataset, sample_index(dataset, timestep, slice_index))
-    out_dir = new_output_dir(out, run.path / "predictions")
     arrays = {k: v for k, v in sample.items() if isinstance(v, np.ndarray)}
-    with atomic_path(out_dir / "prediction.npz") as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, **arrays, target_step=sample["target_step"], slice_index=sample["slice_index"])
     summary = {"run": str(run.path), "cache": str(dataset.cache.path), "split": split, "plane": dataset.plane,
                "target_step": sample["target_step"], "slice_index": sample["slice_index"],
                "context_steps": sample["context_steps"].tolist(), "metrics": sample["metrics"],
                "persistence": sample["persistence_metrics"]}
-    write_artifact(out_dir, "metrics.json", summary)
-    figure = plot_prediction(sample, out_dir / "prediction.png", plane=dataset.plane,
-                             model=run.config.get("model", {}).get("name", "model"))
+    with Run(run.path).output("predictions", out) as made:
+        with atomic_path(made / "prediction.npz") as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, **arrays, target_step=sample["target_step"], slice_index=sample["slice_index"])
+        write_json_atomic(made / "metrics.json", summary)
+        figure = plot_prediction(sample, made / "prediction.png", plane=dataset.plane,
+                                 model=run.config.get("model", {}).get("name", "model"))
+    out_dir, figure = made.path, made.final(figure)
     return {**summary, "out_dir": out_dir, "figure": figure}

@@ -32,7 +32,8 @@ from simrnn.fields.dataset import FieldSequenceDataset
 from simrnn.fields.metrics import FieldScores, add_skills, band_mask, kelvin
 from simrnn.fields.predict import FieldsRun, require_microstructure, run_dataset
 from simrnn.fields.temperature import TemperatureScores
-from simrnn.runs import new_output_dir, write_artifact
+from simrnn.files import write_json_atomic
+from simrnn.runs import Run
 
 
 def max_horizon(dataset: FieldSequenceDataset, start: int = 0) -> int:
@@ -213,19 +214,19 @@ def rollout_to_files(run: FieldsRun, horizon: int, split: str = "test", start: i
         check_cascade(run, temperature)
     dataset = run_dataset(run, split, cache, preload=True)
     records = rollout(run, dataset, horizon, start)
-    out_dir = new_output_dir(out, run.path / "rollouts")
     summary = {"run": str(run.path), "cache": str(dataset.cache.path), "split": split, "plane": dataset.plane,
                "start_window": start, "n_slices": dataset.n_slices, "steps": records}
     if temperature is not None:
         cascade = rollout(run, dataset, horizon, start, temperature=temperature)
         summary.update(temperature_run=str(temperature.path), cascade=cascade,
                        cascade_penalty_percent=cascade_penalty(records, cascade))
-    write_artifact(out_dir, "rollout.json", summary)
     name = run.config.get("model", {}).get("name", "model")
-    figure = plot_rollout(records, out_dir / "rollout.png", title=f"{name} rollout, {split} split")
     frames = rollout_frames(run, dataset, horizon, start)
     cascade_frames = rollout_frames(run, dataset, horizon, start, temperature=temperature) if temperature else None
-    frames_figure = plot_rollout_frames(frames, out_dir / "rollout_frames.png", cascade_frames,
-                                        title=f"{name} rollout, {split} split, {dataset.plane} slice "
-                                              f"{frames['slice_index']}")
-    return {**summary, "out_dir": out_dir, "figure": figure, "frames_figure": frames_figure}
+    with Run(run.path).output("rollouts", out) as made:  # all or nothing
+        write_json_atomic(made / "rollout.json", summary)
+        figure = plot_rollout(records, made / "rollout.png", title=f"{name} rollout, {split} split")
+        frames_figure = plot_rollout_frames(frames, made / "rollout_frames.png", cascade_frames,
+                                            title=f"{name} rollout, {split} split, {dataset.plane} slice "
+                                                  f"{frames['slice_index']}")
+    return {**summary, "out_dir": made.path, "figure": made.final(figure), "frames_figure": made.final(frames_figure)}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import lightning as L
 import torch
@@ -29,10 +29,33 @@ from simrnn.fields.config import FieldsConfig
 from simrnn.fields.curriculum import predict_sequence, sequence_frames, true_frame_probabilities
 from simrnn.fields.dataset import SPLITS, FieldSequenceDataset
 from simrnn.fields.hardware import LAYOUTS, hardware_summary
-from simrnn.fields.metrics import HIGHER_IS_BETTER, band_mask, change_categories, persistence, score_batches
+from simrnn.fields.metrics import (
+    CATEGORIES,
+    HIGHER_IS_BETTER,
+    band_mask,
+    change_categories,
+    persistence,
+    score_batches,
+)
 from simrnn.fields.pointcloud import IPF_COLUMNS
+from simrnn.fields.predict import META_KEYS
 from simrnn.files import sha256_file
 from simrnn.registry import build_model, register_task
+
+
+@runtime_checkable
+class FieldSurrogate(Protocol):
+    """What :class:`FieldsModule` needs of a registered field model (``cnn-lstm``, ``predrnn`` ...).
+
+    ``forward(context [B, L, 10, H, W], future_temp [B, 1, H, W]) -> IPF [B, 9, H, W]``, and
+    ``forward_with_aux`` returning the same prediction plus auxiliary training losses
+    (``{"decouple": scalar}`` for PredRNN-V2, ``{}`` otherwise).
+    """
+
+    def __call__(self, context: torch.Tensor, future_temp: torch.Tensor) -> torch.Tensor: ...
+
+    def forward_with_aux(self, context: torch.Tensor, future_temp: torch.Tensor
+                         ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -76,7 +99,9 @@ class FieldsModule(L.LightningModule):
                  optim: dict[str, Any], loss: dict[str, Any], curriculum: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.model = build_model(model_name, **model_args)
+        self.model: FieldSurrogate = build_model(model_name, **model_args)
+        if not isinstance(self.model, FieldSurrogate):
+            raise TypeError(f"field model {model_name!r} must implement FieldSurrogate (forward_with_aux)")
 
     def forward(self, context: torch.Tensor, future_temp: torch.Tensor) -> torch.Tensor:
         """``context [B, L, 10, H, W]``, ``future_temp [B, 1, H, W]`` -> IPF ``[B, 9, H, W]`` in [0, 1]."""
@@ -184,7 +209,13 @@ class FieldsTask(Task):
     name = "fields"
     config_class = FieldsConfig
     resumable_keys = frozenset({"num_workers"})
-    metrics = ("train_loss", "val_loss", "val_mse", "mse", "mae", "ssim", "psnr", "skill")  # per epoch, then test
+    monitor = "val_loss"  # the masked prediction loss (see the module docstring)
+    meta_keys = META_KEYS
+    #: per epoch, then test metrics of either target (see :mod:`.metrics` and :mod:`.temperature`)
+    metrics = ("train_loss", "val_loss", "val_mse", "mse", "mae", "ssim", "psnr", "skill", "band_mse",
+               *(f"{c}/{m}" for c in CATEGORIES for m in ("mse", "mae", "skill")),
+               *(f"{m}/{c}" for m in ("mse", "mae") for c in IPF_COLUMNS),
+               "mse_K2", "mae_K", "pool_mae_K", "band_mae_K")
 
     def load_data(self, cfg: FieldsConfig) -> TaskData:
         """Open the cache, build the three splits (normalised with the train split's constants)."""

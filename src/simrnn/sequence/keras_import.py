@@ -35,8 +35,6 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
-import datetime as _dt
 from dataclasses import dataclass
 from itertools import permutations
 from pathlib import Path
@@ -49,23 +47,11 @@ import torch
 from simrnn.checkpoints import write_checkpoint
 from simrnn.engine.settings import TrainSettings
 from simrnn.errors import UserInputError
-from simrnn.files import (
-    check_output_location,
-    new_directory,
-    new_timestamped_directory,
-    sha256_file,
-    to_jsonable,
-)
+from simrnn.files import check_output_location, output_directory, sha256_file, to_jsonable, write_json_atomic
 from simrnn.hdf5_read import hdf5_errors, open_hdf5, read_dataset, read_names, resolve
 from simrnn.mappings import read_mapping
 from simrnn.registry import build_model
-from simrnn.runs import (
-    BEST_CHECKPOINT,
-    CHECKPOINT_DIR,
-    CONFIG_FILE,
-    package_versions,
-    write_artifact,
-)
+from simrnn.runs import BEST_CHECKPOINT, CHECKPOINT_DIR, CONFIG_FILE, run_record
 from simrnn.safe_pickle import load_pickled_object
 from simrnn.sequence.preprocess import CONTACT_PARAM_NAMES, param_names
 
@@ -333,39 +319,15 @@ def import_keras(model_dir: str | Path, out: str | Path | None = None,
     model = build_model("lstm", **model_args)
     model.load_state_dict(state)
 
-    with _new_run_dir(out, runs_root) as run_dir:
-        write_checkpoint(run_dir / CHECKPOINT_DIR / BEST_CHECKPOINT, model,
+    record = run_record(
+        "sequence", settings=config,
+        data={"file": str(model_dir.resolve()),
+              "files": {p.name: sha256_file(p) for p in (config_path, stats_path, weights_path)}},
+        model_name="lstm", model_args=model_args, data_meta=meta, imported_from="grainlearning-keras",
+        defaults_applied={k: v for k, v in GRAINLEARNING_DEFAULTS.items() if k not in config}, train_stats=stats)
+    with output_directory(out, Path(runs_root) / "sequence") as made:  # the run appears whole, or not at all
+        (made / CHECKPOINT_DIR).mkdir()
+        write_checkpoint(made / CHECKPOINT_DIR / BEST_CHECKPOINT, model,
                          {"model_name": "lstm", "model_args": model_args, "data_meta": meta})
-        write_artifact(run_dir, CONFIG_FILE, _run_config(model_dir, config, config_path, stats, stats_path,
-                                                         weights_path, model_args, meta))
-    return run_dir
-
-
-def _run_config(model_dir: Path, config: dict, config_path: Path, stats: dict, stats_path: Path,
-                weights_path: Path, model_args: dict, meta: dict) -> dict[str, Any]:
-    """The imported run's config.json: provenance, the GrainLearning config and the model."""
-    return {
-        "task": "sequence",
-        "imported_from": "grainlearning-keras",
-        "created": _dt.datetime.now().isoformat(timespec="seconds"),
-        "source": {
-            "dir": str(model_dir.resolve()),
-            "files": {p.name: sha256_file(p) for p in (config_path, stats_path, weights_path)},
-        },
-        "grainlearning_config": config,
-        "defaults_applied": {k: v for k, v in GRAINLEARNING_DEFAULTS.items() if k not in config},
-        "train_stats": stats,
-        "model": {"name": "lstm", "args": model_args},
-        "data_meta": meta,
-        "versions": package_versions(),
-    }
-
-
-@contextlib.contextmanager
-def _new_run_dir(out: str | Path | None, runs_root: str | Path):
-    """A fresh run directory with ``checkpoints/`` (``out``, or ``runs_root/sequence/<timestamp>``),
-    removed again if filling it fails."""
-    made = new_directory(out) if out is not None else new_timestamped_directory(Path(runs_root) / "sequence")
-    with made as run_dir:
-        (run_dir / CHECKPOINT_DIR).mkdir()
-        yield run_dir
+        write_json_atomic(made / CONFIG_FILE, record)
+    return made.path

@@ -22,15 +22,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from simrnn.checkpoints import model_from_checkpoint, read_checkpoint
 from simrnn.cpu import share_work, worker_count
 from simrnn.errors import UserInputError
-from simrnn.runs import checkpoint_path, read_run_config, require_run_dir
+from simrnn.runs import Run
 from simrnn.sequence.backend import (
     canonical_precision,
     check_precision,
@@ -44,6 +43,21 @@ from simrnn.sequence.model import ParamConditionedLSTM
 CHUNK_ROWS = 1024
 
 
+class SequenceSurrogate(Protocol):
+    """What prediction needs of a registered sequence model (``model(windows [B, W, F], params [B, P])
+    -> [B, L]``, its sizes, and the ``registry_name`` that :func:`simrnn.registry.register_model` sets).
+
+    A model whose registry name is in ``_WHOLE_SEQUENCE_PATHS`` is predicted by that function
+    (shared work between overlapping windows); any other one window by window.
+    """
+
+    registry_name: str
+    n_input_features: int
+    n_params: int
+
+    def __call__(self, windows: torch.Tensor, params: torch.Tensor) -> torch.Tensor: ...
+
+
 @dataclass
 class SequenceRun:
     """A loaded sequence surrogate: the model in eval mode plus what is needed to use it.
@@ -53,7 +67,7 @@ class SequenceRun:
     """
 
     path: Path | None
-    model: torch.nn.Module
+    model: SequenceSurrogate
     meta: dict[str, Any]
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -74,19 +88,18 @@ class SequenceRun:
         return self.window_size - 1 - self.pad_length
 
 
+#: ``data_meta`` keys a sequence run must have (checked by :meth:`simrnn.runs.Run.open`).
+META_KEYS = ("window_size", "input_features", "param_names", "output_labels", "output_mean", "output_std")
+
+
 def load_run(path: str | Path, which: str = "best") -> SequenceRun:
-    """Load a sequence run directory (trained or imported) from its ``best`` or ``last`` checkpoint."""
-    run_dir = require_run_dir(path)
-    ckpt = read_checkpoint(checkpoint_path(run_dir, which))
-    hp = ckpt["hyper_parameters"]
-    if "data_meta" not in hp:
-        raise UserInputError(f"{run_dir}: checkpoint has no data_meta; not a sequence run.")
-    return SequenceRun(
-        path=run_dir,
-        model=model_from_checkpoint(ckpt),
-        meta=dict(hp["data_meta"]),
-        config=read_run_config(run_dir),
-    )
+    """Open a sequence run directory (trained or imported) from its ``best`` or ``last`` checkpoint.
+
+    Validated by :meth:`simrnn.runs.Run.open` (a fields run, a crafted checkpoint or an incomplete
+    ``data_meta`` is refused in one sentence).
+    """
+    run = Run.open(path, "sequence", which=which, meta_keys=META_KEYS)
+    return SequenceRun(path=run.path, model=run.model, meta=run.meta, config=run.config)
 
 
 def _as_float_tensor(array, name: str, ndim: int) -> torch.Tensor:
@@ -234,7 +247,7 @@ def predict(run: SequenceRun, inputs, params, *, precision: str = "fp32", thread
             backend: str | None = None) -> np.ndarray:
     """Predict whole sequences, un-standardised, in one batched pass over all windows.
 
-    A :class:`ParamConditionedLSTM` takes the shared-work path :func:`_predict_lstm`; any other
+    The registered ``lstm`` takes the shared-work path :func:`_predict_lstm` (``_WHOLE_SEQUENCE_PATHS``); any other
     model is called once on all windows.
 
     Args:
@@ -282,10 +295,16 @@ def _predict_standardised(run: SequenceRun, x: torch.Tensor, p: torch.Tensor, ba
                           workers: int | None) -> torch.Tensor:
     """``x [N, S, F], p [N, P] -> [N, S - W + 1 + pad, L]`` standardised, on the model's device."""
     model = run.model
-    if isinstance(model, ParamConditionedLSTM):
+    whole_sequences = _WHOLE_SEQUENCE_PATHS.get(model.registry_name)
+    if whole_sequences is not None:
         x = _pad_start(x, run.window_size, run.pad_length)
-        return _predict_lstm(model, x, p, run.window_size, backend=backend, workers=workers)
+        return whole_sequences(model, x, p, run.window_size, backend=backend, workers=workers)
     windows = sliding_windows(x, run.window_size, run.pad_length)
     n, k = windows.shape[:2]
     out = model(windows.reshape(n * k, run.window_size, x.shape[2]), p.repeat_interleave(k, dim=0))
     return out.view(n, k, -1)
+
+
+#: registry name -> predictor of whole padded sequences ``(model, x [N, S', F], p [N, P], window_size,
+#: backend=, workers=) -> [N, S' - W + 1, L]`` that shares the work of overlapping windows.
+_WHOLE_SEQUENCE_PATHS = {"lstm": _predict_lstm}

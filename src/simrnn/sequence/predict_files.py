@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 
 from simrnn.errors import UserInputError
-from simrnn.files import atomic_path, sha256_file
-from simrnn.runs import output_dir, write_artifact
+from simrnn.files import atomic_path, output_directory, sha256_file, write_json_atomic
 from simrnn.sequence.evaluate import score_predictions
 from simrnn.sequence.figures import param_label, plot_prediction_curves, strain_axis
 from simrnn.sequence.hdf5 import read_triaxial_hdf5
 from simrnn.sequence.predict import SequenceRun, predict
+from simrnn.sequence.predict_settings import PredictSettings
 from simrnn.sequence.preprocess import build_params
 
 
@@ -43,16 +43,13 @@ def _sequences_to_predict(run: SequenceRun, data_file: Path, split: str, n_seque
     return np.asarray(data_cfg["split"][split], dtype=int), split
 
 
-def predict_file(run: SequenceRun, data_file: str | Path, *, split: str = "auto", n_plot: int = 3,
-                 out: str | Path | None = None) -> dict[str, Any]:
+def predict_file(run: SequenceRun, data_file: str | Path, *, split: str = PredictSettings.split,
+                 n_plot: int = PredictSettings.n_plot, out: str | Path | None = None) -> dict[str, Any]:
     """Predict the sequences of ``data_file`` (the run's selection of pressure/experiment type).
 
     Returns a summary with the output directory, the split predicted, the metrics and the figure path.
     """
-    if split not in ("auto", "train", "val", "test", "all"):
-        raise UserInputError(f"--split is {split!r}; expected auto, train, val, test or all.")
-    if n_plot < 0:
-        raise UserInputError(f"--n-plot is {n_plot}; expected 0 or more sequences to plot.")
+    PredictSettings(split, n_plot).validate()
     data_file = Path(data_file)
     meta = run.meta
     data = read_triaxial_hdf5(data_file, pressure=meta.get("pressure", "All"),
@@ -66,15 +63,16 @@ def predict_file(run: SequenceRun, data_file: str | Path, *, split: str = "auto"
     metrics = score_predictions(run, predictions, truth)
     shown = slice(0, min(n_plot, len(index)))
     valid = steps >= 0
-    with output_dir(out, Path(run.path or ".") / "predictions") as out_dir:
-        with atomic_path(out_dir / "predictions.npz") as tmp, open(tmp, "wb") as handle:
+    with output_directory(out, Path(run.path or ".") / "predictions") as made:
+        with atomic_path(made / "predictions.npz") as tmp, open(tmp, "wb") as handle:
             np.savez(handle, predictions=predictions, steps=steps, sequence_index=index,
                      output_labels=np.array(run.output_labels))
-        write_artifact(out_dir, "metrics.json", {"data_file": str(data_file.resolve()), "split": split,
-                                                 "n_sequences": int(len(index)), **metrics})
+        write_json_atomic(made / "metrics.json", {"data_file": str(data_file.resolve()), "split": split,
+                                                  "n_sequences": int(len(index)), **metrics})
         x, x_label = strain_axis(inputs[shown], list(run.meta["input_features"]))
         legends = [f"#{i}: {param_label(list(run.meta['param_names']), p)}" for i, p in zip(index[shown], params[shown], strict=True)]
         figure = plot_prediction_curves(x, predictions[shown][:, valid], steps[valid], run.output_labels,
-                                        out_dir / "prediction_curves.png", truth=truth[shown], x_label=x_label,
+                                        made / "prediction_curves.png", truth=truth[shown], x_label=x_label,
                                         legends=legends)
+    out_dir, figure = made.path, made.final(figure)
     return {"out_dir": out_dir, "split": split, "metrics": metrics, "figure": figure, "n_sequences": int(len(index))}

@@ -21,7 +21,7 @@ from simrnn.registry import build_model, register_task
 from simrnn.sequence.config import GRAINLEARNING_COMPAT_KEYS, SequenceConfig
 from simrnn.sequence.evaluate import evaluate_sequences
 from simrnn.sequence.hdf5 import read_triaxial_hdf5
-from simrnn.sequence.predict import SequenceRun
+from simrnn.sequence.predict import META_KEYS, SequenceRun
 from simrnn.sequence.preprocess import PreparedSequences, prepare_sequences
 
 SPLITS = ("train", "val", "test")
@@ -101,6 +101,8 @@ class SequenceTask(Task):
     name = "sequence"
     config_class = SequenceConfig
     ignored_keys = GRAINLEARNING_COMPAT_KEYS
+    monitor = "val_loss"
+    meta_keys = META_KEYS
     metrics = ("train_loss", "val_loss", "mse", "mae")  # per epoch, then test (see evaluate)
 
     def load_data(self, cfg: SequenceConfig) -> TaskData:

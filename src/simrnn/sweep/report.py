@@ -32,13 +32,13 @@ def write_report(study: optuna.Study, out: str | Path | None = None, target_name
     """
     import matplotlib.pyplot as plt  # Optuna draws with pyplot; its figures are closed below
 
-    from simrnn.runs import output_dir
+    from simrnn.files import output_directory
 
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         raise UserInputError(f"study {study.study_name!r} has no complete trial to plot yet.")
     written = []
-    with output_dir(out, Path(REPORTS_DIR) / study.study_name) as out_dir:
+    with output_directory(out, Path(REPORTS_DIR) / study.study_name) as out_dir:  # all or nothing
         for name in _plottable(complete):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -61,7 +61,7 @@ def write_report(study: optuna.Study, out: str | Path | None = None, target_name
         index = out_dir / "index.html"
         with atomic_path(index) as tmp:
             Path(tmp).write_text(_index_page(study.study_name, target_name, written), encoding="utf-8")
-    return [index, *written]
+    return [out_dir.final(p) for p in (index, *written)]
 
 
 def _index_page(study_name: str, target_name: str, files: list[Path]) -> str:

@@ -25,15 +25,19 @@ TASK_ATTR = "simrnn_task"
 #: seconds a SQLite connection waits for another worker's write lock before failing.
 _SQLITE_TIMEOUT_S = 60
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
 @contextlib.contextmanager
-def optuna_quiet() -> Iterator[None]:
-    """Hide Optuna's ExperimentalWarning for the heartbeat API simrnn relies on (it has been stable since 2.9)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        yield
+def optuna_quiet(level: int = optuna.logging.WARNING) -> Iterator[None]:
+    """Inside the block: Optuna logs at ``level`` or above only (no "A new study created" lines; with
+    ``ERROR`` no per-trial failure tracebacks), and its ExperimentalWarning for the heartbeat API simrnn
+    relies on (stable since 2.9) is hidden. Optuna's process-wide verbosity is restored after."""
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(max(level, previous))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            yield
+    finally:
+        optuna.logging.set_verbosity(previous)
 
 
 def default_storage() -> Path:

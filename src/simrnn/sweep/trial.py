@@ -23,8 +23,6 @@ from simrnn.sweep.spec import MetricSpec, SweepSpec
 RUN_DIR_ATTR = "run_dir"
 SETTINGS_ATTR = "settings"
 FAILURE_ATTR = "failure"
-#: the per-epoch metric the pruner sees when the objective itself is not logged every epoch.
-VALIDATION_LOSS = "val_loss"
 
 
 class SurplusTrial(Exception):
@@ -35,14 +33,17 @@ class PruningCallback(Callback):
     """Report the objective to the trial after every validation epoch; stop training when it should be pruned.
 
     The pruner watches the sweep metric when the task logs it every epoch (``val_loss``,
-    ``val_mae`` ...), otherwise ``val_loss``, negated for a maximising study so that the pruner's
-    "better" always agrees with the study's direction. A pruned trial stops at the end of its
+    ``val_mae`` ...), otherwise the task's monitored metric (:attr:`simrnn.engine.Task.monitor`),
+    negated when its direction differs from the study's so that the pruner's "better" always
+    agrees with the study's direction. A pruned trial stops at the end of its
     epoch (``trainer.should_stop``), so its run directory is complete: history, checkpoints and
     test results of the epochs it trained. :func:`run_trial` then raises ``optuna.TrialPruned``.
     """
 
-    def __init__(self, trial: optuna.Trial, metric: MetricSpec) -> None:
-        self.trial, self.metric = trial, metric
+    def __init__(self, trial: optuna.Trial, metric: MetricSpec, monitor: str = "val_loss",
+                 monitor_mode: str = "min") -> None:
+        self.trial, self.metric, self.monitor = trial, metric, monitor
+        self.monitor_sign = 1.0 if (metric.goal == "minimize") == (monitor_mode == "min") else -1.0
         self.pruned: str | None = None
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -55,8 +56,8 @@ class PruningCallback(Callback):
         logged = trainer.callback_metrics
         if self.metric.name in logged:
             monitor, sign = self.metric.name, 1.0
-        elif VALIDATION_LOSS in logged:
-            monitor, sign = VALIDATION_LOSS, -1.0 if self.metric.goal == "maximize" else 1.0
+        elif self.monitor in logged:
+            monitor, sign = self.monitor, self.monitor_sign
         else:
             return
         value = float(logged[monitor])
@@ -68,18 +69,20 @@ class PruningCallback(Callback):
             trainer.should_stop = True
 
 
-def objective_value(run_dir: str | Path, metric: MetricSpec) -> float:
+def objective_value(run_dir: str | Path, metric: MetricSpec, monitor: str = "val_loss",
+                    monitor_mode: str = "min") -> float:
     """The objective of a finished run.
 
     A name logged per epoch (``val_loss``, ``val_mae`` ...) is taken from ``history.json`` at the best
-    epoch (lowest ``val_loss``: the epoch of ``checkpoints/best.ckpt``); otherwise it is a test metric
-    from ``test_results.json`` (computed with that checkpoint).
+    epoch (best ``monitor``, the task's monitored metric: the epoch of ``checkpoints/best.ckpt``);
+    otherwise it is a test metric from ``test_results.json`` (computed with that checkpoint).
     """
     run_dir = Path(run_dir)
     history = read_json(run_dir / HISTORY_FILE)
-    scored = [h for h in history if math.isfinite(h.get(VALIDATION_LOSS, math.nan))]
+    scored = [h for h in history if math.isfinite(h.get(monitor) if h.get(monitor) is not None else math.nan)]
     if scored and metric.name in scored[0]:
-        return float(min(scored, key=lambda h: h[VALIDATION_LOSS])[metric.name])
+        pick = min if monitor_mode == "min" else max
+        return float(pick(scored, key=lambda h: h[monitor])[metric.name])
     metrics = read_json(run_dir / TEST_RESULTS_FILE).get("metrics", {})
     if metric.name in metrics:
         return float(metrics[metric.name])
@@ -111,6 +114,7 @@ def run_trial(trial: optuna.Trial, spec: SweepSpec, task: Any) -> float:
     """
     from simrnn import engine
 
+    task = engine.get_task(task) if isinstance(task, str) else task
     if spec.method == "grid" and is_surplus_grid_trial(trial):
         trial.set_user_attr(FAILURE_ATTR, "surplus: another worker holds this grid point")
         trial.study.stop()
@@ -118,7 +122,7 @@ def run_trial(trial: optuna.Trial, spec: SweepSpec, task: Any) -> float:
     values = spec.sample(trial)
     searched = {p.name: values[p.name] for p in spec.parameters}
     trial.set_user_attr(SETTINGS_ATTR, searched)
-    pruning = PruningCallback(trial, spec.metric)
+    pruning = PruningCallback(trial, spec.metric, task.monitor, task.monitor_mode)
     try:
         # no progress bar in trials unless the sweep asks for one: a worker's log stays readable
         run_dir = engine.fit(task, {"progress_bar": False, **values}, callbacks=[pruning],
@@ -129,5 +133,5 @@ def run_trial(trial: optuna.Trial, spec: SweepSpec, task: Any) -> float:
     trial.set_user_attr(RUN_DIR_ATTR, str(Path(run_dir).resolve()))
     if pruning.pruned:
         raise optuna.TrialPruned(pruning.pruned)
-    return objective_value(run_dir, spec.metric)
+    return objective_value(run_dir, spec.metric, task.monitor, task.monitor_mode)
 

@@ -102,13 +102,11 @@ def work(study: optuna.Study, spec: SweepSpec, task_name: str, *, trials: int, s
     deadline = math.inf if timeout is None else time.monotonic() + timeout
     callbacks = [lambda _study, frozen: on_trial(frozen)] if on_trial else []
     ran = 0
-    previous = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
         while time.monotonic() < deadline and wants_another(study, spec, trials):
             # reseed per trial: workers that share one sweep seed still draw different, reproducible points
             study.sampler = make_sampler(spec, spec.seed + len(study.get_trials(deepcopy=False)))
-            with optuna_quiet():
+            with optuna_quiet(optuna.logging.ERROR):
                 study.optimize(lambda trial: run_trial(trial, spec, task), n_trials=1,
                                catch=(TrainingDivergedError, SurplusTrial), callbacks=callbacks, gc_after_trial=True)
             ran += 1
@@ -122,8 +120,6 @@ def work(study: optuna.Study, spec: SweepSpec, task_name: str, *, trials: int, s
         if sentence is None:
             raise
         raise UserInputError(sentence, key="storage") from None
-    finally:
-        optuna.logging.set_verbosity(previous)
     return ran
 
 

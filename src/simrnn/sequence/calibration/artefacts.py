@@ -33,8 +33,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from simrnn.errors import UserInputError
-from simrnn.files import atomic_path, sha256_file, write_json_atomic, write_text_atomic
-from simrnn.runs import new_output_dir, package_versions
+from simrnn.files import (
+    atomic_path,
+    new_directory,
+    new_timestamped_directory,
+    sha256_file,
+    write_json_atomic,
+    write_text_atomic,
+)
+from simrnn.runs import package_versions
 from simrnn.sequence.calibration.observations import ObservationTable
 
 if TYPE_CHECKING:
@@ -60,7 +67,11 @@ def check_new_directory(out_dir: str | Path | None) -> None:
 
 def fresh_directory(out_dir: str | Path | None, runs_root: str | Path = "runs") -> Path:
     """Create ``out_dir`` (which must not exist yet) or ``runs_root/calibration/<timestamp>[_N]``."""
-    return new_output_dir(out_dir, Path(runs_root) / "calibration")
+    # Not yet all-or-nothing: the driver writes into it after this returns (simrnn.files.output_directory
+    # needs the driver's writes inside one block).
+    made = new_directory(out_dir) if out_dir is not None else new_timestamped_directory(Path(runs_root) / "calibration")
+    with made as created:
+        return created
 
 
 def write_csv_atomic(path: str | Path, header: list[str], rows: list[list]) -> Path:

@@ -27,12 +27,14 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from simrnn.errors import UserInputError
-from simrnn.sequence.predict import SequenceRun, load_run, predict
+
+if TYPE_CHECKING:  # imported where used: reading calibrate's options (--help) loads no PyTorch
+    from simrnn.sequence.predict import SequenceRun
 
 #: Largest magnitude of a fixed parameter (surrogates compute in float32, max 3.4e38).
 MAX_ABS_FIXED = 1e30
@@ -211,6 +213,8 @@ class SurrogateCallback(ModelCallback):
         return self.run.first_predicted_step()
 
     def curves(self, inputs: np.ndarray, params: np.ndarray) -> np.ndarray:
+        from simrnn.sequence.predict import predict
+
         return predict(self.run, inputs.astype(np.float32), params.astype(np.float32), precision=self.precision)
 
 
@@ -281,6 +285,8 @@ def surrogate_callback(run: SequenceRun | str | Path, obs_names: str | Sequence[
     parameter columns that are not calibrated; ``precision`` is :func:`predict`'s. Set GrainLearning's ``init_inference_step`` to the
     callback's ``init_inference_step`` (see the module docstring for the time alignment).
     """
+    from simrnn.sequence.predict import SequenceRun, load_run
+
     if not isinstance(run, SequenceRun):
         run = load_run(run)
     return SurrogateCallback(names_list(obs_names), names_list(control), _fixed(fixed_params), run=run,

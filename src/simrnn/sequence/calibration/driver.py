@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,7 +32,9 @@ from simrnn.sequence.calibration.callbacks import (
 from simrnn.sequence.calibration.likelihood import ErrorModel, model_error_from_metrics
 from simrnn.sequence.calibration.observations import read_observation_table
 from simrnn.sequence.calibration.posterior import CalibrationResult, IterationStats
-from simrnn.sequence.predict import SequenceRun
+
+if TYPE_CHECKING:  # imported where used: reading calibrate's options (--help) loads no PyTorch
+    from simrnn.sequence.predict import SequenceRun
 
 #: GrainLearning's sigma at which the likelihood is the error model's own (the stopping value).
 SIGMA_POSTERIOR = 1.0
@@ -417,7 +420,7 @@ def _calibrate_emcee(model, obs_file, *, param_ranges, obs_names, control, fixed
             elif isinstance(model, str) and model == SIMULATOR:
                 names = CONTACT_PARAM_NAMES
             else:
-                from simrnn.sequence.predict import load_run
+                from simrnn.sequence.predict import SequenceRun, load_run
 
                 model = model if isinstance(model, SequenceRun) else load_run(model)
                 names = model.meta["param_names"]

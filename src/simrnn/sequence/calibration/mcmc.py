@@ -37,6 +37,10 @@ from simrnn.errors import UserInputError
 CHAIN_FILE = "chain.npz"
 
 
+#: the most walker positions (walkers x steps) a chain may hold.
+MAX_DRAWS = 50_000_000
+
+
 @dataclass(frozen=True)
 class McmcSettings:
     """``walkers`` (even, >= 2 P), at most ``max_steps`` steps, checked every ``check_every``
@@ -61,8 +65,15 @@ class McmcSettings:
         if self.max_steps < 1 or self.check_every < 1:
             raise UserInputError(f"--steps ({self.max_steps}) and the check interval ({self.check_every}) must be "
                                  "at least 1.")
+        if self.move not in ("de", "stretch"):
+            raise UserInputError(f"--move must be 'stretch' or 'de', got {self.move!r}.")
         if self.walkers < 2 * self.groups:
             raise UserInputError(f"--walkers ({self.walkers}) must be at least twice the R-hat groups ({self.groups}).")
+        if self.walkers * self.max_steps > MAX_DRAWS:  # the chain [steps, walkers, P] is kept in memory
+            raise UserInputError(f"--walkers x --steps is {self.walkers} x {self.max_steps}; at most {MAX_DRAWS:.0e} "
+                                 "draws are kept (fewer walkers or steps).")
+        if not 0 <= self.seed < 2**32:
+            raise UserInputError(f"--seed must be from 0 to {2**32 - 1}, got {self.seed}.")
 
 
 def split_rhat(chain: np.ndarray, groups: int) -> np.ndarray:
