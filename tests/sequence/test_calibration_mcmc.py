@@ -15,7 +15,7 @@ from simrnn.errors import UserInputError
 from simrnn.sequence.calibration import calibrate, function_model
 from simrnn.sequence.calibration.demo import heldout_truth, write_heldout_curve
 from simrnn.sequence.calibration.likelihood import ar1_coefficient, ar1_quadratic_form, dependent_observables
-from simrnn.sequence.calibration.mcmc import McmcSettings, split_rhat
+from simrnn.sequence.calibration.mcmc import McmcSettings, burn_in, initial_ensemble, split_rhat
 from simrnn.sequence.calibration.mcmc_driver import PREDICTIVE_DRAWS, calibrate_mcmc
 from simrnn.sequence.triaxial import OUTPUT_NAMES, triaxial_response
 
@@ -196,3 +196,29 @@ def test_cli_calibrates_two_curves_with_their_own_conditions(tmp_path):
     both = CliRunner().invoke(app, ["calibrate", "simulator", "--sampler", "grainlearning", "--obs",
                                     f"{tmp_path / 'p0.2.dat'}@pressure=0.2", "--param", "E=7:10"])
     assert both.exit_code == 2 and "several curves need --sampler emcee" in both.output
+
+
+def test_burn_in_ends_when_the_log_probability_stops_rising():
+    rng = np.random.default_rng(0)
+    chain = rng.normal(size=(400, 16, 2))
+    log_prob = -0.5 * (chain**2).sum(axis=2)
+    rising = log_prob.copy()
+    rising[:120] -= np.linspace(50, 0, 120)[:, None]  # contracting for 120 steps, then in the typical set
+    burn, typical = burn_in(chain, rising)
+    assert typical and 100 <= burn <= 125
+    burn, typical = burn_in(chain, log_prob - np.linspace(100, 0, 400)[:, None])  # rising all along
+    assert not typical and burn == 200
+
+
+def test_initial_ensemble_starts_near_a_narrow_posterior():
+    """Posterior N(0.3, 0.01^2) per axis in the unit box (3 parameters): the start's mean is within
+    a few posterior stds of it and its spread within a factor of 2 of the posterior's."""
+    bounds = np.array([[0.0, 1.0]] * 3)
+
+    def log_prob(theta):
+        return -0.5 * (((theta - 0.3) / 0.01) ** 2).sum(axis=1)
+
+    start, evaluated = initial_ensemble(log_prob, bounds, McmcSettings(walkers=32))
+    assert start.shape == (32, 3) and evaluated >= 256
+    np.testing.assert_array_less(np.abs(start.mean(axis=0) - 0.3), 0.01)
+    assert np.all((start.std(axis=0) > 0.005) & (start.std(axis=0) < 0.02)), start.std(axis=0)
