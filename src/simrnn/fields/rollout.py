@@ -48,16 +48,16 @@ def _items(dataset: FieldSequenceDataset, window: int, slices: range) -> dict[st
 def check_cascade(run: FieldsRun, temperature: FieldsRun) -> None:
     """Refuse a temperature run that cannot drive ``run``: wrong target, plane, grid or a longer context."""
     if temperature.meta.get("target") != "temperature":
-        raise UserInputError(f"--temperature {temperature.path}: not a temperature run (train one with "
-                             "`simrnn fields train CACHE --target temperature`).")
+        raise UserInputError(f"temperature {temperature.path}: not a temperature run (a fields run trained with "
+                             "target 'temperature').", key="temperature")
     require_microstructure(run)
     for key in ("plane", "image_size"):
         if temperature.meta[key] != run.meta[key]:
-            raise UserInputError(f"--temperature {temperature.path}: its {key} is {temperature.meta[key]}, but "
-                                 f"{run.path} has {run.meta[key]}.")
+            raise UserInputError(f"temperature {temperature.path}: its {key} is {temperature.meta[key]}, but "
+                                 f"{run.path} has {run.meta[key]}.", key="temperature")
     if temperature.meta["seq_length"] > run.meta["seq_length"]:
-        raise UserInputError(f"--temperature {temperature.path}: it reads {temperature.meta['seq_length']} context "
-                             f"frames, more than the {run.meta['seq_length']} of {run.path}.")
+        raise UserInputError(f"temperature {temperature.path}: it reads {temperature.meta['seq_length']} context "
+                             f"frames, more than the {run.meta['seq_length']} of {run.path}.", key="temperature")
 
 
 def renormalise(temp: torch.Tensor, source: dict[str, Any], target: dict[str, Any]) -> torch.Tensor:
@@ -71,12 +71,12 @@ def renormalise(temp: torch.Tensor, source: dict[str, Any], target: dict[str, An
 def check_start(dataset: FieldSequenceDataset, horizon: int, start: int) -> None:
     """Refuse a start window or horizon that the split does not have, with one sentence."""
     if not 0 <= start < len(dataset.windows[dataset.split]):
-        raise UserInputError(f"--start {start}: the {dataset.split} split has windows "
-                             f"0..{len(dataset.windows[dataset.split]) - 1}.")
+        raise UserInputError(f"start {start}: the {dataset.split} split has windows "
+                             f"0..{len(dataset.windows[dataset.split]) - 1}.", key="start")
     available = max_horizon(dataset, start)
     if not 1 <= horizon <= available:
-        raise UserInputError(f"--steps {horizon}: the {dataset.split} split allows 1..{available} rollout steps "
-                             f"from window {start}.")
+        raise UserInputError(f"horizon {horizon}: the {dataset.split} split allows 1..{available} rollout steps "
+                             f"from window {start}.", key="horizon")
 
 
 @torch.no_grad()
