@@ -25,6 +25,7 @@ from simrnn.errors import UserInputError
 from simrnn.fields.cache import check_cache_unchanged
 from simrnn.fields.dataset import FieldSequenceDataset
 from simrnn.fields.metrics import FieldScores, add_skills, band_mask, persistence
+from simrnn.fields.predict_settings import FieldPredictSettings
 from simrnn.files import atomic_path, write_json_atomic
 from simrnn.runs import Run
 
@@ -146,8 +147,9 @@ def predict_sample(run: FieldsRun, dataset: FieldSequenceDataset, index: int) ->
     }
 
 
-def predict_to_files(run: FieldsRun, split: str = "test", timestep: int | None = None,
-                     slice_index: int | None = None, cache: str | Path | None = None,
+def predict_to_files(run: FieldsRun, split: str = FieldPredictSettings.split,
+                     timestep: int | None = FieldPredictSettings.timestep,
+                     slice_index: int | None = FieldPredictSettings.slice_index, cache: str | Path | None = None,
                      out: str | Path | None = None) -> dict[str, Any]:
     """Predict one sample; write ``prediction.png``, ``prediction.npz`` and ``metrics.json`` into
     ``out`` (default ``RUN/predictions/<timestamp>``); return a summary."""

@@ -31,6 +31,7 @@ from simrnn.errors import UserInputError
 from simrnn.fields.dataset import FieldSequenceDataset
 from simrnn.fields.metrics import FieldScores, add_skills, band_mask, kelvin
 from simrnn.fields.predict import FieldsRun, require_microstructure, run_dataset
+from simrnn.fields.predict_settings import RolloutSettings
 from simrnn.fields.temperature import TemperatureScores
 from simrnn.files import write_json_atomic
 from simrnn.runs import Run
@@ -49,7 +50,7 @@ def check_cascade(run: FieldsRun, temperature: FieldsRun) -> None:
     """Refuse a temperature run that cannot drive ``run``: wrong target, plane, grid or a longer context."""
     if temperature.meta.get("target") != "temperature":
         raise UserInputError(f"temperature {temperature.path}: not a temperature run (a fields run trained with "
-                             "target 'temperature').", key="temperature")
+                             "target temperature).", key="temperature")
     require_microstructure(run)
     for key in ("plane", "image_size"):
         if temperature.meta[key] != run.meta[key]:
@@ -199,7 +200,8 @@ def cascade_penalty(true_T: list[dict[str, Any]], cascade: list[dict[str, Any]])
     return [100.0 * (c["mse"] - t["mse"]) / t["mse"] for t, c in zip(true_T, cascade, strict=True)]
 
 
-def rollout_to_files(run: FieldsRun, horizon: int, split: str = "test", start: int = 0,
+def rollout_to_files(run: FieldsRun, horizon: int = RolloutSettings.horizon, split: str = RolloutSettings.split,
+                     start: int = RolloutSettings.start,
                      cache: str | Path | None = None, out: str | Path | None = None,
                      temperature: FieldsRun | None = None) -> dict[str, Any]:
     """Roll out and write ``rollout.json`` and ``rollout.png`` into ``out`` (default ``RUN/rollouts/<timestamp>``).
