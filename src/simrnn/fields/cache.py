@@ -390,5 +390,5 @@ def check_cache_unchanged(path: str | Path, sha256: str | None, run_dir: str | P
     """Refuse a run's own cache whose content changed since training (its SHA-256 differs from config.json's)."""
     if sha256 and Path(path).is_file() and sha256_file(path) != sha256:
         raise UserInputError(f"{path}: changed since {run_dir} was trained on it (SHA-256 differs from "
-                             "config.json's data.sha256); give the original file, or another field cache as cache.",
+                             "config.json's data.sha256); give the original file, or another one as cache.",
                              key="cache")

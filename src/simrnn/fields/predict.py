@@ -70,7 +70,7 @@ def run_dataset(run: FieldsRun, split: str = "test", cache: str | Path | None = 
     if not cache:
         cache = data.get("file")
         if not cache:
-            raise UserInputError(f"{run.path}: config.json names no data file; give the field cache as cache.",
+            raise UserInputError(f"{run.path}: config.json names no data file; give cache (the run's field cache).",
                                  key="cache")
     if Path(cache) == Path(data.get("file", "")):
         check_cache_unchanged(cache, data.get("sha256"), run.path)

@@ -70,7 +70,7 @@ def conditions_from_options(run: SequenceRun, params: list[str], strain: str) ->
     ``params [1,P]``."""
     features = list(run.meta["input_features"])
     if features != ["e_z"]:
-        raise UserInputError(f"strain gives the axial strain e_z only, but the run's inputs are {', '.join(features)}; "
+        raise UserInputError(f"strain gives the axial strain e_z only, but the run reads {', '.join(features)}; "
                              "give them as columns of a CSV file of conditions (inputs).", key=("strain", "inputs"))
     return parse_strain(strain)[None, :, None], parse_params(run, params)[None, :]
 
