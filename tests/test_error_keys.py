@@ -76,6 +76,34 @@ def test_no_library_user_error_names_a_command_line_flag():
                        "(the CLI shows the flag):\n" + "\n".join(found))
 
 
+def constant_keys(call: ast.Call) -> tuple[str, ...]:
+    """The ``key=`` of a user-error call when written as a string or a tuple of strings, else ()."""
+    for keyword in call.keywords:
+        if keyword.arg == "key":
+            nodes = keyword.value.elts if isinstance(keyword.value, ast.Tuple) else [keyword.value]
+            if all(isinstance(n, ast.Constant) and isinstance(n.value, str) for n in nodes):
+                return tuple(n.value for n in nodes)
+    return ()
+
+
+def test_every_constant_key_is_written_in_its_sentence():
+    """The CLI turns the key's first mention into the flag; a key the sentence never writes shows nothing."""
+    sources = library_sources()
+    classes = user_error_classes(list(sources.values()))
+    missing = []
+    for path, tree in sources.items():
+        for node in ast.walk(tree):
+            func = getattr(node, "func", None)
+            name = getattr(func, "id", None) or getattr(func, "attr", None)
+            if not (isinstance(node, ast.Call) and name in classes and node.args):
+                continue
+            if isinstance(node.args[0], ast.Constant | ast.JoinedStr | ast.BinOp):  # a sentence written here
+                text = message_text(node.args[0])
+                missing += [f"{path}:{node.lineno}: {key}" for key in constant_keys(node)
+                            if not re.search(rf"(?<![\w-]){re.escape(key)}(?![\w-])", text)]
+    assert not missing, "key= names a setting its sentence does not write:\n" + "\n".join(missing)
+
+
 def test_the_allow_list_holds_only_flags_still_written():
     sources = library_sources()
     classes = user_error_classes(list(sources.values()))
