@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -30,10 +31,10 @@ def test_export_command_writes_model_and_manifest(tmp_path):
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "deploy" / "lstm").iterdir()) == ["manifest.json", "model.pt"]
     assert str(tmp_path / "deploy" / "lstm") in " ".join(result.output.split())
-    default = invoke(run)  # onnx into RUN/exports/onnx-<time>
+    default = invoke(run)  # onnx into RUN/exports/<time>
     assert default.exit_code == 0, default.output
     (folder,) = (run / "exports").iterdir()
-    assert folder.name.startswith("onnx-")
+    assert (folder / "model.onnx").is_file() and re.fullmatch(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d", folder.name)
     assert json.loads((folder / "manifest.json").read_text())["source_run"]["path"] == str(run.resolve())
 
 

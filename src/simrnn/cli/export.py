@@ -17,7 +17,7 @@ def export(
     run: Annotated[Path, typer.Argument(help="Run directory with checkpoints/best.ckpt (any task).")],
     fmt: Annotated[str | None, typer.Option("--format", help="onnx (run with onnxruntime; the default) or "
                                             "torchscript (run with torch.jit.load).")] = None,
-    out: Annotated[Path | None, typer.Option(help="New folder to write; default RUN/exports/<format>-<time>.")] = None,
+    out: Annotated[Path | None, typer.Option(help="New folder to write; default RUN/exports/<time>.")] = None,
 ) -> None:
     """Export a trained surrogate for use without simrnn: physical units in and out, dynamic batch
     (and sequence length / grid size), plus manifest.json describing inputs, outputs and units.

@@ -1,15 +1,12 @@
 """``export_run``: a trained run -> a folder with the model file and its ``manifest.json``.
 
-All or nothing: everything is written into a hidden temporary folder next to the destination and
-renamed into place at the end; a refused or failed export leaves no trace.
+All or nothing (:meth:`simrnn.runs.Run.output`): everything is written into a hidden temporary
+folder next to the destination and renamed into place at the end; a refused or failed export
+leaves no trace.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from simrnn.errors import UserInputError
@@ -18,10 +15,10 @@ from simrnn.export.formats import FORMATS, ONNX_OPSET
 from simrnn.export.manifest import build_manifest
 from simrnn.export.source import open_source
 from simrnn.export.verify import verify
-from simrnn.files import make_parents, remove_created, write_json_atomic
+from simrnn.files import write_json_atomic
 
 MANIFEST_FILE = "manifest.json"
-#: default destination inside the run: ``RUN/exports/<format>-<timestamp>``.
+#: default destination inside the run: ``RUN/exports/<timestamp>``.
 EXPORTS_DIR = "exports"
 
 
@@ -30,17 +27,6 @@ def check_format(fmt: str) -> str:
     if fmt not in FORMATS:
         raise UserInputError(f"--format {fmt!r}: unknown export format; expected one of {', '.join(FORMATS)}.")
     return fmt
-
-
-def destination(run_dir: Path, fmt: str, out: str | Path | None) -> Path:
-    """``out`` (one sentence if it exists already), or a new ``RUN/exports/<format>-<UTC time>[_N]``."""
-    if out is None:
-        stem = run_dir / EXPORTS_DIR / f"{fmt}-{_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d_%H-%M-%S')}"
-        return next(p for n in range(1000) if not (p := Path(f"{stem}_{n}" if n else stem)).exists())
-    out = Path(out)
-    if out.exists() or out.is_symlink():
-        raise UserInputError(f"{out}: already exists; choose a new directory (nothing is overwritten).")
-    return out
 
 
 def export_run(run: str | Path, fmt: str = "onnx", out: str | Path | None = None) -> Path:
@@ -64,20 +50,9 @@ def export_run(run: str | Path, fmt: str = "onnx", out: str | Path | None = None
     except (TypeError, ValueError) as exc:
         raise UserInputError(f"{source.checkpoint}: hyper_parameters.data_meta holds a value of the wrong kind "
                              f"({exc}); cannot describe the model's inputs.") from None
-    final = destination(source.path, fmt, out)
-    created = make_parents(final)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    try:
-        file_name, writer = FORMATS[fmt]
-        predictor = writer(plan, tmp / file_name)
-        checked = verify(plan, predictor)
+    file_name, writer = FORMATS[fmt]
+    with source.run.output(EXPORTS_DIR, out) as folder:
+        checked = verify(plan, writer(plan, folder / file_name))
         versions = {"onnx_opset": ONNX_OPSET} if fmt == "onnx" else {}
-        write_json_atomic(tmp / MANIFEST_FILE, build_manifest(fmt, file_name, plan, source, checked, versions))
-        if final.exists():
-            raise UserInputError(f"{final}: appeared while exporting; choose a new directory (nothing is overwritten).")
-        os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        remove_created(created)
-        raise
-    return final
+        write_json_atomic(folder / MANIFEST_FILE, build_manifest(fmt, file_name, plan, source, checked, versions))
+    return folder.path

@@ -17,6 +17,7 @@ from simrnn.runs import Run
 class ExportSource:
     """A run opened for export: ``model`` (eval mode) and ``meta`` from ``checkpoint``."""
 
+    run: Run
     path: Path
     checkpoint: Path
     task: str
@@ -35,6 +36,6 @@ def open_source(path: str | Path) -> ExportSource:
     meta = hp.get("data_meta")
     if not isinstance(meta, dict):
         raise UserInputError(f"{where}: hyper_parameters.data_meta is missing; cannot tell the model's inputs.")
-    return ExportSource(path=run_dir, checkpoint=where, task=run.task,
+    return ExportSource(run=run, path=run_dir, checkpoint=where, task=run.task,
                         model_name=str(hp["model_name"]), model_args=dict(hp["model_args"]),
                         model=model_from_checkpoint(ckpt, where, run.task), meta=dict(meta))
