@@ -313,7 +313,8 @@ CASES = [
          "calibrate {w}/run --obs {w}/obs.dat --fixed pressure=0.2 --param E=0:1e300 --out {tmp}/c", "range of 'E' .* must lie within"),
     case("calibrate/obs-names-duplicate",
          "calibrate {w}/run --obs {w}/obs.dat --fixed pressure=0.2 --obs-names e,e --out {tmp}/c", "named twice"),
-    case("calibrate/samples-0", "calibrate {w}/run --obs {w}/obs.dat --fixed pressure=0.2 --samples 0 --out {tmp}/c",
+    case("calibrate/samples-0", "calibrate {w}/run --obs {w}/obs.dat --fixed pressure=0.2 --sampler grainlearning --samples 0 "
+         "--out {tmp}/c",
          "--samples must be"),
     case("calibrate/sequence-group-obs-missing",
          "sequence calibrate {w}/run --obs {tmp}/none.dat --fixed pressure=0.2 --out {tmp}/c",
@@ -356,7 +357,8 @@ CASES += [
          r"the run has trained 2 epochs already", copy_of("trun")),
     case("resume/second-trainer", "sequence train --resume {tmp}/trun --epochs 9",
          r"trun: another process is training this run right now", copy_of("trun", hold_flock("trun/.run.lock"))),
-    case("ftrain/t-max-nan", "fields train --cache {tmp}/c.h5 --seq-length 1 --epochs 1 --runs-root {tmp}/runs",
+    case("ftrain/t-max-nan", "fields train --cache {tmp}/c.h5 --seq-length 1 --epochs 1 --runs-root {tmp}/runs "
+         "--t-solidus 1000 --t-liquidus 1200",
          r"nan|NaN", cache_with_nan),
 ]
 #: generated from the registry: every task's train command, every checkpoint reader.

@@ -13,6 +13,7 @@ from simrnn.engine import task_config
 from simrnn.errors import UserInputError
 from simrnn.fields.dataset import FieldSequenceDataset
 from simrnn.fields.hardware import conv_layout
+from simrnn.fields.metrics import band_mask
 from simrnn.fields.task import FieldsTask, loss_weights, masked_mse
 from simrnn.files import sha256_file
 
@@ -213,3 +214,15 @@ def test_a_band_without_test_cells_warns_and_leaves_band_mse_out(cache):
         evaluation = task.evaluate(model, data, cfg)
     assert "band_mse" not in evaluation.metrics and evaluation.details["band_cells"] == 0
     assert "solidify/mse" in evaluation.metrics
+
+
+def test_no_solidifying_cell_in_the_train_steps_leaves_the_band_empty_unless_the_loss_needs_it(cache, monkeypatch):
+    from simrnn.fields import band
+
+    monkeypatch.setattr(band, "derive_band", lambda cache, steps: None)
+    data = FieldsTask().load_data(config(cache, t_solidus=None, t_liquidus=None))
+    assert data.data_meta["solidification_band_K"] == [None, None]
+    assert data.data_meta["solidification_band_source"].startswith("none: no cell solidifies")
+    with pytest.raises(UserInputError, match="the solidification band of loss weighted cannot be derived"):
+        FieldsTask().load_data(config(cache, t_solidus=None, t_liquidus=None, loss="weighted"))
+    assert not band_mask(torch.rand(2, 1, 3, 4), {"t_ambient_K": 300.0, "t_max_train_K": 2300.0}, None, None).any()

@@ -90,7 +90,8 @@ def test_train_writes_every_artefact_with_persistence_baseline(trained):
         assert metrics["skill"] == pytest.approx(1 - metrics["mse"] / baseline["mse"])
         assert metrics["psnr"] == pytest.approx(10 * math.log10(1 / metrics["mse"]), rel=1e-5)
         assert results["details"]["band_cells"] > 0 and results["details"]["n_test_samples"] == 16
-        assert "baseline persistence: mse" in outputs[model]
+        assert "baseline persistence: mse" in outputs[model] and "solidify/skill" in outputs[model]
+        assert "solidify/mse" not in outputs[model]  # the per-category errors stay in test_results.json
         for name in ("training_losses.png", "checkpoints/best.ckpt", "checkpoints/last.ckpt"):
             assert (run / name).stat().st_size > 0
 

@@ -86,8 +86,9 @@ def print_run_summary(run_dir: Path) -> None:
 
     results = Run(Path(run_dir)).read(TEST_RESULTS_FILE)
     console.print(f"run: {run_dir}")
-    def shown(values: dict) -> str:  # per-channel metrics ("mse/ipf_x:0") stay in test_results.json
-        return ", ".join(f"{k} {v:.4g}" for k, v in values.items() if "/" not in k)
+    def shown(values: dict) -> str:  # per-channel metrics ("mse/ipf_x:0") stay in test_results.json; the
+        # skills of the fields' change categories ("solidify/skill") are headline figures
+        return ", ".join(f"{k} {v:.4g}" for k, v in values.items() if "/" not in k or k.endswith("/skill"))
 
     per_channel = any("/" in k for k in results["metrics"])
     console.print(f"test ({results['checkpoint']}, best epoch {results['best_epoch'] + 1} of "
@@ -100,4 +101,4 @@ def print_run_summary(run_dir: Path) -> None:
     config = Run(Path(run_dir)).read(CONFIG_FILE)
     loggers = (config.get("resumed") or [config])[-1].get("loggers", {})  # this fit's loggers
     if loggers:
-        console.print("logs: " + ", ".join(f"{name} {path}" for name, path in loggers.items()))
+        console.print("logs: " + ", ".join(f"{name} {Path(run_dir) / path}" for name, path in loggers.items()))

@@ -70,9 +70,14 @@ def kelvin(future_temp: torch.Tensor, normalisation: dict[str, Any]) -> torch.Te
     return lo + future_temp.float() * (hi - lo)
 
 
-def band_mask(future_temp: torch.Tensor, normalisation: dict[str, Any], t_solidus: float,
-              t_liquidus: float) -> torch.Tensor:
-    """``future_temp [B, 1, H, W]`` -> ``[B, H, W]`` bool: target-step temperature in the band (K)."""
+def band_mask(future_temp: torch.Tensor, normalisation: dict[str, Any], t_solidus: float | None,
+              t_liquidus: float | None) -> torch.Tensor:
+    """``future_temp [B, 1, H, W]`` -> ``[B, H, W]`` bool: target-step temperature in the band (K).
+
+    A band of ``None`` (none could be derived from the data) holds no cell.
+    """
+    if t_solidus is None or t_liquidus is None:
+        return torch.zeros(future_temp[:, 0].shape, dtype=torch.bool, device=future_temp.device)
     t = kelvin(future_temp[:, 0], normalisation)
     return (t >= t_solidus) & (t <= t_liquidus)
 

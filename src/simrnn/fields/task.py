@@ -271,7 +271,8 @@ class FieldsTask(Task):
         return TaskData(datamodule, data_meta, model_args, record)
 
     @staticmethod
-    def _band(cfg: FieldsConfig, cache, train: FieldSequenceDataset) -> tuple[tuple[float, float], str]:
+    def _band(cfg: FieldsConfig, cache, train: FieldSequenceDataset
+              ) -> tuple[tuple[float, float] | tuple[None, None], str]:
         """The solidification band (K) and where it came from: the settings, or the train steps' data."""
         from simrnn.fields.band import derive_band
 
@@ -279,10 +280,14 @@ class FieldsTask(Task):
             return (cfg.t_solidus, cfg.t_liquidus), "given"
         steps = [t for t in train.blocks["train"] if t not in train.skipped_steps]
         band = derive_band(cache, steps)
-        if band is None:
+        if band is not None:
+            return band, "derived from the train steps (simrnn.fields.band)"
+        if cfg.loss == "weighted":
             raise UserInputError(f"{cfg.cache}: no cell solidifies between consecutive train steps, so the "
-                                 "solidification band cannot be derived; give t_solidus and t_liquidus (K).")
-        return band, "derived from the train steps (simrnn.fields.band)"
+                                 "solidification band of loss weighted cannot be derived; give t_solidus and "
+                                 "t_liquidus (K).", key="loss")
+        return (None, None), ("none: no cell solidifies between consecutive train steps (no band_mse; give "
+                              "t_solidus and t_liquidus for one)")
 
     def build_module(self, cfg: FieldsConfig, data: TaskData) -> FieldsModule:
         optim = {"lr": cfg.lr, "cosine_schedule": cfg.cosine_schedule, "epochs": cfg.epochs}
@@ -309,7 +314,7 @@ class FieldsTask(Task):
         scores = score_batches(model.to(device), data.datamodule.test_dataloader(),
                                data.data_meta["normalisation"], band_K, device)
         n_samples = len(data.datamodule.datasets["test"])
-        if not scores["band_cells"]:
+        if not scores["band_cells"] and band_K[0] is not None:
             warnings.warn(f"no test cell lies in the solidification band {band_K[0]:g}..{band_K[1]:g} K, so "
                           "test_results.json has no band_mse; check t_solidus/t_liquidus.", UserWarning, stacklevel=2)
         return Evaluation(

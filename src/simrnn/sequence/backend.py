@@ -113,8 +113,8 @@ def canonical_precision(precision: str) -> str:
 def check_precision(precision: str, device: torch.device) -> None:
     """Refuse an unknown precision, or bf16 where the hardware has no bf16 dot products (one sentence)."""
     if precision not in PRECISIONS:
-        raise UserInputError(f"precision must be one of {', '.join(PRECISIONS)} (or Lightning's "
-                             f"{', '.join(PRECISION_ALIASES)}), got {precision!r}.")
+        raise UserInputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r} (training's "
+                             f"names {', '.join(PRECISION_ALIASES)} are accepted too).")
     if precision == "bf16" and (device.type != "cpu" or not has_bf16()):
         raise UserInputError(
             "precision='bf16' needs a CPU with AVX-512 BF16 or AMX bf16 dot products, which this "

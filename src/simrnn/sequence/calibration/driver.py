@@ -303,6 +303,7 @@ def calibrate(model: str | Path | SequenceRun | ModelCallback, obs_file, *, samp
     from simrnn.sequence.calibration.likelihood import NOISE_FRACTION
     from simrnn.sequence.calibration.sensitivity import curve_sensitivity
 
+    check_counts(samples, iterations, ess_target)  # GrainLearning's settings are checked whichever sampler runs
     if sampler == "emcee":
         return _calibrate_emcee(model, obs_file, param_ranges=param_ranges, obs_names=obs_names, control=control,
                                 fixed_params=fixed_params, seed=seed, noise=noise, model_error=model_error,
