@@ -81,7 +81,8 @@ def test_predict_refuses_an_existing_output_directory(cli_run, capsys):
     ("args", "message"),
     [
         (["sequence", "train", "--raw-data", "missing.h5", "--epochs", "1"], "missing.h5"),
-        (["sequence", "train", "--epochs", "1"], "command line: no data file; give raw_data (--raw-data FILE.h5)"),
+        (["sequence", "train", "--epochs", "1"], "command line: no data file; give --raw-data (an HDF5 file)."),
+        (["fields", "train", "--epochs", "1"], "command line: no data file; give --cache (an HDF5 field cache)."),
         (["sequence", "predict", "not_a_run", "--data", "x.h5"], "not a simrnn run directory"),
         (["sequence", "train", "--raw-data", "x.h5", "--window-size", "zero"], "command line: --window-size should be an integer, got 'zero'"),
         (["sequence", "train", "--raw-data", "x.h5", "--precision", "fp8"], "'precision' is 'fp8'"),

@@ -73,10 +73,10 @@ def test_csv_of_two_sequences_matches_the_python_api(drained, tmp_path):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--param", "E=7", "--strain", "0:0.2"], "expected START:STOP:STEPS"),
+    (["--param", "E=7", "--strain", "0:0.2"], "--strain is '0:0.2'; expected START:STOP:STEPS"),  # library keys strain, params
     (["--strain", "0:0.2:200"], "--param and --strain go together"),
     (["--param", "E=7", "--strain", "0:0.2:200"], "--param missing for v, kr, eta, mu, pressure"),
-    (["--param", "X=1", "--strain", "0:0.2:200"], "NAME one of E, v, kr, eta, mu, pressure"),
+    (["--param", "X=1", "--strain", "0:0.2:200"], "--param 'X=1': expected NAME=VALUE with NAME one of E, v, kr, eta, mu, pressure"),
     ([], "give the sequences to predict once"),
     (["--inputs", "nope.csv", "--strain", "0:0.2:10"], "give the sequences to predict once"),
 ])

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from simrnn.cli.output import console, exit_on_user_error
+from simrnn.cli.output import console, exit_on_user_error, key_aliases
 from simrnn.errors import UserInputError
 from simrnn.sequence.calibration.driver import calibrate as _calibrate_function
 
@@ -86,6 +86,7 @@ def _report_mcmc(diag: dict, samples) -> None:
                   f"R-hat max {max(diag['rhat']):.3f}")
 
 
+@key_aliases(max_steps="steps", ess_target="ess", fixed_params="fixed", param_ranges="param")
 def calibrate(
     run: Annotated[str, typer.Argument(help="A sequence run directory (trained or imported), or 'simulator'.")],
     obs: Annotated[list[str], typer.Option("--obs", help=(

@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
-from simrnn.cli.output import console, exit_on_user_error
+from simrnn.cli.output import console, exit_on_user_error, key_aliases
 from simrnn.demo import DEMO_SAMPLES_PER_GROUP
 
 
+@key_aliases(walkers="calibration_walkers", max_steps="calibration_steps")
 def demo(
     workdir: Annotated[Path, typer.Option(help="Parent folder; each demo gets a fresh <timestamp> folder.")] = Path("demo_output"),
     samples_per_group: Annotated[int, typer.Option(help="Synthetic sequences per pressure and drainage.")] = DEMO_SAMPLES_PER_GROUP,

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from simrnn.cli.options import settings_command
-from simrnn.cli.output import console
+from simrnn.cli.output import console, key_aliases
 from simrnn.cli.training import add_train_command
 from simrnn.sequence.predict_settings import PredictSettings
 
@@ -22,6 +22,7 @@ add_train_command(app, "sequence", """Train a parameter-conditioned LSTM surroga
 
 
 @app.command()
+@key_aliases(params="param")
 @settings_command(PredictSettings)
 def predict(
     run: Annotated[Path, typer.Argument(help="A sequence run directory (trained or imported).")],

@@ -37,8 +37,8 @@ def _sequences_to_predict(run: SequenceRun, data_file: Path, split: str, n_seque
         return np.arange(n_sequences), split
     if not own_file:
         raise UserInputError(
-            f"{data_file}: --split {split} needs the run's own training file (checksum differs or the run has "
-            "no split); use --split all."
+            f"{data_file}: split {split!r} needs the run's own training file (checksum differs or the run has "
+            "no split); use split 'all'.", key="split"
         )
     return np.asarray(data_cfg["split"][split], dtype=int), split
 
