@@ -60,19 +60,22 @@ def test_hybrid_loop_recovers_the_hyperbola_with_few_simulations(tmp_path):
     assert np.all((ratio > 0.6) & (ratio < 1.5)), ratio
     last = json.loads((tmp_path / f"round_{len(result.rounds)}" / "round.json").read_text())
     assert last["stop"]["stable"] and len(last["chosen"]) == FAST.batch
+    assert (tmp_path / "rounds.png").stat().st_size > 1000
 
 
 def test_a_killed_loop_resumes_without_repeating_simulations(tmp_path):
     rows: list = []
     observed = hyperbola(TRUTH)[0].T
     sim = hybrid_simulator(counted(rows), ["a", "b"], ["y"], X, tmp_path)
-    first = hybrid_calibrate(sim, observed, RANGES, tmp_path, HybridSettings(**{**FAST.__dict__, "max_rounds": 1}))
+    first = hybrid_calibrate(sim, observed, RANGES, tmp_path, HybridSettings(**{**FAST.__dict__, "max_rounds": 1}),
+                             figures=False)
     assert len(rows) == FAST.initial + FAST.batch and len(first.rounds) == 1
     round1 = (tmp_path / "round_1" / "round.json").read_text()
     # a new process: a new simulator object on the same cache file
     again: list = []
     sim = hybrid_simulator(counted(again), ["a", "b"], ["y"], X, tmp_path)
-    second = hybrid_calibrate(sim, observed, RANGES, tmp_path, FAST)
+    second = hybrid_calibrate(sim, observed, RANGES, tmp_path, HybridSettings(**{**FAST.__dict__, "max_rounds": 3}),
+                              figures=False)
     assert (tmp_path / "round_1" / "round.json").read_text() == round1  # round 1 not redone
     assert not set(rows) & set(again)  # nothing simulated twice
     assert len(again) == second.simulations_this_call == FAST.batch * (len(second.rounds) - 1)

@@ -25,7 +25,7 @@ posterior stds and every std ratio lies within ``1 +- std_tol`` of the previous 
 Everything is on disk: ``round_k/`` (written to a temporary folder, then renamed) holds
 ``round.json`` (posterior mean, std, 90 % interval, the points simulated, the stopping test),
 ``samples.npy`` (posterior draws ``[M, P]``) and ``surrogate.pt``; the simulations are in the cache
-file ``simulations.npz``. A loop that was killed resumes after its last complete round and repeats
+file ``simulations.npz``; ``rounds.png`` shows the posterior per round and the simulations placed. A loop that was killed resumes after its last complete round and repeats
 no simulation.
 """
 
@@ -223,6 +223,17 @@ def _write_round(out: Path, k: int, record: dict, samples: np.ndarray | None, su
     tmp.rename(final)
 
 
+def _figure(out: Path, records: list[dict], simulator: CachedSimulator, names: list[str]) -> None:
+    """``rounds.png``: each simulated point's round is the first round whose count includes it."""
+    from simrnn.sequence.calibration.hybrid_figures import ROUNDS_FIGURE, plot_rounds
+
+    rounds = [r for r in records if r["round"] > 0]
+    if rounds:
+        counts = np.array([r["simulations"] for r in records])
+        sim_round = np.searchsorted(counts, np.arange(len(simulator.cache.params)), side="right")
+        plot_rounds(rounds, simulator.cache.params, sim_round, names, out / ROUNDS_FIGURE)
+
+
 def moved(previous: dict, current: dict, settings: HybridSettings) -> dict:
     """The stopping test between two rounds' posteriors ``{"mean": [P], "std": [P]}``."""
     mean_shift = np.abs(np.subtract(current["mean"], previous["mean"])) / np.asarray(previous["std"])
@@ -234,7 +245,7 @@ def moved(previous: dict, current: dict, settings: HybridSettings) -> dict:
 def hybrid_calibrate(simulator: CachedSimulator, observed: np.ndarray, param_ranges: Mapping[str, tuple[float, float]],
                      out_dir: str | Path, settings: HybridSettings | None = None,
                      error_model: ErrorModel | None = None, surrogate: str | Path | None = None,
-                     progress: Callable[[dict], None] | None = None) -> HybridResult:
+                     progress: Callable[[dict], None] | None = None, figures: bool = True) -> HybridResult:
     """Calibrate ``param_ranges``' parameters against ``observed [O, T]`` with the simulator in the loop.
 
     Args:
@@ -244,6 +255,7 @@ def hybrid_calibrate(simulator: CachedSimulator, observed: np.ndarray, param_ran
             is still simulated); None: a new :class:`MlpSurrogate`.
         error_model: the likelihood's noise and model error (default :class:`~.likelihood.ErrorModel`).
         progress: called with each finished round's record.
+        figures: draw ``rounds.png`` (:func:`~.hybrid_figures.plot_rounds`).
     Rounds already on disk in ``out_dir`` are not repeated (see the module docstring).
     """
     settings = settings or HybridSettings()
@@ -318,6 +330,8 @@ def hybrid_calibrate(simulator: CachedSimulator, observed: np.ndarray, param_ran
         records.append(record)
         if progress:
             progress(record)
+    if figures:
+        _figure(out, records, simulator, names)
     notes = [] if converged else [f"the posterior still moved after {settings.max_rounds} rounds (mean shift "
                                   f"< {settings.mean_tol} std and std ratio within {settings.std_tol} not met)."]
     return HybridResult(out, names, [r for r in records if r["round"] > 0], samples, converged,
