@@ -380,31 +380,35 @@ _BAND_KEYS = ("settings.t_solidus", "settings.t_liquidus", "data_meta.solidifica
 
 
 def _differing(configs: list[dict[str, Any]], keys: list[str] | tuple[str, ...]) -> list[str]:
-    """The dotted ``keys`` whose values differ between the flattened configs that record them."""
+    """The dotted ``keys`` (or mappings under them) whose values differ between the configs recording them."""
     out = []
     for key in keys:
-        values = [c[key] for c in configs if key in c]
+        values = [{k: v for k, v in c.items() if k == key or k.startswith(key + ".")} for c in configs]
+        values = [v for v in values if v]
         if any(v != values[0] for v in values[1:]):
             out.append(key)
     return out
 
 
-def _warnings(configs: list[dict[str, Any]], names: list[str]) -> list[str]:
-    """One sentence per reason the runs' metrics are not comparable: data, split, band."""
+def _band(config: dict[str, Any]) -> str:
+    """``"1600.0-1800.0 K"`` from settings t_solidus/t_liquidus or data_meta.solidification_band_K."""
+    band = config.get("data_meta.solidification_band_K") or ["?", "?"]
+    return f"{config.get('settings.t_solidus', band[0])}-{config.get('settings.t_liquidus', band[-1])} K"
+
+
+def _warnings(configs: list[dict[str, Any]]) -> list[str]:
+    """One sentence per reason the runs' metrics are not comparable: data, split, band (runs in order)."""
     out = []
-    data = _differing(configs, _DATA_KEYS)
-    if data:
+    if _differing(configs, _DATA_KEYS):
         files = ", ".join(Path(str(c.get("data.file", "?"))).name + (f"@{c['data.sha256'][:8]}" if c.get("data.sha256") else "")
                           for c in configs)
-        out.append(f"different data, the metrics are not comparable: {files}.")
+        out.append(f"metrics not comparable, different data: {files}")
     split = _differing(configs, _SPLIT_KEYS)
     if split:
-        out.append(f"different splits, the metrics are not comparable: {', '.join(split)} differ.")
-    band = _differing(configs, _BAND_KEYS)
-    if band:
-        bands = "; ".join(f"{n}: " + ", ".join(f"{k.rsplit('.', 1)[-1]} {c.get(k, '-')}" for k in band)
-                          for n, c in zip(names, configs, strict=True))
-        out.append(f"different solidification bands, the band metrics are not comparable: {bands}.")
+        out.append(f"metrics not comparable, different splits: {', '.join(split)}")
+    if _differing(configs, _BAND_KEYS):
+        bands = ", ".join(_band(c) for c in configs)
+        out.append(f"band metrics not comparable, different bands: {bands}")
     return out
 
 
@@ -447,4 +451,4 @@ def compare_runs(run_dirs: list[Path]) -> dict[str, Any]:
     return {"runs": [s["run"] for s in summaries], "names": names, "tasks": [s["task"] for s in summaries],
             "models": [s["model"] for s in summaries], "imported": [s["imported"] for s in summaries],
             "rows": out, "settings_differ": differ, "settings_in_some": [k for k in keys if k not in in_all],
-            "warnings": _warnings(configs, names)}
+            "warnings": _warnings(configs)}

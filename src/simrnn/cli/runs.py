@@ -30,13 +30,14 @@ def _echo(line: str) -> None:
 
 
 def _list_cells(run: Path, row: dict) -> list[str]:
-    """run name, task, model, epochs/best, headline test metrics (or why there are none)."""
+    """run name, task, model, epochs/best (or ``imported``), headline test metrics (or why there are none)."""
+    name = _fit(run.name, 22)
     if row["error"]:
-        return [run.name, row["task"], "-", "-", f"unreadable: {row['error']}"]
-    model = (row["model"] or "-") + (" (imported)" if row["imported"] else "")
-    metrics = "  ".join(f"{k} {_fmt(v)}" for k, v in row["headline"].items()) or (
-        f"imported from {row['imported']}" if row["imported"] else "no test metrics")
-    return [run.name, row["task"], model, f"{_fmt(row['epochs'])}/{_fmt(row['best_epoch'])}", metrics]
+        return [name, row["task"], "-", "-", f"unreadable: {row['error']}"]
+    metrics = "  ".join(f"{k} {v:.3g}" for k, v in row["headline"].items()) or (
+        f"from {row['imported']}" if row["imported"] else "no test metrics")
+    epochs = "imported" if row["imported"] else f"{_fmt(row['epochs'])}/{_fmt(row['best_epoch'])}"
+    return [name, row["task"], row["model"] or "-", epochs, metrics]
 
 
 @app.command("list")
@@ -51,11 +52,11 @@ def list_command(
     if not runs:
         console.print(f"no runs under {root}" + (f" for task {task}" if task else ""), markup=False)
         return
-    lines = [["run", "task", "model", "ep/best", f"test metrics (runs under {root})"]]
+    lines = [["run", "task", "model", "ep/best", "test metrics"]]
     lines += [_list_cells(run, summarize_run(run)) for run in runs]
     widths = [max(len(line[i]) for line in lines) for i in range(4)]
     for line in lines:
-        _echo("  ".join(cell.ljust(w) if i != 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
+        _echo(" ".join(cell.ljust(w) if i != 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line[:4], widths, strict=True)))
               + "  " + line[4])
 
 
