@@ -99,11 +99,12 @@ def test_compare_labels_columns_and_lists_only_the_settings_that_differ(fields_r
     _, a, b = fields_runs
     lines = invoke("runs", "compare", a, b)
     assert not any(line.startswith("WARNING") for line in lines)
-    assert lines[0].split() == ["model", "predrnn", "predrnn"]
-    assert lines[1].split() == ["run", a.name, b.name]
-    rows = {line.split()[0]: line.split()[1:] for line in lines[2:]}
-    assert rows["mse"] == ["0.004921", "0.00246", "(-50.0%)"]
-    assert rows["persistence/mse"] == ["0.01", "0.01", "(+0.0%)"]
+    assert lines[0] == f"fields runs; change in % against {a.name}"
+    assert lines[1].split() == ["model", "predrnn", "predrnn"]
+    assert lines[2].split() == ["run", a.name, b.name]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[3:]}
+    assert rows["mse"] == ["0.004921", "0.00246", "(-50.0", "%)"]
+    assert rows["persistence/mse"] == ["0.01", "0.01", "(+0.0", "%)"]
     at = lines.index("settings that differ:")
     assert [line.split() for line in lines[at + 1:]] == [["lr", "0.001", "0.01"]]
 
@@ -138,8 +139,8 @@ def test_compare_with_an_imported_run_shows_its_settings_and_no_metrics(tmp_path
     assert comparison["settings_differ"] == [{"key": "lstm_units", "values": [16, 200]}]
     assert comparison["settings_in_some"] == ["epochs", "save_weights_only"]
     lines = invoke("runs", "compare", trained, gl)
-    assert lines[0].split() == ["model", "lstm", "lstm", "(imported)"]
-    assert lines[2].split() == ["mse", "1", "-"]
+    assert lines[1].split() == ["model", "lstm", "lstm", "(imported)"]
+    assert lines[3].split() == ["mse", "1", "-"]
     assert lines[-1] == "settings recorded by only some runs: epochs, save_weights_only"
 
 

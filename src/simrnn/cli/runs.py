@@ -77,9 +77,11 @@ def compare_command(
     if len(runs) < 2:
         raise UserInputError("runs compare needs at least two run directories.")
     c = compare_runs([require_run_dir(r) for r in runs])
-    label_width = 24
+    labels = [row["name"] for row in c["rows"]] + ["  " + item["key"] for item in c["settings_differ"]]
+    label_width = min(40, max(len(label) for label in ["model", *labels]))
     cell_width = max(12, (WIDTH - label_width) // len(runs))
     models = [(m or "-") + (" (imported)" if imp else "") for m, imp in zip(c["models"], c["imported"], strict=True)]
+    _echo(f"{c['tasks'][0]} runs; change in % against {c['names'][0]}")
     for warning in c["warnings"]:
         _echo(f"WARNING: {warning}")
     _echo(_row("model", models, label_width, cell_width))
@@ -89,7 +91,7 @@ def compare_command(
     for row in c["rows"]:
         cells = [_fmt(row["values"][0])]
         for value, change in zip(row["values"][1:], row["change_percent"][1:], strict=True):
-            cells.append(_fmt(value) + ("" if change is None else f" ({change:+.1f}%)"))
+            cells.append(_fmt(value) + ("" if change is None else f" ({change:+.1f} %)"))
         _echo(_row(row["name"], cells, label_width, cell_width))
     _echo("settings that differ:" if c["settings_differ"] else "settings that differ: none")
     for item in c["settings_differ"]:
