@@ -9,24 +9,17 @@
    plane-sequence datasets;
 6. train the CNN-LSTM and the PredRNN field models briefly and score them against persistence.
 
-Steps 5-6 need nothing from steps 2-4: with two or more usable cores they run in a second process
-(spawned, one PyTorch thread like the first) while steps 2-4 run, so the demo's wall time is about
-the longer of the two parts instead of their sum; the numbers are the same either way (every step
-seeds itself). Their step times are measured in that process and printed when it has finished.
-
 A demo that fails leaves nothing behind (its fresh ``workdir/<timestamp>/`` is removed again).
 """
 
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from simrnn.cpu import affinity_cpus
 from simrnn.errors import UserInputError
 from simrnn.files import new_timestamped_directory
 
@@ -77,49 +70,8 @@ def run_demo(workdir: str | Path = "demo_output", *, samples_per_group: int = DE
 
 def _run_steps(out: Path, samples_per_group: int, epochs: int | None, field_epochs: int | None,
                calibration: dict[str, Any] | None, progress_bar: bool, log: Callable[[str], None]) -> dict[str, Any]:
-    from concurrent.futures import ProcessPoolExecutor
-
-    started = time.perf_counter()
-    if len(affinity_cpus()) < 2:
-        summary = _sequence_steps(out, samples_per_group, epochs, calibration, progress_bar, log)
-        fields = _field_steps(out, field_epochs, log)
-    else:
-        log("[5-6/6] field data and field models: in a second process, alongside steps 1-4")
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            running = pool.submit(_field_steps, out, field_epochs, _quiet)
-            summary = _sequence_steps(out, samples_per_group, epochs, calibration, progress_bar, log)
-            fields = running.result()
-        log("[5-6/6] (second process) " + ", ".join(f"{k}: {v:.1f} s" for k, v in fields["step_seconds"].items()))
-    summary["step_seconds"].update(fields.pop("step_seconds"))
-    summary.update(fields)
-    summary["seconds"] = time.perf_counter() - started
-    return summary
-
-
-def _quiet(_message: str) -> None:
-    """The second process's log: its step times come back in its summary instead."""
-
-
-def _field_steps(out: Path, field_epochs: int | None, log: Callable[[str], None]) -> dict[str, Any]:
-    """Steps 5-6: ``{"fields", "field_models", "step_seconds": {"field data", "field models"}}``."""
     from simrnn.fields.demo import demo_summary
     from simrnn.fields.demo_models import train_field_models
-
-    summary: dict[str, Any] = {"step_seconds": {}}
-    with _step(summary, log, 5, "field data", "melt-pool point clouds -> gridded cache -> plane sequences"):
-        summary["fields"] = demo_summary(out / "fields")
-
-    with _step(summary, log, 6, "field models",
-               "training the CNN-LSTM and PredRNN field models briefly (test split vs persistence)"):
-        # the metrics table is printed once, in the demo's summary
-        summary["field_models"] = train_field_models(summary["fields"]["cache"], out / "fields" / "runs",
-                                                     epochs=field_epochs, progress_bar=False, log=_quiet)
-    return summary
-
-
-def _sequence_steps(out: Path, samples_per_group: int, epochs: int | None, calibration: dict[str, Any] | None,
-                    progress_bar: bool, log: Callable[[str], None]) -> dict[str, Any]:
-    """Steps 1-4: data, training, prediction, calibration."""
     from simrnn.sequence.calibration.demo import demo_calibration
     from simrnn.sequence.predict import load_run
     from simrnn.sequence.predict_files import predict_file
@@ -127,6 +79,7 @@ def _sequence_steps(out: Path, samples_per_group: int, epochs: int | None, calib
     from simrnn.sequence.triaxial import write_synthetic_triaxial
 
     summary: dict[str, Any] = {"workdir": out, "step_seconds": {}}
+    started = time.perf_counter()
 
     with _step(summary, log, 1, "data", f"synthetic triaxial data ({samples_per_group} sequences per pressure and drainage)"):
         data_file = write_synthetic_triaxial(out / "triaxial.h5", n_samples_per_group=samples_per_group, seed=0)
@@ -145,6 +98,16 @@ def _sequence_steps(out: Path, samples_per_group: int, epochs: int | None, calib
     with _step(summary, log, 4, "calibration",
                "calibrating a held-out synthetic curve with the surrogate and with the simulator"):
         summary["calibration"] = demo_calibration(run_dir, out / "calibration", seed=0, **(calibration or {}))
+
+    with _step(summary, log, 5, "field data", "melt-pool point clouds -> gridded cache -> plane sequences"):
+        summary["fields"] = demo_summary(out / "fields")
+
+    with _step(summary, log, 6, "field models",
+               "training the CNN-LSTM and PredRNN field models briefly (test split vs persistence)"):
+        # the metrics table is printed once, in the demo's summary
+        summary["field_models"] = train_field_models(summary["fields"]["cache"], out / "fields" / "runs",
+                                                     epochs=field_epochs, progress_bar=False, log=lambda _table: None)
+    summary["seconds"] = time.perf_counter() - started
     return summary
 
 
