@@ -1,6 +1,9 @@
 """Time ``simrnn demo`` as a fresh clone runs it: a new process, an empty matplotlib cache, a new folder.
 
-    .venv/bin/python benchmarks/demo.py [--repeats 1]
+    .venv/bin/python benchmarks/demo.py [--repeats 1] [--compare REF]
+
+``--compare REF`` alternates the demo of commit REF (e.g. ``main``) with HEAD's, REF first, in one
+process (A/B/A/B with ``--repeats 2``), so both see the same machine and load.
 
 The demo runs in a fresh ``git clone`` of this repository's HEAD (its sources first on
 ``PYTHONPATH``, so simrnn's bytecode is compiled anew) with the installed dependencies of this
@@ -32,12 +35,14 @@ from simrnn.cpu import affinity_cpus, cpu_model
 RESULTS = Path(__file__).resolve().parent / "results" / "demo.json"
 
 
-def run_once(simrnn: str) -> dict:
-    """One ``simrnn demo`` in a fresh clone in a temporary folder with an empty MPLCONFIGDIR; its times."""
+def run_once(simrnn: str, ref: str = "HEAD") -> dict:
+    """One ``simrnn demo`` of commit ``ref`` in a fresh clone in a temporary folder with an empty MPLCONFIGDIR."""
     repo = Path(__file__).resolve().parents[1]
+    commit = subprocess.run(["git", "rev-parse", ref], capture_output=True, text=True, cwd=repo, check=True).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
         clone = Path(tmp) / "clone"
-        subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{repo}", str(clone)], check=True)
+        subprocess.run(["git", "clone", "-q", "--no-checkout", f"file://{repo}", str(clone)], check=True)
+        subprocess.run(["git", "-C", str(clone), "checkout", "-q", commit], check=True)
         env = dict(os.environ, MPLCONFIGDIR=str(Path(tmp) / "mpl"), PYTHONPATH=str(clone / "src"))
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         load = os.getloadavg()
@@ -50,6 +55,8 @@ def run_once(simrnn: str) -> dict:
     steps = re.search(r"^step times:\s+(.*)$", done.stdout, re.M)
     total = re.search(r"^total time:\s+([\d.]+) s", done.stdout, re.M)
     return {
+        "ref": ref,
+        "commit": commit[:7],
         "wall_s": wall,
         "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
         "demo_total_s": float(total.group(1)) if total else None,
@@ -62,6 +69,7 @@ def run_once(simrnn: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--compare", metavar="REF", help="also run commit REF (e.g. main), alternating with HEAD")
     args = parser.parse_args()
     simrnn = shutil.which("simrnn") or str(Path(sys.executable).with_name("simrnn"))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
@@ -69,10 +77,11 @@ def main() -> None:
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu_model(),
               "cores": len(affinity_cpus()), "commit": commit, "runs": []}
     print(f"{result['date']}  CPU: {result['cpu']}, {result['cores']} cores usable, commit {commit}")
-    for k in range(args.repeats):
-        row = run_once(simrnn)
+    refs = [args.compare, "HEAD"] if args.compare else ["HEAD"]
+    for k, ref in enumerate(ref for _ in range(args.repeats) for ref in refs):
+        row = run_once(simrnn, ref)
         result["runs"].append(row)
-        print(f"run {k + 1}: wall {row['wall_s']:.1f} s (demo's own total {row['demo_total_s']} s), "
+        print(f"run {k + 1} ({ref} {row['commit']}): wall {row['wall_s']:.1f} s (demo's own total {row['demo_total_s']} s), "
               f"CPU {row['cpu_s']:.1f} s, load average {row['load_average_before'][0]:.2f} -> "
               f"{row['load_average_after'][0]:.2f}")
         print(f"  step times: {row['steps']}")

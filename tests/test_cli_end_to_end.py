@@ -81,7 +81,8 @@ def test_predict_refuses_an_existing_output_directory(cli_run, capsys):
     ("args", "message"),
     [
         (["sequence", "train", "--raw-data", "missing.h5", "--epochs", "1"], "missing.h5"),
-        (["sequence", "train", "--epochs", "1"], "command line: no data file; give raw_data (--raw-data FILE.h5)"),
+        (["sequence", "train", "--epochs", "1"], "command line: no data file; give --raw-data (an HDF5 file)."),
+        (["fields", "train", "--epochs", "1"], "command line: no data file; give --cache (an HDF5 field cache)."),
         (["sequence", "predict", "not_a_run", "--data", "x.h5"], "not a simrnn run directory"),
         (["sequence", "train", "--raw-data", "x.h5", "--window-size", "zero"], "command line: --window-size should be an integer, got 'zero'"),
         (["sequence", "train", "--raw-data", "x.h5", "--precision", "fp8"], "'precision' is 'fp8'"),
@@ -119,9 +120,9 @@ def test_train_help_lists_every_setting_with_its_type_and_default(monkeypatch):
 def test_runs_list_shows_the_trained_run(cli_run):
     tmp, data, run_dir = cli_run
     result = invoke("runs", "list", "--root", tmp / "runs", "--task", "sequence")
-    assert f"sequence/{run_dir.name}" in result.output and "triaxial.h5" in result.output
+    assert f"{run_dir.name} sequence lstm" in result.output
     results = json.loads((run_dir / "test_results.json").read_text())
-    assert f"{results['metrics']['mse']:.4g}" in result.output
+    assert f"mse {results['metrics']['mse']:.3g}" in result.output
     empty = invoke("runs", "list", "--root", tmp / "nothing")
     assert "no runs under" in empty.output
 
@@ -136,7 +137,7 @@ def test_runs_list_flags_a_broken_run_and_lists_the_others(cli_run, tmp_path):
     broken.mkdir(parents=True)
     (broken / "config.json").write_text("{not json")
     result = invoke("runs", "list", "--root", root)
-    assert f"sequence/{run_dir.name}" in result.output and "triaxial.h5" in result.output
+    assert f"{run_dir.name} sequence lstm" in result.output
     assert "2000-01-01_00-00-00" in result.output and "unreadable" in result.output
 
 

@@ -49,7 +49,9 @@ def test_demo_with_a_briefly_trained_surrogate_runs_every_step(tmp_path):
     (["--samples-per-group", "2", "--epochs", "1"], "--samples-per-group is 2; the demo needs at least 3"),
     (["--epochs", "0"], "--epochs 0: expected 1 or more epochs."),
     (["--field-epochs", "0"], "--field-epochs 0: expected 1 or more epochs."),  # refused before any work
-    (["--calibration-walkers", "1"], "--walkers must be even and at least twice"),
+    (["--calibration-walkers", "1"], "--calibration-walkers must be even and at least twice"),
+    (["--calibration-walkers", "200000", "--calibration-steps", "2000"],  # library keys walkers, max_steps
+     "--calibration-walkers x --calibration-steps is 200000 x 2000"),
 ])
 def test_demo_with_too_small_settings_is_one_sentence_and_exit_2(tmp_path, extra, message):
     result = CliRunner().invoke(app, ["demo", "--workdir", str(tmp_path), *extra])

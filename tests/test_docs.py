@@ -7,7 +7,7 @@ else is.
 
 How (the commands are never edited):
 
-- each document gets one fresh workspace (module-scoped) in which its blocks run in order; it
+- each document is one test with one fresh workspace in which its blocks run in order; it
   holds links to the repository's ``examples/`` and ``tests/data/`` so relative paths resolve;
 - shell lines are joined at ``\\``, comments dropped, ``NAME=$(ls -d GLOB | tail -1)`` assigns the
   last match of GLOB and ``$NAME`` expands; every other line must be a ``simrnn`` command, run
@@ -93,6 +93,7 @@ def runnable(block: Block) -> bool:
 
 
 ALL_BLOCKS = [b for doc in DOCS for b in doc_blocks(doc) if runnable(b)]
+DOCS_WITH_BLOCKS = [doc for doc in DOCS if any(b.doc == doc and not b.not_run for b in ALL_BLOCKS)]
 
 
 def shell_commands(text: str) -> list[str]:
@@ -145,23 +146,6 @@ def docs_scale():
         yield
 
 
-@pytest.fixture(scope="module")
-def workspaces(tmp_path_factory, docs_scale):
-    """One workspace (folder, shell variables, Python namespace) per document, made on first use."""
-    made: dict[Path, dict] = {}
-
-    def get(doc: Path) -> dict:
-        if doc not in made:
-            root = tmp_path_factory.mktemp(doc.stem.lower())
-            (root / "examples").symlink_to(REPO / "examples")
-            (root / "tests").mkdir()
-            (root / "tests" / "data").symlink_to(REPO / "tests" / "data")
-            made[doc] = {"root": root, "env": {}, "namespace": {"__name__": "__docs__"}}
-        return made[doc]
-
-    return get
-
-
 @contextlib.contextmanager
 def working_directory(path: Path):
     old = Path.cwd()
@@ -204,22 +188,32 @@ def run_yaml_sweep(block: Block) -> None:
     check_sweep(load_sweep(path), "sequence")
 
 
-@pytest.mark.parametrize("block", ALL_BLOCKS, ids=[b.id for b in ALL_BLOCKS])
-def test_doc_block_runs_as_written(block, workspaces):
-    if block.not_run:
-        pytest.skip(f"not run: {block.not_run}")
-    space = workspaces(block.doc)
+def workspace(root: Path) -> dict:
+    """A fresh folder with links to examples/ and tests/data/, shell variables and a Python namespace."""
+    (root / "examples").symlink_to(REPO / "examples")
+    (root / "tests").mkdir()
+    (root / "tests" / "data").symlink_to(REPO / "tests" / "data")
+    return {"root": root, "env": {}, "namespace": {"__name__": "__docs__"}}
+
+
+@pytest.mark.parametrize("doc", DOCS_WITH_BLOCKS, ids=[str(d.relative_to(REPO)) for d in DOCS_WITH_BLOCKS])
+def test_doc_runs_as_written(doc, tmp_path, docs_scale):
+    """Every block of ``doc`` in order, in one workspace (one test per document, so that test
+    distribution over processes never separates a document's blocks)."""
+    space = workspace(tmp_path)
     with working_directory(space["root"]):
-        if block.lang in SHELL:
-            run_shell(block, space)
-        elif block.lang == "python":
-            exec(compile(block.text, block.id, "exec"), space["namespace"])
-        else:
-            run_yaml_sweep(block)
+        for block in (b for b in ALL_BLOCKS if b.doc == doc and not b.not_run):
+            if block.lang in SHELL:
+                run_shell(block, space)
+            elif block.lang == "python":
+                exec(compile(block.text, block.id, "exec"), space["namespace"])
+            else:
+                run_yaml_sweep(block)
 
 
 def test_not_run_marks_give_a_reason_and_every_runnable_block_is_found():
     blocks = doc_blocks(REPO / "README.md")
     assert [b.lang for b in blocks if runnable(b)][:2] == ["bash", "bash"]
     assert all(b.not_run for b in blocks if "from-yade" in b.text)
+    assert all(b.not_run.strip() for b in ALL_BLOCKS if b.not_run is not None)
     assert shell_commands("a \\\n  'b c' # d\n# e\n\nRUN=x\n") == ["a 'b c'", "RUN=x"]

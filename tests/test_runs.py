@@ -38,7 +38,7 @@ def test_a_malformed_test_results_flags_its_run_and_the_others_are_listed(tmp_pa
     assert rows["c"]["error"] == f"{listed / 'test_results.json'}: 'baselines' is a list, expected a mapping."
     result = CliRunner().invoke(app, ["runs", "list", "--root", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "a.h5" in result.output and result.output.count("unreadable") == 2
+    assert result.output.count("unreadable") == 2 and "a   sequence -         3/1  mse 0.5\n" in result.output
 
 
 def test_compare_gives_the_change_against_the_first_run_of_one_task(tmp_path):

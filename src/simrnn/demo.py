@@ -20,11 +20,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from simrnn.demo_settings import DemoSettings
 from simrnn.errors import UserInputError
 from simrnn.files import new_timestamped_directory
 
 #: synthetic sequences per pressure and drainage in the demo's data set.
-DEMO_SAMPLES_PER_GROUP = 192
+DEMO_SAMPLES_PER_GROUP = DemoSettings.samples_per_group
 #: the demo's training settings: about 1 minute at load 1-2 on 2 CPU cores (192 sequences per group).
 DEMO_TRAINING = {
     "experiment_type": "drained",
@@ -46,7 +47,7 @@ DEMO_TRAINING = {
 }
 
 
-def run_demo(workdir: str | Path = "demo_output", *, samples_per_group: int = DEMO_SAMPLES_PER_GROUP,
+def run_demo(workdir: str | Path = DemoSettings.workdir, *, samples_per_group: int = DEMO_SAMPLES_PER_GROUP,
              epochs: int | None = None, field_epochs: int | None = None, calibration: dict[str, Any] | None = None,
              progress_bar: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run every step in a fresh ``workdir/<timestamp>/`` and return a summary of each step.

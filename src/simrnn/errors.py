@@ -16,12 +16,14 @@ class UserInputError(Exception):
     Args:
         message: the sentence.
         key: the setting the sentence is about (a config key such as ``max_axial_strain``), when
-            there is one; front ends translate it (the CLI into ``--max-axial-strain``).
+            there is one, or a tuple of the settings it names (``("walkers", "max_steps")``); front ends
+            translate each (the CLI into ``--max-axial-strain``).
     """
 
-    def __init__(self, message: str, *, key: str | None = None) -> None:
+    def __init__(self, message: str, *, key: str | tuple[str, ...] | None = None) -> None:
         super().__init__(message)
-        self.key = key
+        self.keys: tuple[str, ...] = (key,) if isinstance(key, str) else tuple(key or ())
+        self.key = self.keys[0] if self.keys else None
 
 
 class TrainingDivergedError(UserInputError):
@@ -31,5 +33,11 @@ class TrainingDivergedError(UserInputError):
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C (SIGINT) caught by a command that can say what it kept, e.g. a resumable partial file.
 
-    The CLI prints ``interrupted; <message>`` and exits with status 130.
+    The CLI prints ``interrupted; <message>`` (each setting's ``key`` written as its flag, as for
+    :class:`UserInputError`) and exits with status 130.
     """
+
+    def __init__(self, message: str = "", *, key: str | tuple[str, ...] | None = None) -> None:
+        super().__init__(message)
+        self.keys: tuple[str, ...] = (key,) if isinstance(key, str) else tuple(key or ())
+        self.key = self.keys[0] if self.keys else None

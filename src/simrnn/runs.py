@@ -318,41 +318,110 @@ def _numbers(value: Any, where: str) -> dict[str, float]:
     return {str(k): float(v) for k, v in value.items()}
 
 
+_HEADLINE = ("mse", "skill", "solidify/skill")  # the metrics `runs list` shows when a run has them
+
+
 def summarize_run(run_dir: Path) -> dict[str, Any]:
     """One row about a run of any task, from config.json and test_results.json (docs/engine.md).
 
-    Missing artefacts (an unfinished or imported run) leave their fields ``None``; an unreadable
-    or malformed file (a text metric, a baseline that is not a mapping ...) gives the row an
+    Keys: ``run, task, model, imported (config.json imported_from or None), created, source, epochs,
+    best_epoch, metrics, headline ({name: value} of mse / skill / solidify/skill present), baselines,
+    error``. Missing artefacts (an unfinished or imported run) leave their fields ``None``; an
+    unreadable or malformed file (a text metric, a baseline that is not a mapping ...) gives the row an
     ``error`` sentence instead of failing the whole listing.
     """
     run_dir = Path(run_dir)
-    row: dict[str, Any] = {"run": str(run_dir), "task": run_dir.parent.name, "created": None, "source": None,
-                           "epochs": None, "best_epoch": None, "metrics": {}, "baselines": {}, "error": None}
+    row: dict[str, Any] = {"run": str(run_dir), "task": run_dir.parent.name, "model": None, "imported": None,
+                           "created": None, "source": None, "epochs": None, "best_epoch": None, "metrics": {},
+                           "headline": {}, "baselines": {}, "error": None}
     try:
         run = Run.open(run_dir, which=None)
         results_file = run_dir / TEST_RESULTS_FILE
         results = read_json(results_file) if results_file.is_file() else {}
         if not isinstance(results, dict):
             raise UserInputError(f"{results_file}: expected a JSON object, got a {type(results).__name__}.")
-        data = run.config.get("data") if isinstance(run.config.get("data"), dict) else {}
+        data = _mapping(run.config.get("data"))
         baselines = results.get("baselines") or {}
         if not isinstance(baselines, dict):
             raise UserInputError(f"{results_file}: 'baselines' is a {type(baselines).__name__}, expected a mapping.")
+        metrics = _numbers(results.get("metrics") or {}, f"{results_file}: 'metrics'")
+        imported = run.config.get("imported_from")
         row.update(task=run.task, created=run.config.get("created"), source=data.get("file"),
-                   epochs=results.get("epochs_trained"), best_epoch=results.get("best_epoch"),
-                   metrics=_numbers(results.get("metrics") or {}, f"{results_file}: 'metrics'"),
+                   model=_mapping(run.config.get("model")).get("name"),
+                   imported=None if imported is None else str(imported),
+                   epochs=results.get("epochs_trained"), best_epoch=results.get("best_epoch"), metrics=metrics,
+                   headline={k: metrics[k] for k in _HEADLINE if k in metrics},
                    baselines={str(b): _numbers(v, f"{results_file}: baselines[{b!r}]") for b, v in baselines.items()})
     except UserInputError as exc:
         row["error"] = str(exc)
     return row
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (lists stay values)."""
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+# config.json keys (dotted) that, when they differ, make test metrics incomparable
+_DATA_KEYS = ("data.file", "data.sha256")
+_SPLIT_KEYS = ("data.split", "data.steps", "data.n_samples", "data.n_windows", "data.split_ratio",
+               "settings.train_frac", "settings.val_frac", "settings.split_ratio")
+_BAND_KEYS = ("settings.t_solidus", "settings.t_liquidus", "data_meta.solidification_band_K")
+
+
+def _differing(configs: list[dict[str, Any]], keys: list[str] | tuple[str, ...]) -> list[str]:
+    """The dotted ``keys`` (or mappings under them) whose values differ between the configs recording them."""
+    out = []
+    for key in keys:
+        values = [{k: v for k, v in c.items() if k == key or k.startswith(key + ".")} for c in configs]
+        values = [v for v in values if v]
+        if any(v != values[0] for v in values[1:]):
+            out.append(key)
+    return out
+
+
+def _band(config: dict[str, Any]) -> str:
+    """``"1600.0-1800.0 K"`` from settings t_solidus/t_liquidus or data_meta.solidification_band_K."""
+    band = config.get("data_meta.solidification_band_K") or ["?", "?"]
+    return f"{config.get('settings.t_solidus', band[0])}-{config.get('settings.t_liquidus', band[-1])} K"
+
+
+def _warnings(configs: list[dict[str, Any]]) -> list[str]:
+    """One sentence per reason the runs' metrics are not comparable: data, split, band (runs in order)."""
+    out = []
+    if _differing(configs, _DATA_KEYS):
+        files = ", ".join(Path(str(c.get("data.file", "?"))).name + (f"@{c['data.sha256'][:8]}" if c.get("data.sha256") else "")
+                          for c in configs)
+        out.append(f"metrics not comparable, different data: {files}")
+    split = _differing(configs, _SPLIT_KEYS)
+    if split:
+        out.append(f"metrics not comparable, different splits: {', '.join(split)}")
+    if _differing(configs, _BAND_KEYS):
+        bands = ", ".join(_band(c) for c in configs)
+        out.append(f"band metrics not comparable, different bands: {bands}")
+    return out
+
+
 def compare_runs(run_dirs: list[Path]) -> dict[str, Any]:
     """Test metrics and baselines of runs OF ONE TASK side by side, with the change against the first.
 
-    Returns ``{"runs": [...], "tasks": [...], "rows": [{"name", "values": [float | None per run],
-    "change_percent": [float | None per run]}]}``; baseline metrics are named ``<baseline>/<metric>``.
-    Runs of different tasks are refused: their metrics measure different things.
+    Returns ``{"runs": [...], "names": [run folder names], "tasks": [...], "models": [...],
+    "imported": [...], "rows": [{"name", "values": [float | None per run], "change_percent": [float |
+    None per run]}], "settings_differ": [{"key", "values": [value | None per run]}], "warnings":
+    [sentence], "settings_in_some": [keys only some runs record]}``; baseline metrics are named ``<baseline>/<metric>``. ``settings_differ`` lists only the
+    config.json settings that every run records and whose values differ; ``warnings`` says when the runs used different data
+    (data.file / sha256), splits (recorded split steps, sample counts, split ratio) or solidification
+    bands, among the runs that record them. Runs of different tasks are refused: their metrics measure different things.
     """
     rows: dict[str, list[float | None]] = {}
     summaries = [summarize_run(Path(r)) for r in run_dirs]
@@ -363,8 +432,6 @@ def compare_runs(run_dirs: list[Path]) -> dict[str, Any]:
             raise UserInputError(f"{summary['run']} is a {summary['task']} run but {summaries[0]['run']} is a "
                                  f"{summaries[0]['task']} run; compare runs of one task.")
     for i, summary in enumerate(summaries):
-        if not summary["metrics"]:
-            raise UserInputError(f"{summary['run']}: no test_results.json metrics; was the run trained to the end?")
         flat = dict(summary["metrics"])
         for baseline, values in summary["baselines"].items():
             flat.update({f"{baseline}/{k}": v for k, v in values.items()})
@@ -375,4 +442,13 @@ def compare_runs(run_dirs: list[Path]) -> dict[str, Any]:
         first = values[0]
         change = [None if v is None or not first else 100.0 * (v - first) / abs(first) for v in values]
         out.append({"name": name, "values": values, "change_percent": change})
-    return {"runs": [s["run"] for s in summaries], "tasks": [s["task"] for s in summaries], "rows": out}
+    configs = [_flatten(read_json(Path(r) / CONFIG_FILE)) for r in run_dirs]
+    settings = [{k.removeprefix("settings."): v for k, v in c.items() if k.startswith("settings.")} for c in configs]
+    keys = sorted({k for s in settings for k in s})
+    in_all = [k for k in keys if all(k in s for s in settings)]
+    differ = [{"key": k, "values": [s[k] for s in settings]} for k in _differing(settings, in_all)]
+    names = [Path(r).name for r in run_dirs]
+    return {"runs": [s["run"] for s in summaries], "names": names, "tasks": [s["task"] for s in summaries],
+            "models": [s["model"] for s in summaries], "imported": [s["imported"] for s in summaries],
+            "rows": out, "settings_differ": differ, "settings_in_some": [k for k in keys if k not in in_all],
+            "warnings": _warnings(configs)}

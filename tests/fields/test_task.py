@@ -36,7 +36,7 @@ def test_defaults_are_lasernets_except_output_loss_and_band(tmp_path):
 
 
 @pytest.mark.parametrize(("values", "message"), [
-    ({}, "no field cache; give cache"),
+    ({}, "no data file; give cache (an HDF5 field cache)."),
     ({"cache": "c.h5", "split_ratio": "12,6"}, "'split_ratio' must be three positive integers like 12,6,6, got [12, 6]"),
     ({"cache": "c.h5", "t_solidus": 1600, "t_liquidus": 1500}, "'t_solidus' (1600.0 K) must be below 't_liquidus'"),
     ({"cache": "c.h5", "t_solidus": 1600}, "give both 't_solidus' and 't_liquidus' (K), or neither"),

@@ -161,12 +161,12 @@ def test_rollout_horizon_one_is_the_plain_prediction(trained):
 def test_runs_compare_puts_both_models_and_the_baseline_side_by_side(trained):
     _, runs, _ = trained
     result = invoke("runs", "compare", runs["cnn-lstm"], runs["predrnn"])
-    rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.startswith("│")}
+    rows = {line.split()[0]: line for line in result.output.splitlines() if line.strip()}
     assert {"mse", "ssim", "psnr", "skill", "band_mse", "persistence/mse", "persistence/ssim", "mse/ipf_z:2",
             "solidify/skill", "solidify/mse", "persistence/solidify/mse"} <= set(rows)
     results = [read(runs[m] / "test_results.json")["metrics"]["mse"] for m in ("cnn-lstm", "predrnn")]
     assert f"({100 * (results[1] - results[0]) / results[0]:+.1f} %)" in rows["mse"]
-    assert "(+0.0 %)" in rows["persistence/mse"] and "(fields)" in result.output
+    assert "(+0.0 %)" in rows["persistence/mse"] and "fields runs" in result.output
 
 
 def test_bf16_autocast_trains_on_the_cpu_from_lazy_hdf5_reads(trained):
@@ -253,7 +253,7 @@ def test_temperature_target_trains_and_scores_in_kelvin_against_persistence(temp
     assert run.model(torch.rand(1, 2, 1, 8, 24)).shape == (1, 1, 8, 24)
     for command in ("predict", "rollout"):
         bad = invoke("fields", command, temperature_run, code=2)
-        assert f"{temperature_run}: a temperature run (--target temperature); predict and rollout take" in bad.output
+        assert f"{temperature_run}: a temperature run (target 'temperature'); predict and rollout take" in bad.output
     refused = invoke("fields", "train", "--cache", "x.h5", "--target", "temperature", "--train-horizon", 2, code=2)
     assert "the curriculum (train_horizon, sampling) is for the microstructure target" in refused.output
 
@@ -332,7 +332,7 @@ def test_a_cache_replaced_in_place_after_training_is_refused_in_one_sentence(tra
         with h5py.File(cache, "r+") as h5:
             h5.attrs["tolerance"] = 0.049  # any change of content
         bad = invoke("fields", "predict", runs["cnn-lstm"], "--out", tmp / "changed", code=2)
-        assert f"{cache}: the cache changed since {runs['cnn-lstm']} was trained on it (SHA-256 differs" in bad.output
+        assert f"{cache}: changed since {runs['cnn-lstm']} was trained on it (SHA-256 differs" in bad.output
         assert "Traceback" not in bad.output and not (tmp / "changed").exists()
     finally:
         cache.write_bytes(original)

@@ -187,7 +187,10 @@ def test_cli_calibrates_two_curves_with_their_own_conditions(tmp_path):
     assert bad.exit_code == 2 and "expected NAME=VALUE" in bad.output and "Traceback" not in bad.output
     for extra, message in ((["--move", "gibbs"], "--move must be 'stretch' or 'de'"),
                            (["--walkers", "3"], "--walkers must be even"),
-                           (["--points-per-curve", "0"], "--points-per-curve must be a positive number")):
+                           (["--points-per-curve", "0"], "--points-per-curve must be a positive number"),
+                           (["--steps", "0"], "--steps (0) and the check interval"),  # library key max_steps
+                           (["--walkers", "200000"], "--walkers x --steps is 200000 x 2000"),
+                           (["--resume", str(tmp_path)], f"--resume {tmp_path}: no chain.npz there")):
         bad = CliRunner().invoke(app, ["calibrate", "simulator", "--obs", f"{tmp_path / 'p0.2.dat'}@pressure=0.2",
                                        "--param", "E=7:10", *fixed, "--param", "mu=0:60", "--control", "e_z",
                                        "--out", str(tmp_path / "bad"), *extra])

@@ -73,10 +73,10 @@ def test_csv_of_two_sequences_matches_the_python_api(drained, tmp_path):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--param", "E=7", "--strain", "0:0.2"], "expected START:STOP:STEPS"),
+    (["--param", "E=7", "--strain", "0:0.2"], "--strain is '0:0.2'; expected START:STOP:STEPS"),  # library keys strain, params
     (["--strain", "0:0.2:200"], "--param and --strain go together"),
     (["--param", "E=7", "--strain", "0:0.2:200"], "--param missing for v, kr, eta, mu, pressure"),
-    (["--param", "X=1", "--strain", "0:0.2:200"], "NAME one of E, v, kr, eta, mu, pressure"),
+    (["--param", "X=1", "--strain", "0:0.2:200"], "--param 'X=1': expected NAME=VALUE with NAME one of E, v, kr, eta, mu, pressure"),
     ([], "give the sequences to predict once"),
     (["--inputs", "nope.csv", "--strain", "0:0.2:10"], "give the sequences to predict once"),
 ])
@@ -96,3 +96,51 @@ def test_csv_with_a_missing_column_or_changing_parameters_is_refused(drained, tm
     result = runner.invoke(app, ["sequence", "predict", str(run_dir), "--inputs", str(path)], terminal_width=200)
     assert result.exit_code == 2 and "change at row 3" in result.output
     assert not (Path(run_dir) / "predictions").exists()  # nothing half-written
+
+
+def _write_conditions_h5(path: Path, ref: dict, output_names: list[str] | None = None) -> list[int]:
+    """GrainLearning's layout without ``outputs``: the reference sequences grouped by pressure (file order)."""
+    import h5py
+
+    order = []
+    with h5py.File(path, "w") as f:
+        f.attrs["contact_params"] = np.array(["E", "v", "kr", "eta", "mu"], dtype=h5py.string_dtype())
+        f.attrs["inputs"] = np.array(["e_z"], dtype=h5py.string_dtype())
+        if output_names is not None:
+            f.attrs["outputs"] = np.array(output_names, dtype=h5py.string_dtype())
+        for mpa in sorted(set(ref["params"][:, 5].round(3).tolist())):
+            rows = np.flatnonzero(ref["params"][:, 5].round(3) == mpa)
+            group = f.require_group(f"{mpa!r}e6/drained")
+            group.create_dataset("contact_params", data=ref["params"][rows, :5])
+            group.create_dataset("inputs", data=ref["inputs"][rows])
+            order += rows.tolist()
+    return order
+
+
+def test_hdf5_without_outputs_is_predicted_unscored_as_grainlearning_does(drained, tmp_path):
+    """Issue 17 point 7: new conditions as HDF5 with inputs and parameters only (no outputs)."""
+    run_dir, ref = drained
+    order = _write_conditions_h5(tmp_path / "new.h5", ref)
+    result = runner.invoke(app, ["sequence", "predict", str(run_dir), "--data", str(tmp_path / "new.h5"), "--out",
+                                 str(tmp_path / "out")], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert f"predicted {len(order)} sequence(s)" in result.output and "not scored" in result.output
+    assert "MSE" not in result.output
+    with np.load(_written(result.output, "predictions.npz")) as saved:
+        predictions = saved["predictions"]
+    # GrainLearning's element k estimates step k+W-1 and stops one step early (196 of 197 steps)
+    np.testing.assert_allclose(predictions[:, :196], ref["predictions"][order], rtol=1e-4,
+                               atol=2e-4 * ref["output_std"].max())
+    assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_training_data_without_outputs_is_refused_in_one_sentence(drained, tmp_path):
+    from simrnn.errors import UserInputError
+    from simrnn.sequence.hdf5 import read_triaxial_hdf5
+
+    _, ref = drained
+    _write_conditions_h5(tmp_path / "new.h5", ref, output_names=["e", "p", "q"])
+    with pytest.raises(UserInputError, match="has no dataset 'outputs' \\(a file without outputs can only be "
+                                             "predicted, not trained on\\)"):
+        read_triaxial_hdf5(tmp_path / "new.h5")
+    assert read_triaxial_hdf5(tmp_path / "new.h5", require_outputs=False).outputs is None

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from simrnn.cli.output import console, exit_on_user_error
+from simrnn.cli.output import console, exit_on_user_error, key_aliases
 from simrnn.errors import UserInputError
 from simrnn.sequence.calibration.driver import calibrate as _calibrate_function
 
@@ -86,11 +86,13 @@ def _report_mcmc(diag: dict, samples) -> None:
                   f"R-hat max {max(diag['rhat']):.3f}")
 
 
+@key_aliases(max_steps="steps", ess_target="ess", fixed_params="fixed", param_ranges="param")
 def calibrate(
-    run: Annotated[str, typer.Argument(help="A sequence run directory (trained or imported), or 'simulator'.")],
-    obs: Annotated[list[str], typer.Option("--obs", help=(
+    run: Annotated[str | None, typer.Argument(help=(
+        "A sequence run directory (trained or imported), or 'simulator'; not with --simulator."))] = None,
+    obs: Annotated[list[str] | None, typer.Option("--obs", help=(
         "Observation table ('# name ...' header, one row per step), optionally FILE@NAME=VALUE,... with that "
-        "curve's own fixed conditions, e.g. drained_05.dat@pressure=0.5 (repeat: one joint posterior)."))],
+        "curve's own fixed conditions, e.g. drained_05.dat@pressure=0.5 (repeat: one joint posterior). Required."))] = None,
     param: Annotated[list[str] | None, typer.Option("--param", help=(
         "NAME=LOW:HIGH to calibrate (repeat); default: GrainLearning's ranges E=7:10 v=0:0.5 kr=0:1 "
         "eta=0:1 mu=0:60 for the run's contact parameters that are not --fixed."))] = None,
@@ -135,6 +137,13 @@ def calibrate(
     figures: Annotated[bool, typer.Option(help="Draw the figures (corner.png, curves.png).")] = _DEFAULT["figures"],
     out: Annotated[Path | None, typer.Option(help="New output directory (default: runs/calibration/<timestamp>).")] = None,
     runs_root: Annotated[Path, typer.Option(help="Where runs/calibration/<timestamp> is created.")] = Path("runs"),
+    simulator: Annotated[str | None, typer.Option(help=(
+        "Hybrid mode: the simulator in the loop, 'triaxial' (synthetic) or a Python MODULE:FUNCTION "
+        "run(params [N, P]) -> curves [N, T, O]; --out of an unfinished loop resumes it."))] = None,
+    surrogate: Annotated[str, typer.Option(help=(
+        "Hybrid mode: 'mlp' (a new MLP surrogate) or an earlier loop's surrogate.pt to warm-start."))] = "mlp",
+    rounds: Annotated[int | None, typer.Option(help="Hybrid mode: maximum rounds (default 6).")] = None,
+    batch: Annotated[int | None, typer.Option(help="Hybrid mode: simulations per round (default 6).")] = None,
 ) -> None:
     """Calibrate a model's parameters against observed curves: ensemble MCMC (emcee) or GrainLearning's filter.
 
@@ -145,6 +154,16 @@ def calibrate(
     from simrnn.sequence.calibration import calibrate as run_calibration
 
     with exit_on_user_error():  # exits 2 under simrnn.cli.main and CliRunner alike
+        if not obs:
+            raise UserInputError("give at least one observation file: --obs FILE.")
+        if simulator is not None or run is None:
+            from simrnn.cli.calibrate_hybrid import run_hybrid
+
+            if simulator is None or run is not None or len(obs) != 1:
+                raise UserInputError("give a RUN, or --simulator NAME (hybrid mode, one --obs FILE) without a RUN.")
+            return run_hybrid(simulator, surrogate, Path(obs[0]), parse_assignments(fixed or [], "--fixed"),
+                              parse_ranges(param or []), _split_names(obs_names), _split_names(control), rounds,
+                              batch, seed, out, runs_root)
         errors = parse_assignments(model_error or [], "--model-error")
         observations = parse_observations(obs)
         ranges = parse_ranges(param or [])

@@ -3,32 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
-from simrnn.cli.output import console, exit_on_user_error
-from simrnn.demo import DEMO_SAMPLES_PER_GROUP
+from simrnn.cli.options import settings_command
+from simrnn.cli.output import console, exit_on_user_error, key_aliases
+from simrnn.demo_settings import DemoSettings
 
 
-def demo(
-    workdir: Annotated[Path, typer.Option(help="Parent folder; each demo gets a fresh <timestamp> folder.")] = Path("demo_output"),
-    samples_per_group: Annotated[int, typer.Option(help="Synthetic sequences per pressure and drainage.")] = DEMO_SAMPLES_PER_GROUP,
-    epochs: Annotated[int | None, typer.Option(help="Training epochs (default: the demo's setting).")] = None,
-    field_epochs: Annotated[int | None, typer.Option(help="Epochs of each field model (default: the demo's setting).")] = None,
-    calibration_walkers: Annotated[int | None, typer.Option(
-        help="MCMC walkers of each calibration (default: the demo's setting).")] = None,
-    calibration_steps: Annotated[int | None, typer.Option(
-        help="MCMC steps of each calibration, at most (default: the demo's setting).")] = None,
-) -> None:
+@key_aliases(walkers="calibration_walkers", max_steps="calibration_steps")
+@settings_command(DemoSettings)
+def demo(*, settings: DemoSettings) -> None:
     """Synthesise data, train and evaluate a sequence surrogate, calibrate it, then train field models."""
     from simrnn.demo import run_demo
 
     with exit_on_user_error():
-        s = run_demo(workdir, samples_per_group=samples_per_group, epochs=epochs, field_epochs=field_epochs,
-                     log=console.print,
-                     calibration={k: v for k, v in (("walkers", calibration_walkers), ("steps", calibration_steps))
-                                  if v is not None})
+        s = run_demo(Path(settings.workdir), samples_per_group=settings.samples_per_group, epochs=settings.epochs,
+                     field_epochs=settings.field_epochs, log=console.print, calibration=settings.calibration())
     m = s["prediction"]["metrics"]
     console.rule("simrnn demo: summary")
     console.print(f"data:        {s['data_file']}")

@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
+from simrnn.cli.options import settings_command
 from simrnn.cli.output import console
 from simrnn.cli.training import add_train_command
+from simrnn.fields.predict_settings import FieldPredictSettings, RolloutSettings
 
-_SPLIT = typer.Option(help="Split to predict: test, val or train.")
 _CACHE = typer.Option(help="Field cache to read instead of the run's own (same grid).")
 
 
@@ -26,18 +27,18 @@ def register(fields_app: typer.Typer) -> None:
     fields_app.command("rollout")(rollout)
 
 
+@settings_command(FieldPredictSettings)
 def predict(
     run: Annotated[Path, typer.Argument(help="A fields run directory.")],
-    split: Annotated[str, _SPLIT] = "test",
-    timestep: Annotated[int | None, typer.Option(help="Target step k to predict (default: the split's first).")] = None,
-    slice_index: Annotated[int | None, typer.Option("--slice", help="Slice along the plane's fixed axis (default: middle).")] = None,
     cache: Annotated[Path | None, _CACHE] = None,
     out: Annotated[Path | None, typer.Option(help="Output directory (default RUN/predictions/<timestamp>).")] = None,
+    *, settings: FieldPredictSettings,
 ) -> None:
     """Predict one sample with RUN's best checkpoint; write a figure, the arrays (.npz) and metrics.json."""
     from simrnn.fields.predict import load_fields_run, predict_to_files
 
-    summary = predict_to_files(load_fields_run(run), split, timestep, slice_index, cache, out)
+    s = settings
+    summary = predict_to_files(load_fields_run(run), s.split, s.timestep, s.slice_index, cache, out)
     m, p = summary["metrics"], summary["persistence"]
     console.print(f"predicted step {summary['target_step']} ({summary['split']}, {summary['plane']} slice "
                   f"{summary['slice_index']}) from steps {', '.join(map(str, summary['context_steps']))}")
@@ -65,15 +66,14 @@ def cascade_table(summary: dict):
     return table
 
 
+@settings_command(RolloutSettings)
 def rollout(
     run: Annotated[Path, typer.Argument(help="A fields run directory.")],
-    steps: Annotated[int, typer.Option(help="Horizon: predicted frames, each fed back as context.")] = 3,
-    split: Annotated[str, _SPLIT] = "test",
-    start: Annotated[int, typer.Option(help="Window of the split whose true context starts the rollout.")] = 0,
     cache: Annotated[Path | None, _CACHE] = None,
     out: Annotated[Path | None, typer.Option(help="Output directory (default RUN/rollouts/<timestamp>).")] = None,
     temperature: Annotated[Path | None, typer.Option(
         help="A temperature run (--target temperature): also roll out with its predicted temperatures.")] = None,
+    *, settings: RolloutSettings,
 ) -> None:
     """Autoregressive rollout over every slice with the true temperatures; error per horizon step.
 
@@ -86,7 +86,8 @@ def rollout(
     from simrnn.fields.rollout import rollout_to_files
 
     temperature_run = load_fields_run(temperature) if temperature is not None else None
-    summary = rollout_to_files(load_fields_run(run), steps, split, start, cache, out, temperature_run)
+    s = settings
+    summary = rollout_to_files(load_fields_run(run), s.horizon, s.split, s.start, cache, out, temperature_run)
     table = Table("horizon", "step", "MSE", "persistence MSE", "skill", "melt skill", "solidify skill", "SSIM",
                   "persistence SSIM")
     for r in summary["steps"]:

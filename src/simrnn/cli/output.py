@@ -26,11 +26,30 @@ def _error_line(text: str) -> None:
     typer.secho(f"error: {' '.join(text.split())}", err=True, fg=typer.colors.RED)
 
 
-def option_flag(key: str) -> str | None:
-    """The flag of the running command's option whose parameter is ``key`` (``--max-axial-strain``).
+ALIASES_ATTRIBUTE = "__simrnn_key_aliases__"
 
-    None when there is no such option, or when the value under ``key`` came from the ``--config``
-    file the command was given (the user wrote the key there, so the key is what to name).
+
+def key_aliases(**aliases: str) -> Callable[[Callable], Callable]:
+    """Mark a command whose options stand for library keys under another name.
+
+    ``@key_aliases(walkers="calibration_walkers")`` on ``simrnn demo`` makes a library sentence about
+    ``walkers`` name ``--calibration-walkers`` (the option whose parameter is ``calibration_walkers``).
+    Typer and :func:`guard_command` copy the mark onto their wrappers (``functools.wraps``).
+    """
+
+    def mark(callback: Callable) -> Callable:
+        setattr(callback, ALIASES_ATTRIBUTE, {**getattr(callback, ALIASES_ATTRIBUTE, {}), **aliases})
+        return callback
+
+    return mark
+
+
+def option_flag(key: str) -> str | None:
+    """The flag of the running command's option for the library key ``key`` (``--max-axial-strain``).
+
+    The option is the one whose parameter is ``key``, or the parameter the command maps ``key`` to with
+    :func:`key_aliases`. None when there is no such option, or when the value under ``key`` came from
+    the ``--config`` file the command was given (the user wrote the key there, so the key is what to name).
     """
     try:  # Typer >= 0.29 runs on its own copy of click
         from typer._click import globals as click_globals
@@ -40,29 +59,34 @@ def option_flag(key: str) -> str | None:
     context = click_globals.get_current_context(silent=True)
     if context is None:
         return None
+    name = getattr(context.command.callback, ALIASES_ATTRIBUTE, {}).get(key, key)
     for param in context.command.params:
-        if param.name == key and getattr(param, "param_type_name", None) == "option":
-            source = context.get_parameter_source(key)
+        if param.name == name and getattr(param, "param_type_name", None) == "option":
+            source = context.get_parameter_source(name)
             from_file = context.params.get("config") is not None and getattr(source, "name", "") != "COMMANDLINE"
             return None if from_file else max(param.opts, key=len)
     return None
 
 
-def translated(exc: UserInputError) -> str:
-    """The library's sentence with its setting's key written as the command's flag.
+def translated(exc: UserInputError | Interrupted) -> str:
+    """The library's sentence with each of its settings' keys written as the command's flag.
 
     The library names keys (``max_axial_strain 5: expected ...``); on the command line the user
-    typed ``--max-axial-strain``, so the key's first mention (quoted, else bare) becomes that flag.
+    typed ``--max-axial-strain``, so each key's first mention (quoted, else bare) becomes that flag.
     A key that is no option of the running command (a key of a config or sweep file) stays as it is.
     """
     text = str(exc)
-    flag = option_flag(exc.key) if exc.key else None
-    if flag is None:
-        return text
-    for written in (repr(exc.key), f'"{exc.key}"'):
-        if written in text:
-            return text.replace(written, flag, 1)
-    return re.sub(rf"(?<![\w-]){re.escape(exc.key)}(?![\w-])", flag, text, count=1)
+    for key in exc.keys:
+        flag = option_flag(key)
+        if flag is None:
+            continue
+        for written in (repr(key), f'"{key}"'):
+            if written in text:
+                text = text.replace(written, flag, 1)
+                break
+        else:
+            text = re.sub(rf"(?<![\w./-]){re.escape(key)}(?![\w/-]|\.\w)", flag, text, count=1)  # not in a path
+    return text
 
 
 @contextlib.contextmanager
@@ -93,7 +117,7 @@ def exit_on_user_error() -> Iterator[None]:
         _error_line(sentence)
         sys.exit(USER_ERROR_STATUS)
     except KeyboardInterrupt as exc:
-        kept = str(exc) if isinstance(exc, Interrupted) and str(exc) else (
+        kept = translated(exc) if isinstance(exc, Interrupted) and str(exc) else (
             "outputs completed before the interruption were kept; none is half-written"
         )
         typer.secho(f"interrupted; {kept}", err=True, fg=typer.colors.YELLOW)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from simrnn.cli.options import settings_command
-from simrnn.cli.output import console
+from simrnn.cli.output import console, key_aliases
 from simrnn.cli.training import add_train_command
 from simrnn.sequence.predict_settings import PredictSettings
 
@@ -22,10 +22,11 @@ add_train_command(app, "sequence", """Train a parameter-conditioned LSTM surroga
 
 
 @app.command()
+@key_aliases(params="param")
 @settings_command(PredictSettings)
 def predict(
     run: Annotated[Path, typer.Argument(help="A sequence run directory (trained or imported).")],
-    data: Annotated[Path | None, typer.Option("--data", help="HDF5 file with sequences (and true outputs) to predict and score.")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="HDF5 file with sequences to predict; scored where it holds outputs.")] = None,
     inputs: Annotated[Path | None, typer.Option(help="CSV of new conditions: one row per step, a column per input and parameter (optional 'sequence').")] = None,
     param: Annotated[list[str] | None, typer.Option(help="NAME=VALUE of every run parameter (repeat), with --strain.")] = None,
     strain: Annotated[str | None, typer.Option(help="START:STOP:STEPS axial strain path, e.g. 0:0.2:200, with --param.")] = None,
@@ -54,6 +55,12 @@ def predict(
 
     summary = predict_file(load_run(run), data, **dataclasses.asdict(settings), out=out)
     m = summary["metrics"]
+    if m is None:  # a file of new conditions without outputs: nothing to score
+        console.print(f"predicted {summary['n_sequences']} sequence(s) of {data} (no outputs in the file: not scored)")
+        console.print(f"written to {summary['out_dir']}:")
+        for name in ("predictions.csv", "predictions.npz", "prediction_curves.png"):
+            console.print(f"  {summary['out_dir'] / name}")
+        return
     console.print(f"predicted {summary['n_sequences']} sequences ({summary['split']}), steps {m['predicted_steps'][0]}..{m['predicted_steps'][1]}")
     console.print(f"MSE (standardised) {m['mse']:.4g} vs {m['baseline_mse']:.4g} for the training mean")
     console.print("RMSE per label: " + ", ".join(f"{k} {v:.4g}" for k, v in m["rmse_per_label"].items()))

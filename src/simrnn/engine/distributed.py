@@ -64,7 +64,8 @@ def claim_run_dir(runs_root: str | Path, task: str) -> tuple[Path, bool]:
     if shared:
         run_dir = Path(shared)
         if (run_dir / CONFIG_FILE).exists():
-            raise UserInputError(f"${RUN_DIR_ENV}={run_dir} is an existing run; use --resume or a new directory.")
+            raise UserInputError(f"${RUN_DIR_ENV}={run_dir} is an existing run; use resume or a new directory.",
+                                 key="resume")
         (run_dir / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
     else:
         run_dir = create_run_dir(runs_root, task)

@@ -130,7 +130,7 @@ def _fit(task: Task, cfg: TrainSettings, run: Run | None, last: Path | None, ove
                 raise
             raise TrainingInterrupted(
                 f"training stopped in epoch {trainer.current_epoch}; the run is kept in {run.path} with its last "
-                f"complete epoch in checkpoints/last.ckpt (continue with --resume {run.path})"
+                f"complete epoch in checkpoints/last.ckpt (continue with resume {run.path})", key="resume"
             ) from None
         if trainer.is_global_zero:
             finish_run(task, run.path, cfg, data)

@@ -122,12 +122,14 @@ def _loggers(run_dir: Path, name: str, version: str) -> list:
 
             loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=version))
         except ModuleNotFoundError:
-            raise UserInputError("--logger tensorboard needs the tensorboard package: pip install 'simrnn[tensorboard]'.") from None
+            raise UserInputError("logger 'tensorboard' needs the tensorboard package: pip install 'simrnn[tensorboard]'.",
+                                 key="logger") from None
     elif name == "wandb":
         try:
             import wandb  # noqa: F401
         except ModuleNotFoundError:
-            raise UserInputError("--logger wandb needs the wandb package: pip install 'simrnn[wandb]'.") from None
+            raise UserInputError("logger 'wandb' needs the wandb package: pip install 'simrnn[wandb]'.",
+                                 key="logger") from None
         from lightning.pytorch.loggers import WandbLogger
 
         offline = not environment().wandb_online

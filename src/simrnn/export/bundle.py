@@ -25,7 +25,8 @@ EXPORTS_DIR = "exports"
 def check_format(fmt: str) -> str:
     """``fmt`` if it is a known format, else one sentence naming the choices."""
     if fmt not in FORMATS:
-        raise UserInputError(f"--format {fmt!r}: unknown export format; expected one of {', '.join(FORMATS)}.")
+        raise UserInputError(f"fmt {fmt!r}: unknown export format; expected one of {', '.join(FORMATS)}.",
+                             key="fmt")
     return fmt
 
 

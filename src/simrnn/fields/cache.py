@@ -389,5 +389,6 @@ def open_cache(path: str | Path) -> FieldCache:
 def check_cache_unchanged(path: str | Path, sha256: str | None, run_dir: str | Path) -> None:
     """Refuse a run's own cache whose content changed since training (its SHA-256 differs from config.json's)."""
     if sha256 and Path(path).is_file() and sha256_file(path) != sha256:
-        raise UserInputError(f"{path}: the cache changed since {run_dir} was trained on it (SHA-256 differs from "
-                             "config.json's data.sha256); give the original cache, or another one with --cache.")
+        raise UserInputError(f"{path}: changed since {run_dir} was trained on it (SHA-256 differs from "
+                             "config.json's data.sha256); give the original file, or another one as cache.",
+                             key="cache")

@@ -98,7 +98,7 @@ class FieldsConfig(TrainSettings):
             self.precision, self.precision_choice = auto_precision(self.accelerator)
         super().validate(source)
         if not self.cache:
-            raise UserInputError(f"{source}: no field cache; give cache (--cache FILE.h5).")
+            raise UserInputError(f"{source}: no data file; give cache (an HDF5 field cache).", key="cache")
         for key in ("seq_length", "hidden_channels", "rnn_layers", "batch_size"):
             if getattr(self, key) < 1:
                 raise UserInputError(f"{source}: {key!r} must be at least 1, got {getattr(self, key)}.")

@@ -25,6 +25,7 @@ from simrnn.errors import UserInputError
 from simrnn.fields.cache import check_cache_unchanged
 from simrnn.fields.dataset import FieldSequenceDataset
 from simrnn.fields.metrics import FieldScores, add_skills, band_mask, persistence
+from simrnn.fields.predict_settings import FieldPredictSettings
 from simrnn.files import atomic_path, write_json_atomic
 from simrnn.runs import Run
 
@@ -69,7 +70,8 @@ def run_dataset(run: FieldsRun, split: str = "test", cache: str | Path | None = 
     if not cache:
         cache = data.get("file")
         if not cache:
-            raise UserInputError(f"{run.path}: config.json names no data file; give the cache (--cache FILE.h5).")
+            raise UserInputError(f"{run.path}: config.json names no data file; give cache (the run's field cache).",
+                                 key="cache")
     if Path(cache) == Path(data.get("file", "")):
         check_cache_unchanged(cache, data.get("sha256"), run.path)
     m = run.meta
@@ -84,8 +86,9 @@ def run_dataset(run: FieldsRun, split: str = "test", cache: str | Path | None = 
 def require_microstructure(run: FieldsRun) -> None:
     """Refuse a temperature run where a microstructure run is needed (one sentence)."""
     if run.meta.get("target", "microstructure") != "microstructure":
-        raise UserInputError(f"{run.path}: a temperature run (--target temperature); predict and rollout take a "
-                             f"microstructure run, e.g. `simrnn fields rollout MICRO_RUN --temperature {run.path}`.")
+        raise UserInputError(f"{run.path}: a temperature run (target 'temperature'); predict and rollout take a "
+                             "microstructure run (a temperature run drives a microstructure run's rollout as its "
+                             "temperature run).")
 
 
 def target_steps(dataset: FieldSequenceDataset) -> list[int]:
@@ -102,11 +105,12 @@ def sample_index(dataset: FieldSequenceDataset, timestep: int | None = None, sli
     elif timestep in steps:
         window = steps.index(timestep)
     else:
-        raise UserInputError(f"--timestep {timestep}: not a target step of the {dataset.split} split; "
-                             f"expected one of {', '.join(map(str, steps))}.")
+        raise UserInputError(f"timestep {timestep}: not a target step of the {dataset.split} split; "
+                             f"expected one of {', '.join(map(str, steps))}.", key="timestep")
     s = dataset.n_slices // 2 if slice_index is None else slice_index
     if not 0 <= s < dataset.n_slices:
-        raise UserInputError(f"--slice {s}: the {dataset.plane} plane has slices 0..{dataset.n_slices - 1}.")
+        raise UserInputError(f"slice_index {s}: the {dataset.plane} plane has slices 0..{dataset.n_slices - 1}.",
+                             key="slice_index")
     return window * dataset.n_slices + s
 
 
@@ -143,8 +147,9 @@ def predict_sample(run: FieldsRun, dataset: FieldSequenceDataset, index: int) ->
     }
 
 
-def predict_to_files(run: FieldsRun, split: str = "test", timestep: int | None = None,
-                     slice_index: int | None = None, cache: str | Path | None = None,
+def predict_to_files(run: FieldsRun, split: str = FieldPredictSettings.split,
+                     timestep: int | None = FieldPredictSettings.timestep,
+                     slice_index: int | None = FieldPredictSettings.slice_index, cache: str | Path | None = None,
                      out: str | Path | None = None) -> dict[str, Any]:
     """Predict one sample; write ``prediction.png``, ``prediction.npz`` and ``metrics.json`` into
     ``out`` (default ``RUN/predictions/<timestamp>``); return a summary."""

@@ -31,6 +31,7 @@ from simrnn.errors import UserInputError
 from simrnn.fields.dataset import FieldSequenceDataset
 from simrnn.fields.metrics import FieldScores, add_skills, band_mask, kelvin
 from simrnn.fields.predict import FieldsRun, require_microstructure, run_dataset
+from simrnn.fields.predict_settings import RolloutSettings
 from simrnn.fields.temperature import TemperatureScores
 from simrnn.files import write_json_atomic
 from simrnn.runs import Run
@@ -48,16 +49,16 @@ def _items(dataset: FieldSequenceDataset, window: int, slices: range) -> dict[st
 def check_cascade(run: FieldsRun, temperature: FieldsRun) -> None:
     """Refuse a temperature run that cannot drive ``run``: wrong target, plane, grid or a longer context."""
     if temperature.meta.get("target") != "temperature":
-        raise UserInputError(f"--temperature {temperature.path}: not a temperature run (train one with "
-                             "`simrnn fields train CACHE --target temperature`).")
+        raise UserInputError(f"temperature {temperature.path}: not a temperature run (a fields run trained with "
+                             "target temperature).", key="temperature")
     require_microstructure(run)
     for key in ("plane", "image_size"):
         if temperature.meta[key] != run.meta[key]:
-            raise UserInputError(f"--temperature {temperature.path}: its {key} is {temperature.meta[key]}, but "
-                                 f"{run.path} has {run.meta[key]}.")
+            raise UserInputError(f"temperature {temperature.path}: its {key} is {temperature.meta[key]}, but "
+                                 f"{run.path} has {run.meta[key]}.", key="temperature")
     if temperature.meta["seq_length"] > run.meta["seq_length"]:
-        raise UserInputError(f"--temperature {temperature.path}: it reads {temperature.meta['seq_length']} context "
-                             f"frames, more than the {run.meta['seq_length']} of {run.path}.")
+        raise UserInputError(f"temperature {temperature.path}: it reads {temperature.meta['seq_length']} context "
+                             f"frames, more than the {run.meta['seq_length']} of {run.path}.", key="temperature")
 
 
 def renormalise(temp: torch.Tensor, source: dict[str, Any], target: dict[str, Any]) -> torch.Tensor:
@@ -71,12 +72,12 @@ def renormalise(temp: torch.Tensor, source: dict[str, Any], target: dict[str, An
 def check_start(dataset: FieldSequenceDataset, horizon: int, start: int) -> None:
     """Refuse a start window or horizon that the split does not have, with one sentence."""
     if not 0 <= start < len(dataset.windows[dataset.split]):
-        raise UserInputError(f"--start {start}: the {dataset.split} split has windows "
-                             f"0..{len(dataset.windows[dataset.split]) - 1}.")
+        raise UserInputError(f"start {start}: the {dataset.split} split has windows "
+                             f"0..{len(dataset.windows[dataset.split]) - 1}.", key="start")
     available = max_horizon(dataset, start)
     if not 1 <= horizon <= available:
-        raise UserInputError(f"--steps {horizon}: the {dataset.split} split allows 1..{available} rollout steps "
-                             f"from window {start}.")
+        raise UserInputError(f"horizon {horizon}: the {dataset.split} split allows 1..{available} rollout steps "
+                             f"from window {start}.", key="horizon")
 
 
 @torch.no_grad()
@@ -199,7 +200,8 @@ def cascade_penalty(true_T: list[dict[str, Any]], cascade: list[dict[str, Any]])
     return [100.0 * (c["mse"] - t["mse"]) / t["mse"] for t, c in zip(true_T, cascade, strict=True)]
 
 
-def rollout_to_files(run: FieldsRun, horizon: int, split: str = "test", start: int = 0,
+def rollout_to_files(run: FieldsRun, horizon: int = RolloutSettings.horizon, split: str = RolloutSettings.split,
+                     start: int = RolloutSettings.start,
                      cache: str | Path | None = None, out: str | Path | None = None,
                      temperature: FieldsRun | None = None) -> dict[str, Any]:
     """Roll out and write ``rollout.json`` and ``rollout.png`` into ``out`` (default ``RUN/rollouts/<timestamp>``).

@@ -38,9 +38,9 @@ def parse_strain(text: str) -> np.ndarray:
         if len(parts) != 3:
             raise ValueError
     except (ValueError, IndexError):
-        raise UserInputError(f"--strain is {text!r}; expected START:STOP:STEPS, e.g. 0:0.2:200.") from None
+        raise UserInputError(f"strain is {text!r}; expected START:STOP:STEPS, e.g. 0:0.2:200.", key="strain") from None
     if not (np.isfinite(start) and np.isfinite(stop)) or steps < 2:
-        raise UserInputError(f"--strain is {text!r}; expected finite START and STOP and at least 2 STEPS.")
+        raise UserInputError(f"strain is {text!r}; expected finite START and STOP and at least 2 STEPS.", key="strain")
     return np.linspace(start, stop, steps)
 
 
@@ -52,24 +52,26 @@ def parse_params(run: SequenceRun, items: list[str]) -> np.ndarray:
         name, sep, value = item.partition("=")
         name = name.strip()
         if not sep or name not in names:
-            raise UserInputError(f"--param {item!r}: expected NAME=VALUE with NAME one of {', '.join(names)}.")
+            raise UserInputError(f"params {item!r}: expected NAME=VALUE with NAME one of {', '.join(names)}.",
+                                 key="params")
         try:
             values[name] = float(value)
         except ValueError:
-            raise UserInputError(f"--param {item!r}: {value!r} is not a number.") from None
+            raise UserInputError(f"params {item!r}: {value!r} is not a number.", key="params") from None
     missing = [n for n in names if n not in values]
     if missing:
-        raise UserInputError(f"the run needs every parameter; --param missing for {', '.join(missing)} "
-                             f"(the run's parameters: {', '.join(names)}).")
+        raise UserInputError(f"the run needs every parameter; params missing for {', '.join(missing)} "
+                             f"(the run's parameters: {', '.join(names)}).", key="params")
     return np.array([values[n] for n in names])
 
 
 def conditions_from_options(run: SequenceRun, params: list[str], strain: str) -> tuple[np.ndarray, np.ndarray]:
-    """One sequence from ``--param`` and ``--strain``: ``inputs [1,S,1]``, ``params [1,P]``."""
+    """One sequence from ``params`` (NAME=VALUE items) and ``strain`` (START:STOP:STEPS): ``inputs [1,S,1]``,
+    ``params [1,P]``."""
     features = list(run.meta["input_features"])
     if features != ["e_z"]:
-        raise UserInputError(f"--strain gives the axial strain e_z only, but the run's inputs are {', '.join(features)}; "
-                             "give them as columns of a CSV file (--inputs FILE.csv).")
+        raise UserInputError(f"strain gives the axial strain e_z only, but the run reads {', '.join(features)}; "
+                             "give them as columns of a CSV file of conditions (inputs).", key=("strain", "inputs"))
     return parse_strain(strain)[None, :, None], parse_params(run, params)[None, :]
 
 

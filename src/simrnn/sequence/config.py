@@ -52,7 +52,7 @@ class SequenceConfig(TrainSettings):
         """Raise a one-sentence :class:`UserInputError` for inconsistent values."""
         super().validate(source)
         if not self.raw_data:
-            raise UserInputError(f"{source}: no data file; give raw_data (--raw-data FILE.h5).")
+            raise UserInputError(f"{source}: no data file; give raw_data (an HDF5 file).", key="raw_data")
         for key in ("window_size", "window_step", "lstm_units", "dense_units", "batch_size"):
             if getattr(self, key) < 1:
                 raise UserInputError(f"{source}: {key!r} must be at least 1, got {getattr(self, key)}.")

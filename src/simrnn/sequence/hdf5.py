@@ -56,7 +56,8 @@ class TriaxialData:
     Attributes:
         inputs: ``[N, S, F]`` float32 load path (strains as fractions, compression positive).
         contact_params: ``[N, 5]`` float32: E (log10 Pa), v, kr, eta, mu (degrees).
-        outputs: ``[N, S, L]`` float32: e, p (MPa), q (MPa), f0, a_c, a_n, a_t.
+        outputs: ``[N, S, L]`` float32: e, p (MPa), q (MPa), f0, a_c, a_n, a_t; None for a file of
+            new conditions without outputs (read with ``require_outputs=False``, for prediction only).
         pressure: ``[N]`` float64 confining pressure in Pa (the group name as a number).
         experiment_type: ``[N]`` str, e.g. ``'drained'`` / ``'undrained'``.
         input_names, contact_param_names, output_names: names of the last axes.
@@ -65,7 +66,7 @@ class TriaxialData:
 
     inputs: np.ndarray
     contact_params: np.ndarray
-    outputs: np.ndarray
+    outputs: np.ndarray | None
     pressure: np.ndarray
     experiment_type: np.ndarray
     input_names: list[str]
@@ -80,13 +81,16 @@ def pressure_group_name(pressure_pa: float) -> str:
     return f"{mpa!r}e6"
 
 
-def read_triaxial_hdf5(path: str | os.PathLike, pressure: str = "All", experiment_type: str = "All") -> TriaxialData:
+def read_triaxial_hdf5(path: str | os.PathLike, pressure: str = "All", experiment_type: str = "All", *,
+                       require_outputs: bool = True) -> TriaxialData:
     """Read (and validate) the groups selected by ``pressure`` and ``experiment_type``.
 
     Args:
         path: HDF5 file in the layout above.
         pressure: a pressure group name such as ``'0.2e6'``, or ``'All'``.
         experiment_type: an experiment-type group name such as ``'drained'``, or ``'All'``.
+        require_outputs: False accepts selected groups that all lack the ``outputs`` dataset (new
+            conditions: inputs and contact parameters only, for prediction); ``outputs`` is then None.
 
     Returns:
         :class:`TriaxialData` with the selected groups concatenated along N.
@@ -99,16 +103,21 @@ def read_triaxial_hdf5(path: str | os.PathLike, pressure: str = "All", experimen
     """
     path = None if path is None else Path(path)
     with _open(path) as f:
-        names = _root_names(f, path)
+        names = _root_names(f, path, require_outputs)
         selected = _select(f, path, pressure, experiment_type)
-        groups = [(key, _read_group(f, path, key, names)) for key in selected]
+        groups = [(key, _read_group(f, path, key, names, require_outputs)) for key in selected]
     _check_same_shapes(path, groups, axis_names={1: "sequence length S", 2: "input features F"}, dataset="inputs")
-    _check_same_shapes(path, groups, axis_names={1: "sequence length S"}, dataset="outputs")
+    without = [key for key, g in groups if "outputs" not in g]
+    if without and len(without) < len(groups):
+        raise UserInputError(f"{path}: groups {', '.join(without)} have no dataset 'outputs' but the other selected "
+                             "groups have; select groups that all have outputs or all lack them.")
+    if not without:
+        _check_same_shapes(path, groups, axis_names={1: "sequence length S"}, dataset="outputs")
     first_type = selected[0].split("/")[1]
     return TriaxialData(
         inputs=np.concatenate([g["inputs"] for _, g in groups]),
         contact_params=np.concatenate([g["contact_params"] for _, g in groups]),
-        outputs=np.concatenate([g["outputs"] for _, g in groups]),
+        outputs=None if without else np.concatenate([g["outputs"] for _, g in groups]),
         pressure=np.concatenate([np.full(len(g["inputs"]), float(k.split("/")[0])) for k, g in groups]),
         experiment_type=np.concatenate([np.full(len(g["inputs"]), k.split("/")[1]) for k, g in groups]),
         input_names=names["inputs"].get(first_type, names["inputs"].get("")),
@@ -221,8 +230,11 @@ def _names(f: h5py.File, path: Path, key: str) -> list[str]:
     return names
 
 
-def _root_names(f: h5py.File, path: Path) -> dict:
-    """``{"contact_params": [...], "outputs": [...], "inputs": {experiment_type or "": [...]}}``."""
+def _root_names(f: h5py.File, path: Path, require_outputs: bool = True) -> dict:
+    """``{"contact_params": [...], "outputs": [...], "inputs": {experiment_type or "": [...]}}``.
+
+    Without ``require_outputs`` a missing ``outputs`` attribute is an empty list (checked only where a
+    group has outputs)."""
     with hdf5_errors(path):
         keys = list(f.attrs)
     inputs = {key.removeprefix("inputs_"): _names(f, path, key) for key in keys if key.startswith("inputs_")}
@@ -232,7 +244,8 @@ def _root_names(f: h5py.File, path: Path) -> dict:
         raise UserInputError(
             f"{path}: missing root attribute 'inputs' (or 'inputs_<experiment_type>') naming the input features."
         )
-    return {"contact_params": _names(f, path, "contact_params"), "outputs": _names(f, path, "outputs"),
+    outputs = _names(f, path, "outputs") if require_outputs else read_names(f, "outputs", path) or []
+    return {"contact_params": _names(f, path, "contact_params"), "outputs": outputs,
             "inputs": inputs}
 
 
@@ -280,24 +293,30 @@ def _select(f: h5py.File, path: Path, pressure: str, experiment_type: str) -> li
 
 
 def _is_empty_group(f: h5py.File, path: Path, key: str) -> bool:
-    """A group whose ``outputs`` dataset exists and holds zero sequences."""
+    """A group whose ``outputs`` dataset (``inputs`` where it has no outputs) exists and holds zero sequences."""
     node = resolve(f, key, path)
     if not isinstance(node, h5py.Group):
         return False
     outputs = resolve(node, "outputs", path)
+    if outputs is None:
+        outputs = resolve(node, "inputs", path)
     return isinstance(outputs, h5py.Dataset) and outputs.shape[:1] == (0,)
 
 
-def _read_group(f: h5py.File, path: Path, key: str, names: dict) -> dict[str, np.ndarray]:
-    """Read one group's three datasets as float32 and check their shapes, names and values."""
+def _read_group(f: h5py.File, path: Path, key: str, names: dict, require_outputs: bool = True) -> dict[str, np.ndarray]:
+    """Read one group's three datasets (two when ``outputs`` is absent and not required) as float32 and
+    check their shapes, names and values."""
     group = resolve(f, key, path)
     if not isinstance(group, h5py.Group):
         raise UserInputError(f"{path}: '{key}' is a dataset, expected a group holding {', '.join(DATASETS)}.")
     arrays = {}
     for name, ndim in zip(DATASETS, (2, 3, 3), strict=True):
         node = resolve(group, name, path)
+        if node is None and name == "outputs" and not require_outputs:
+            continue
         if node is None:
-            raise UserInputError(f"{path}: group '{key}' has no dataset '{name}'.")
+            hint = " (a file without outputs can only be predicted, not trained on)" if name == "outputs" else ""
+            raise UserInputError(f"{path}: group '{key}' has no dataset '{name}'{hint}.")
         if isinstance(node, h5py.Dataset) and node.ndim != ndim:
             raise UserInputError(
                 f"{path}: dataset '{key}/{name}' has shape {node.shape}, expected {ndim} dimensions "
@@ -313,10 +332,10 @@ def _read_group(f: h5py.File, path: Path, key: str, names: dict) -> dict[str, np
     input_names = names["inputs"].get(kind, names["inputs"].get(""))
     if input_names is None:
         raise UserInputError(f"{path}: missing root attribute 'inputs_{kind}' (or 'inputs') naming the inputs of '{key}'.")
-    n = {name: arrays[name].shape[0] for name in DATASETS}
+    n = {name: arrays[name].shape[0] for name in arrays}
     if len(set(n.values())) > 1:
         raise UserInputError(f"{path}: group '{key}' has different numbers of sequences per dataset: {n}.")
-    if arrays["inputs"].shape[1] != arrays["outputs"].shape[1]:
+    if "outputs" in arrays and arrays["inputs"].shape[1] != arrays["outputs"].shape[1]:
         raise UserInputError(
             f"{path}: group '{key}' has inputs of length {arrays['inputs'].shape[1]} but outputs of length "
             f"{arrays['outputs'].shape[1]}; both must have the same sequence length S."
@@ -324,7 +343,7 @@ def _read_group(f: h5py.File, path: Path, key: str, names: dict) -> dict[str, np
     for name, expected, attr in (("contact_params", names["contact_params"], "contact_params"),
                                  ("inputs", input_names, f"inputs_{kind}' or 'inputs"),
                                  ("outputs", names["outputs"], "outputs")):
-        if arrays[name].shape[-1] != len(expected):
+        if name in arrays and arrays[name].shape[-1] != len(expected):
             raise UserInputError(
                 f"{path}: dataset '{key}/{name}' has {arrays[name].shape[-1]} columns but root attribute "
                 f"'{attr}' names {len(expected)}: {expected}."

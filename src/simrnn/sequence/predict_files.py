@@ -3,7 +3,8 @@
 Output directory (fresh, never overwritten): ``RUN/predictions/<timestamp>/`` holding
 ``predictions.npz`` (``predictions [N,K,L]``, ``steps [K]`` original step of each element,
 ``sequence_index [N]`` into the file's selection, ``output_labels``), ``metrics.json`` and
-``prediction_curves.png``.
+``prediction_curves.png``. A file without outputs (new conditions: inputs and contact parameters
+only) is predicted unscored, as :func:`simrnn.sequence.conditions.predict_conditions` writes it.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ def _sequences_to_predict(run: SequenceRun, data_file: Path, split: str, n_seque
         return np.arange(n_sequences), split
     if not own_file:
         raise UserInputError(
-            f"{data_file}: --split {split} needs the run's own training file (checksum differs or the run has "
-            "no split); use --split all."
+            f"{data_file}: split {split!r} needs the run's own training file (checksum differs or the run has "
+            "no split); use split 'all'.", key="split"
         )
     return np.asarray(data_cfg["split"][split], dtype=int), split
 
@@ -47,16 +48,23 @@ def predict_file(run: SequenceRun, data_file: str | Path, *, split: str = Predic
                  n_plot: int = PredictSettings.n_plot, out: str | Path | None = None) -> dict[str, Any]:
     """Predict the sequences of ``data_file`` (the run's selection of pressure/experiment type).
 
-    Returns a summary with the output directory, the split predicted, the metrics and the figure path.
+    Returns a summary with the output directory, the split predicted, the metrics (None for a file
+    without outputs, which is predicted but not scored) and the figure path.
     """
+    from simrnn.sequence.conditions import predict_conditions
+
     PredictSettings(split, n_plot).validate()
     data_file = Path(data_file)
     meta = run.meta
     data = read_triaxial_hdf5(data_file, pressure=meta.get("pressure", "All"),
-                              experiment_type=meta.get("experiment_type", "All"))
+                              experiment_type=meta.get("experiment_type", "All"), require_outputs=False)
     index, split = _sequences_to_predict(run, data_file, split, len(data.inputs))
     params = build_params(data, meta.get("add_pressure", False), meta.get("add_experiment_type", False),
                           meta.get("add_e0", False))[index]
+    if data.outputs is None:
+        done = predict_conditions(run, data.inputs[index], params, out=out)
+        return {"out_dir": done["out_dir"], "split": split, "metrics": None, "figure": done["figure"],
+                "n_sequences": done["n_sequences"]}
     inputs, truth = data.inputs[index], data.outputs[index]
     predictions = predict(run, inputs, params)
     steps = np.arange(predictions.shape[1]) + run.first_predicted_step()

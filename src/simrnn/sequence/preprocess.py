@@ -44,6 +44,10 @@ def build_params(data: TriaxialData, add_pressure: bool, add_experiment_type: bo
     if add_experiment_type:
         columns.append((data.experiment_type == "drained").astype(np.float32)[:, None])
     if add_e0:
+        if data.outputs is None:
+            raise UserInputError(f"{data.source}: the run takes e0 (the initial void ratio) as a parameter, read from "
+                                 "the outputs' first 'e'; this file has no outputs, so give e0 another way "
+                                 "(predict --inputs FILE.csv or --param e0=...).")
         if "e" not in data.output_names:
             raise UserInputError(f"{data.source}: add_e0 needs an output named 'e' (void ratio).")
         columns.append(data.outputs[:, 0, data.output_names.index("e")].astype(np.float32)[:, None])

@@ -13,7 +13,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
 from simrnn.engine.taskspec import Evaluation, Task, TaskData
 from simrnn.files import sha256_file
@@ -86,13 +86,24 @@ class SequenceDataModule(L.LightningDataModule):
         return len(self._datasets[split])
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self._datasets["train"], batch_size=self.batch_size, shuffle=True)
+        return self._loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self._datasets["val"], batch_size=self.batch_size)
+        return self._loader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return DataLoader(self._datasets["test"], batch_size=self.batch_size)
+        return self._loader("test")
+
+    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
+        """Batches of ``batch_size`` windows, each gathered by one tensor index (``dataset[indices]``).
+
+        The same batches, in the same order and from the same random draws, as
+        ``DataLoader(dataset, batch_size, shuffle)`` (same test MSE to the last digit), without its
+        per-window ``__getitem__`` and ``torch.stack``.
+        """
+        dataset = self._datasets[split]
+        order = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
+        return DataLoader(dataset, batch_size=None, sampler=BatchSampler(order, self.batch_size, drop_last=False))
 
 
 class SequenceTask(Task):

@@ -59,10 +59,11 @@ class SamplingSettings:
     def validate(self) -> None:
         if self.n_init < 1 or self.max_components < 1:
             raise UserInputError(
-                f"--gmm-n-init ({self.n_init}) and --max-components ({self.max_components}) must be at least 1."
+                f"gmm_n_init ({self.n_init}) and max_components ({self.max_components}) must be at least 1.",
+                key=("gmm_n_init", "max_components"),
             )
         if self.prior_weight is not None and not (np.isfinite(self.prior_weight) and self.prior_weight > 0):
-            raise UserInputError(f"--prior-weight must be a positive number, got {self.prior_weight}.")
+            raise UserInputError(f"prior_weight must be a positive number, got {self.prior_weight}.", key="prior_weight")
 
 
 def default_ranges(callback: ModelCallback) -> dict[str, tuple[float, float]]:
@@ -90,12 +91,12 @@ MAX_SAMPLES, MAX_ITERATIONS = 100_000, 10_000
 def check_counts(samples: int, iterations: int, ess_target: float, seed: int = 0) -> None:
     """One sentence, before any work, for counts or a seed that cannot run."""
     if not 2 <= samples <= MAX_SAMPLES or not 1 <= iterations <= MAX_ITERATIONS:
-        raise UserInputError(f"--samples must be >= 2 and --iterations >= 1 (at most {MAX_SAMPLES} and "
-                             f"{MAX_ITERATIONS}), got {samples} and {iterations}.")
+        raise UserInputError(f"samples must be >= 2 and iterations >= 1 (at most {MAX_SAMPLES} and "
+                             f"{MAX_ITERATIONS}), got {samples} and {iterations}.", key=("samples", "iterations"))
     if not 0 <= seed < 2**32:
-        raise UserInputError(f"--seed must be from 0 to {2**32 - 1}, got {seed}.")
+        raise UserInputError(f"seed must be from 0 to {2**32 - 1}, got {seed}.", key="seed")
     if not 0 < ess_target <= 1:
-        raise UserInputError(f"--ess must lie in (0, 1], got {ess_target}.")
+        raise UserInputError(f"ess_target must lie in (0, 1], got {ess_target}.", key="ess_target")
 
 
 def _check_model_is_finite(callback: ModelCallback, param_ranges: Mapping[str, tuple[float, float]],
@@ -109,7 +110,7 @@ def _check_model_is_finite(callback: ModelCallback, param_ranges: Mapping[str, t
     if not np.all(np.isfinite(curves)):
         raise UserInputError(
             f"the model's curves are NaN or inf at the centre of the ranges with the fixed values "
-            f"{callback.fixed_params}; check --fixed and --param."
+            f"{callback.fixed_params}; check fixed_params and param_ranges.", key=("fixed_params", "param_ranges")
         )
 
 
@@ -311,10 +312,10 @@ def calibrate(model: str | Path | SequenceRun | ModelCallback, obs_file, *, samp
                                 figures=figures, progress=progress, walkers=walkers, steps=steps, move=move,
                                 points_per_curve=points_per_curve, resume=resume)
     if sampler != "grainlearning":
-        raise UserInputError(f"--sampler must be 'emcee' or 'grainlearning', got {sampler!r}.")
+        raise UserInputError(f"sampler must be 'emcee' or 'grainlearning', got {sampler!r}.", key="sampler")
     if not isinstance(obs_file, str | Path):
-        raise UserInputError("--sampler grainlearning calibrates against one observation file; give one --obs "
-                             "(several curves need the default sampler, emcee).")
+        raise UserInputError("sampler 'grainlearning' calibrates against one observation file; give one obs "
+                             "(several curves need the default sampler, emcee).", key=("sampler", "obs"))
     table = read_observation_table(obs_file)
     if isinstance(model, ModelCallback):
         callback = model
@@ -336,8 +337,8 @@ def calibrate(model: str | Path | SequenceRun | ModelCallback, obs_file, *, samp
     callback.check_param_names(list(param_ranges))
     unknown = [n for n in reference if n not in callback.param_names]
     if unknown:
-        raise UserInputError(f"--reference names unknown parameter(s) {', '.join(unknown)}; the model's parameters "
-                             f"are {', '.join(callback.param_names)}.")
+        raise UserInputError(f"reference names unknown parameter(s) {', '.join(unknown)}; the model's parameters "
+                             f"are {', '.join(callback.param_names)}.", key="reference")
     artefacts.check_new_directory(out_dir)
     error_model = ErrorModel(NOISE_FRACTION if noise is None else float(noise),
                              dict(model_error) if model_error is not None else _run_model_error(callback, obs_names))

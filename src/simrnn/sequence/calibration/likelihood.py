@@ -44,19 +44,19 @@ class ErrorModel:
 
     def validate(self) -> None:
         if not 0 <= self.noise_fraction <= MAX_NOISE_FRACTION:
-            raise UserInputError(f"--noise must lie in [0, {MAX_NOISE_FRACTION:g}] (a fraction of each curve's "
-                                 f"range), got {self.noise_fraction}.")
+            raise UserInputError(f"noise must lie in [0, {MAX_NOISE_FRACTION:g}] (a fraction of each curve's "
+                                 f"range), got {self.noise_fraction}.", key="noise")
         bad = {k: v for k, v in self.model_error.items() if not (np.isfinite(v) and 0 <= v < 1e100)}
         if bad:
             name, value = next(iter(bad.items()))
-            raise UserInputError(f"--model-error {name}={value}: expected a finite RMSE >= 0.")
+            raise UserInputError(f"model_error {name}={value}: expected a finite RMSE >= 0.", key="model_error")
 
     def std_per_curve(self, observed: np.ndarray, obs_names: Sequence[str], start: int) -> np.ndarray:
         """``s_o [num_obs]`` for ``observed [num_obs, T]`` over the steps ``t >= start``."""
         unknown = sorted(set(self.model_error) - set(obs_names))
         if unknown:
-            raise UserInputError(f"--model-error names {', '.join(unknown)}, which are not observed curves "
-                                 f"({', '.join(obs_names)}).")
+            raise UserInputError(f"model_error names {', '.join(unknown)}, which are not observed curves "
+                                 f"({', '.join(obs_names)}).", key="model_error")
         span = np.ptp(observed[:, start:], axis=1)
         noise = self.noise_fraction * span
         model = np.array([self.model_error.get(n, 0.0) for n in obs_names])
@@ -64,8 +64,8 @@ class ErrorModel:
         flat = [n for n, s in zip(obs_names, std, strict=True) if not s > 0]
         if flat:
             raise UserInputError(
-                f"observation(s) {', '.join(flat)} are constant and no --model-error is given for them; the "
-                "likelihood needs a positive error (give --model-error NAME=RMSE or drop the curve)."
+                f"observation(s) {', '.join(flat)} are constant and no model_error is given for them; the "
+                "likelihood needs a positive error (give model_error NAME=RMSE or drop the curve).", key="model_error"
             )
         return std
 
@@ -183,7 +183,8 @@ def build_experiment(name: str, model, observed: np.ndarray, error_model: ErrorM
     dependent observables (:func:`dependent_observables`), sets each remaining curve's std
     (:meth:`ErrorModel.std_per_curve`) and the AR(1) correlation for ``points_per_curve``."""
     if not points_per_curve > 0:
-        raise UserInputError(f"--points-per-curve must be a positive number, got {points_per_curve}.")
+        raise UserInputError(f"points_per_curve must be a positive number, got {points_per_curve}.",
+                             key="points_per_curve")
     names = list(model.obs_names)
     start = model.first_step
     dropped = dependent_observables(observed, names, start, dependence_tolerance)

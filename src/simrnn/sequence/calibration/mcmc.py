@@ -71,20 +71,21 @@ class McmcSettings:
 
     def validate(self, num_params: int) -> None:
         if self.walkers < 2 * num_params or self.walkers % 2:
-            raise UserInputError(f"--walkers must be even and at least twice the number of calibrated parameters "
-                                 f"({2 * num_params}), got {self.walkers}.")
+            raise UserInputError(f"walkers must be even and at least twice the number of calibrated parameters "
+                                 f"({2 * num_params}), got {self.walkers}.", key="walkers")
         if self.max_steps < 1 or self.check_every < 1:
-            raise UserInputError(f"--steps ({self.max_steps}) and the check interval ({self.check_every}) must be "
-                                 "at least 1.")
+            raise UserInputError(f"max_steps ({self.max_steps}) and the check interval ({self.check_every}) must be "
+                                 "at least 1.", key="max_steps")
         if self.move not in ("de", "stretch"):
-            raise UserInputError(f"--move must be 'stretch' or 'de', got {self.move!r}.")
+            raise UserInputError(f"move must be 'stretch' or 'de', got {self.move!r}.", key="move")
         if self.walkers < 2 * self.groups:
-            raise UserInputError(f"--walkers ({self.walkers}) must be at least twice the R-hat groups ({self.groups}).")
+            raise UserInputError(f"walkers ({self.walkers}) must be at least twice the R-hat groups ({self.groups}).",
+                                 key="walkers")
         if self.walkers * self.max_steps > MAX_DRAWS:  # the chain [steps, walkers, P] is kept in memory
-            raise UserInputError(f"--walkers x --steps is {self.walkers} x {self.max_steps}; at most {MAX_DRAWS:.0e} "
-                                 "draws are kept (fewer walkers or steps).")
+            raise UserInputError(f"walkers x max_steps is {self.walkers} x {self.max_steps}; at most {MAX_DRAWS:.0e} "
+                                 "draws are kept (fewer walkers or steps).", key=("walkers", "max_steps"))
         if not 0 <= self.seed < 2**32:
-            raise UserInputError(f"--seed must be from 0 to {2**32 - 1}, got {self.seed}.")
+            raise UserInputError(f"seed must be from 0 to {2**32 - 1}, got {self.seed}.", key="seed")
 
 
 def split_rhat(chain: np.ndarray, groups: int) -> np.ndarray:
@@ -182,7 +183,7 @@ def _moves(name: str):
         return emcee.moves.StretchMove()
     if name == "de":
         return [(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)]
-    raise UserInputError(f"--move must be 'stretch' or 'de', got {name!r}.")
+    raise UserInputError(f"move must be 'stretch' or 'de', got {name!r}.", key="move")
 
 
 def _tempered_fit(x: np.ndarray, lp: np.ndarray, log_q: np.ndarray, target_ess: float
@@ -235,7 +236,7 @@ def initial_ensemble(log_prob: Callable[[np.ndarray], np.ndarray], bounds: np.nd
     lp = np.asarray(log_prob(x), dtype=np.float64)
     if not np.isfinite(lp).any():
         raise UserInputError("the model's log-likelihood is -inf or NaN at every starting draw; check the "
-                             "observations, --fixed values and ranges.")
+                             "observations, fixed values and ranges.", key="fixed")
     components = [(len(x), None, None, 1.0)]  # (points, mean, cov, fraction inside the box); None: uniform
 
     def draw(mean: np.ndarray, cov: np.ndarray, count: int) -> tuple[np.ndarray, float]:

@@ -53,7 +53,7 @@ def as_observations(obs: str | Path | Observation | Sequence, fixed: Mapping[str
         result.append(Observation(Path(path), {**{k: float(v) for k, v in (fixed or {}).items()},
                                                **{k: float(v) for k, v in own.items()}}))
     if not result:
-        raise UserInputError("give at least one observation file (--obs FILE).")
+        raise UserInputError("give at least one observation file (obs FILE).", key="obs")
     return result
 
 
@@ -218,7 +218,8 @@ def calibrate_mcmc(model, obs, *, param_ranges: Mapping[str, tuple[float, float]
     if resume is not None:
         chain_from = Path(resume) / CHAIN_FILE
         if not chain_from.is_file():
-            raise UserInputError(f"--resume {resume}: no {CHAIN_FILE} there; give an MCMC calibration directory.")
+            raise UserInputError(f"resume {resume}: no {CHAIN_FILE} there; give an MCMC calibration directory.",
+                                 key="resume")
     errors = dict(model_error) if model_error is not None else _run_rmse(model, obs_names or ["e", "p", "q"])
     error_model = ErrorModel(NOISE_FRACTION if noise is None else float(noise), errors)
     error_model.validate()
@@ -239,7 +240,8 @@ def calibrate_mcmc(model, obs, *, param_ranges: Mapping[str, tuple[float, float]
         with np.errstate(all="ignore"):
             if not np.all(np.isfinite(exp.model(center))):
                 raise UserInputError(f"{exp.name}: the model's curves are NaN or inf at the centre of the ranges with "
-                                     f"the fixed values {exp.fixed}; check --fixed and --param.")
+                                     f"the fixed values {exp.fixed}; check fixed_params and param_ranges.",
+                                     key=("fixed_params", "param_ranges"))
 
     def log_likelihood(theta: np.ndarray) -> np.ndarray:
         return sum(exp.log_likelihood(theta)[0] for exp in experiments)

@@ -1,0 +1,93 @@
+"""``simrnn calibrate --simulator NAME --surrogate SURROGATE``: the hybrid loop (:mod:`~.calibration.hybrid`)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from simrnn.cli.output import console
+from simrnn.errors import UserInputError
+
+#: the synthetic triaxial simulator's name on the command line (standing in for DEM).
+TRIAXIAL = "triaxial"
+
+
+def load_callable(name: str) -> Callable[[np.ndarray], np.ndarray]:
+    """``"package.module:function"`` -> that function ``run(params [N, P]) -> curves [N, T, O]``."""
+    module, sep, attr = name.partition(":")
+    if not sep or not module or not attr:
+        raise UserInputError(f"--simulator {name!r}: expected 'triaxial' or a Python callable as MODULE:FUNCTION.")
+    try:
+        fn = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise UserInputError(f"--simulator {name!r}: cannot import it ({exc}).") from None
+    if not callable(fn):
+        raise UserInputError(f"--simulator {name!r} is not callable.")
+    return fn
+
+
+def run_hybrid(simulator: str, surrogate: str, obs: Path, fixed: Mapping[str, float],
+               ranges: Mapping[str, tuple[float, float]], obs_names: list[str] | None, control: list[str] | None,
+               rounds: int | None, batch: int | None, seed: int, out: Path | None, runs_root: Path) -> None:
+    """Build the cached simulator for the observation table ``obs`` and run the loop into ``out``."""
+    import torch
+
+    from simrnn.files import new_timestamped_directory
+    from simrnn.sequence.calibration.hybrid import (
+        ROUND_FILE,
+        HybridSettings,
+        hybrid_calibrate,
+        hybrid_simulator,
+    )
+    from simrnn.sequence.calibration.observations import read_observation_table
+
+    torch.set_num_threads(1)  # the MLP surrogate is tiny: one thread is the fastest
+    table = read_observation_table(obs)
+    control = control or table.names[:1]
+    names = obs_names or [n for n in table.names if n not in control]
+    observed = table.stack(names)
+    ctrl = table.stack(control)
+    if simulator == TRIAXIAL:
+        from simrnn.sequence.calibration.simulator import triaxial_run
+        from simrnn.sequence.triaxial import CONTACT_PARAM_NAMES, PARAM_RANGES
+
+        if "pressure" not in fixed:
+            raise UserInputError("--simulator triaxial needs the confining pressure: --fixed pressure=VALUE (MPa).")
+        ranges = dict(ranges) or {n: PARAM_RANGES[n] for n in CONTACT_PARAM_NAMES if n not in fixed}
+        kind = "drained" if fixed.get("drained", 1.0) else "undrained"
+        fixed_values = {k: v for k, v in fixed.items() if k != "drained"}
+        run = triaxial_run(names, ctrl[-1], fixed_values, list(ranges), kind)
+    else:
+        if not ranges:
+            raise UserInputError("a Python --simulator needs the calibrated parameters: --param NAME=LOW:HIGH.")
+        run = load_callable(simulator)
+    if surrogate != "mlp" and not Path(surrogate).is_file():
+        raise UserInputError(f"--surrogate {surrogate!r}: expected 'mlp' (a new MLP surrogate) or the surrogate.pt "
+                             "of an earlier hybrid calibration.")
+    defaults = HybridSettings()
+    settings = HybridSettings(max_rounds=rounds or defaults.max_rounds, batch=batch or defaults.batch, seed=seed)
+    if out is None:
+        with new_timestamped_directory(Path(runs_root) / "calibration") as created:
+            out = created
+    elif out.exists() and any(out.iterdir()) and not (out / "round_0" / ROUND_FILE).is_file():
+        raise UserInputError(f"--out {out}: exists and is not a hybrid calibration to resume; give a new directory.")
+    sim = hybrid_simulator(run, list(ranges), names, ctrl[-1], out, control[-1])
+
+    def report(record: dict) -> None:
+        if record["round"] == 0:
+            console.print(f"round 0: {record['simulations']} simulations (initial design), surrogate trained")
+            return
+        values = ", ".join(f"{n} {m:.4g}+-{s:.2g}" for n, m, s in zip(record["param_names"], record["mean"],
+                                                                          record["std"], strict=True))
+        console.print(f"round {record['round']}: {values}; {record['simulations']} simulations so far")
+
+    result = hybrid_calibrate(sim, observed, ranges, out, settings,
+                              surrogate=None if surrogate == "mlp" else surrogate, progress=report)
+    console.print(f"{'converged' if result.converged else 'NOT converged'} after {len(result.rounds)} rounds; "
+                  f"{result.simulations_this_call} simulations in this call, {result.simulations_total} in all")
+    for note in result.notes:
+        console.print(f"note: {note}")
+    console.print(f"written to {out}")

@@ -1,0 +1,348 @@
+"""Calibration with the simulator in the loop: MCMC on a surrogate, simulations where it is least sure.
+
+Round 0 simulates an initial design (``initial`` Latin-hypercube points of the prior box) and
+trains the surrogate on it. Every later round ``r``:
+
+(a) samples the posterior with MCMC (emcee, :func:`~.mcmc.run_mcmc`, short chains) with the
+    current surrogate as the model;
+(b) simulates ``batch`` points chosen among ``candidates`` random posterior draws by the rule
+    *largest disagreement with the nearest simulation*: a draw's score is the RMS, in units of the
+    likelihood's std per curve, of the surrogate's curves at the draw minus the simulated curves
+    of the nearest simulated point (parameters scaled to the prior box). It is large where the
+    posterior lies far from every simulation *and* the response changes there, or where the
+    surrogate is wrong near a simulation; points are taken greedily, each chosen draw counting as
+    simulated for the next choice (so a batch spreads out). This needs one surrogate and no
+    ensemble training; the simulations go through the cached simulator (:mod:`.simulator`), so a
+    failed sample is skipped with a :class:`~.simulator.SimulationFailed` warning and none is run twice;
+(c) fine-tunes the surrogate on every simulation so far: a new model loads the previous round's
+    ``state_dict`` and trains ``fine_tune_epochs`` epochs, early-stopped on a held-out fraction.
+
+Stopping rule: after round ``r >= 2``, when every posterior mean moved by less than ``mean_tol``
+posterior stds and every std ratio lies within ``1 +- std_tol`` of the previous round's
+(defaults 0.2 and 0.15: with the default chains, the MCMC error of a mean is about 0.05 std, so
+0.1 std would stop by chance or never), or after ``max_rounds`` rounds.
+
+Everything is on disk: ``round_k/`` (written to a temporary folder, then renamed) holds
+``round.json`` (posterior mean, std, 90 % interval, the points simulated, the stopping test),
+``samples.npy`` (posterior draws ``[M, P]``) and ``surrogate.pt``; the simulations are in the cache
+file ``simulations.npz``; ``rounds.png`` shows the posterior per round and the simulations placed. A loop that was killed resumes after its last complete round and repeats
+no simulation.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from simrnn.errors import UserInputError
+from simrnn.sequence.calibration.likelihood import ErrorModel, build_experiment
+from simrnn.sequence.calibration.mcmc import McmcSettings, run_mcmc
+from simrnn.sequence.calibration.protocol import FunctionModel
+from simrnn.sequence.calibration.simulator import CachedSimulator
+
+ROUND_FILE = "round.json"
+SURROGATE_FILE = "surrogate.pt"
+SAMPLES_FILE = "samples.npy"
+CACHE_FILE = "simulations.npz"
+
+
+@dataclass(frozen=True)
+class HybridSettings:
+    """The loop's knobs; see the module docstring for what each round does with them."""
+
+    initial: int = 16
+    batch: int = 6
+    candidates: int = 256
+    max_rounds: int = 6
+    mean_tol: float = 0.2
+    std_tol: float = 0.15
+    initial_epochs: int = 2000
+    fine_tune_epochs: int = 500
+    patience: int = 100
+    holdout: float = 0.2
+    walkers: int = 32
+    steps: int = 600
+    seed: int = 0
+
+    def validate(self, num_params: int) -> None:
+        if self.initial < 4 or self.batch < 1 or self.max_rounds < 1:
+            raise UserInputError(f"the hybrid loop needs an initial design of >= 4 simulations, a batch >= 1 and "
+                                 f"max rounds >= 1; got {self.initial}, {self.batch}, {self.max_rounds}.")
+        if not 0 < self.holdout < 0.5:
+            raise UserInputError(f"the held-out fraction must lie in (0, 0.5), got {self.holdout}.")
+        McmcSettings(walkers=self.walkers, max_steps=self.steps).validate(num_params)
+
+
+class MlpSurrogate:
+    """A small MLP surrogate ``params [N, P] -> curves [N, T, O]`` (parameters scaled to the prior
+    box, curves standardised per step and observable with the statistics of its first training set,
+    kept in the ``state_dict`` so a warm start uses the same scaling)."""
+
+    def __init__(self, bounds: np.ndarray, shape: tuple[int, int], hidden: int = 64):
+        import torch
+
+        self.bounds = np.asarray(bounds, dtype=np.float64)
+        self.shape = tuple(shape)
+        size = shape[0] * shape[1]
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(len(bounds), hidden), torch.nn.Tanh(), torch.nn.Linear(hidden, hidden), torch.nn.Tanh(),
+            torch.nn.Linear(hidden, size))
+        self.net.register_buffer("curve_mean", torch.zeros(size))
+        self.net.register_buffer("curve_std", torch.zeros(size))  # zeros: not fitted yet
+
+    def _x(self, params: np.ndarray):
+        import torch
+
+        scaled = (params - self.bounds[:, 0]) / (self.bounds[:, 1] - self.bounds[:, 0]) * 2 - 1
+        return torch.as_tensor(scaled, dtype=torch.float32)
+
+    def __call__(self, params: np.ndarray) -> np.ndarray:
+        """``params [N, P]`` -> curves ``[N, T, O]`` (float64)."""
+        import torch
+
+        with torch.no_grad():
+            out = self.net(self._x(np.asarray(params, dtype=np.float64)))
+            out = out * self.net.curve_std + self.net.curve_mean
+        return out.double().numpy().reshape(len(params), *self.shape)
+
+    def fit(self, params: np.ndarray, curves: np.ndarray, epochs: int, patience: int, holdout: float,
+            seed: int) -> dict:
+        """Full-batch Adam on ``params [N, P]``, ``curves [N, T, O]``; the ``holdout`` fraction (at least
+        one sample) is held out and the weights of its lowest loss are kept. Returns the losses."""
+        import torch
+
+        torch.manual_seed(seed)
+        flat = torch.as_tensor(curves.reshape(len(curves), -1), dtype=torch.float32)
+        if not self.net.curve_std.any():
+            self.net.curve_mean.copy_(flat.mean(0))
+            self.net.curve_std.copy_(flat.std(0).clamp_min(1e-8))
+        target = (flat - self.net.curve_mean) / self.net.curve_std
+        x = self._x(params)
+        order = np.random.default_rng(seed).permutation(len(params))
+        held = order[:max(1, int(round(holdout * len(params))))]
+        train = order[len(held):]
+        optimiser = torch.optim.Adam(self.net.parameters(), lr=3e-3)
+        best, best_state, since = np.inf, None, 0
+        for _ in range(epochs):
+            optimiser.zero_grad()
+            loss = torch.mean((self.net(x[train]) - target[train]) ** 2)
+            loss.backward()
+            optimiser.step()
+            with torch.no_grad():
+                val = float(torch.mean((self.net(x[held]) - target[held]) ** 2))
+            if val < best:
+                best, since = val, 0
+                best_state = {k: v.clone() for k, v in self.net.state_dict().items()}
+            elif (since := since + 1) >= patience:
+                break
+        self.net.load_state_dict(best_state)
+        return {"train_loss": loss.item(), "holdout_loss": best, "train": len(train), "holdout": len(held)}
+
+    def save(self, path: Path) -> None:
+        import torch
+
+        torch.save(self.net.state_dict(), path)
+
+    def load(self, path: Path) -> MlpSurrogate:
+        import torch
+
+        self.net.load_state_dict(torch.load(path, weights_only=True))
+        return self
+
+
+@dataclass
+class HybridResult:
+    """The loop's outcome: per round the posterior summary (``rounds``), the last posterior draws
+    ``samples [M, P]``, the simulator's samples simulated in this call and in all (cache)."""
+
+    out_dir: Path
+    param_names: list[str]
+    rounds: list[dict]
+    samples: np.ndarray
+    converged: bool
+    simulations_this_call: int
+    simulations_total: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def mean(self) -> dict[str, float]:
+        return dict(zip(self.param_names, self.samples.mean(0).tolist(), strict=True))
+
+    @property
+    def std(self) -> dict[str, float]:
+        return dict(zip(self.param_names, self.samples.std(0).tolist(), strict=True))
+
+
+def latin_hypercube(bounds: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` Latin-hypercube points ``[n, P]`` in the box ``bounds [P, 2]`` (seeded)."""
+    rng = np.random.default_rng(seed)
+    unit = (np.stack([rng.permutation(n) for _ in bounds], axis=1) + rng.random((n, len(bounds)))) / n
+    return bounds[:, 0] + unit * (bounds[:, 1] - bounds[:, 0])
+
+
+def choose_points(candidates: np.ndarray, surrogate: Callable[[np.ndarray], np.ndarray], sim_params: np.ndarray,
+                  sim_curves: np.ndarray, bounds: np.ndarray, scale: np.ndarray, batch: int) -> np.ndarray:
+    """The ``batch`` rows of ``candidates [C, P]`` of largest disagreement with the nearest simulation
+    (module docstring, rule (b)); ``sim_params [S, P]``, ``sim_curves [S, T, O]``, ``scale [O]`` the
+    likelihood's std per observable. Returns ``[min(batch, C), P]``."""
+    width = bounds[:, 1] - bounds[:, 0]
+    predicted = surrogate(candidates)  # [C, T, O]
+    ref_x, ref_y = sim_params / width, sim_curves
+    chosen: list[int] = []
+    for _ in range(min(batch, len(candidates))):
+        dist = np.linalg.norm(candidates[:, None] / width - ref_x[None], axis=2)  # [C, S]
+        nearest = ref_y[np.argmin(dist, axis=1)]
+        score = np.sqrt(np.mean(((predicted - nearest) / scale) ** 2, axis=(1, 2)))
+        score[chosen] = -np.inf
+        best = int(np.argmax(score))
+        chosen.append(best)
+        ref_x = np.vstack([ref_x, candidates[best] / width])
+        ref_y = np.concatenate([ref_y, predicted[best:best + 1]])
+    return candidates[chosen]
+
+
+def _done_rounds(out: Path) -> list[int]:
+    return sorted(int(p.name.split("_")[1]) for p in out.glob("round_*") if (p / ROUND_FILE).is_file()
+                  and p.name.split("_")[1].isdigit())
+
+
+def _write_round(out: Path, k: int, record: dict, samples: np.ndarray | None, surrogate: MlpSurrogate) -> None:
+    """``round_k/`` written in a temporary folder and renamed, so a kill leaves no half round."""
+    final, tmp = out / f"round_{k}", out / f".round_{k}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    if samples is not None:
+        np.save(tmp / SAMPLES_FILE, samples)
+    surrogate.save(tmp / SURROGATE_FILE)
+    (tmp / ROUND_FILE).write_text(json.dumps(record, indent=2))
+    tmp.rename(final)
+
+
+def _figure(out: Path, records: list[dict], simulator: CachedSimulator, names: list[str]) -> None:
+    """``rounds.png``: each simulated point's round is the first round whose count includes it."""
+    from simrnn.sequence.calibration.hybrid_figures import ROUNDS_FIGURE, plot_rounds
+
+    rounds = [r for r in records if r["round"] > 0]
+    if rounds:
+        counts = np.array([r["simulations"] for r in records])
+        sim_round = np.searchsorted(counts, np.arange(len(simulator.cache.params)), side="right")
+        plot_rounds(rounds, simulator.cache.params, sim_round, names, out / ROUNDS_FIGURE)
+
+
+def moved(previous: dict, current: dict, settings: HybridSettings) -> dict:
+    """The stopping test between two rounds' posteriors ``{"mean": [P], "std": [P]}``."""
+    mean_shift = np.abs(np.subtract(current["mean"], previous["mean"])) / np.asarray(previous["std"])
+    std_ratio = np.asarray(current["std"]) / np.asarray(previous["std"])
+    stable = bool(np.all(mean_shift < settings.mean_tol) and np.all(np.abs(std_ratio - 1) <= settings.std_tol))
+    return {"mean_shift_in_std": mean_shift.tolist(), "std_ratio": std_ratio.tolist(), "stable": stable}
+
+
+def hybrid_calibrate(simulator: CachedSimulator, observed: np.ndarray, param_ranges: Mapping[str, tuple[float, float]],
+                     out_dir: str | Path, settings: HybridSettings | None = None,
+                     error_model: ErrorModel | None = None, surrogate: str | Path | None = None,
+                     progress: Callable[[dict], None] | None = None, figures: bool = True) -> HybridResult:
+    """Calibrate ``param_ranges``' parameters against ``observed [O, T]`` with the simulator in the loop.
+
+    Args:
+        simulator: a :func:`~.simulator.cached_simulator` whose cache file should be
+            ``out_dir/simulations.npz`` (:func:`hybrid_simulator` builds it) so a resumed loop reuses it.
+        surrogate: a ``surrogate.pt`` of an earlier loop to warm-start round 0 from (its initial design
+            is still simulated); None: a new :class:`MlpSurrogate`.
+        error_model: the likelihood's noise and model error (default :class:`~.likelihood.ErrorModel`).
+        progress: called with each finished round's record.
+        figures: draw ``rounds.png`` (:func:`~.hybrid_figures.plot_rounds`).
+    Rounds already on disk in ``out_dir`` are not repeated (see the module docstring).
+    """
+    settings = settings or HybridSettings()
+    names = list(param_ranges)
+    if names != list(simulator.param_names):
+        raise UserInputError(f"the calibrated parameters ({', '.join(names)}) must be the simulator's, in its order "
+                             f"({', '.join(simulator.param_names)}).")
+    settings.validate(len(names))
+    bounds = np.array([param_ranges[n] for n in names], dtype=np.float64)
+    observed = np.asarray(observed, dtype=np.float64)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    shape = (len(simulator.control), len(simulator.obs_names))
+    error_model = error_model or ErrorModel()
+    start_sims = simulator.simulations
+    done = _done_rounds(out)
+    net = MlpSurrogate(bounds, shape)
+    records = [json.loads((out / f"round_{k}" / ROUND_FILE).read_text()) for k in done]
+
+    def simulated() -> tuple[np.ndarray, np.ndarray]:
+        return simulator.cache.params, simulator.cache.curves
+
+    if not done:
+        if surrogate is not None:
+            net.load(Path(surrogate))
+        simulator(latin_hypercube(bounds, settings.initial, settings.seed))
+        simulator.flush()
+        params, curves = simulated()
+        losses = net.fit(params, curves, settings.initial_epochs, settings.patience, settings.holdout, settings.seed)
+        record = {"round": 0, "simulations": len(params), "fit": losses, "settings": asdict(settings)}
+        _write_round(out, 0, record, None, net)
+        records.append(record)
+        done = [0]
+        if progress:
+            progress(record)
+    else:
+        net.load(out / f"round_{done[-1]}" / SURROGATE_FILE)
+    model = FunctionModel(net, names, list(simulator.obs_names), simulator.control)
+    experiment = build_experiment("hybrid", model, observed, error_model)
+    scale = np.ones(shape[1])
+    scale[experiment.used] = experiment.std
+    samples = np.load(out / f"round_{done[-1]}" / SAMPLES_FILE) if done[-1] > 0 else None
+    converged = bool(records[-1].get("stop", {}).get("stable", False))
+    for k in range(done[-1] + 1, settings.max_rounds + 1):
+        if converged:
+            break
+        mcmc = McmcSettings(walkers=settings.walkers, max_steps=settings.steps, check_every=settings.steps,
+                            seed=settings.seed + k)
+        run = run_mcmc(lambda theta: experiment.log_likelihood(theta)[0], bounds, mcmc)
+        samples = run.samples
+        rng = np.random.default_rng(settings.seed + k)
+        candidates = samples[rng.choice(len(samples), min(settings.candidates, len(samples)), replace=False)]
+        params, curves = simulated()
+        chosen = choose_points(candidates, net, params, curves, bounds, scale, settings.batch)
+        simulator(chosen)
+        simulator.flush()
+        params, curves = simulated()
+        previous = net
+        net = MlpSurrogate(bounds, shape)
+        net.net.load_state_dict(previous.net.state_dict())  # warm start from the previous round's weights
+        losses = net.fit(params, curves, settings.fine_tune_epochs, settings.patience, settings.holdout,
+                         settings.seed + k)
+        model.fn = net
+        interval = np.percentile(samples, [5, 95], axis=0)
+        record = {"round": k, "mean": samples.mean(0).tolist(), "std": samples.std(0).tolist(),
+                  "ci90": interval.T.tolist(), "param_names": names, "chosen": chosen.tolist(),
+                  "simulations": len(params), "fit": losses, "mcmc_steps": run.diagnostics["steps"]}
+        if k >= 2:
+            record["stop"] = moved(records[-1], record, settings)
+            converged = record["stop"]["stable"]
+        _write_round(out, k, record, samples, net)
+        records.append(record)
+        if progress:
+            progress(record)
+    if figures:
+        _figure(out, records, simulator, names)
+    notes = [] if converged else [f"the posterior still moved after {settings.max_rounds} rounds (mean shift "
+                                  f"< {settings.mean_tol} std and std ratio within {settings.std_tol} not met)."]
+    return HybridResult(out, names, [r for r in records if r["round"] > 0], samples, converged,
+                        simulator.simulations - start_sims, len(simulator.cache.params), notes)
+
+
+def hybrid_simulator(run: Callable[[np.ndarray], np.ndarray], param_names, obs_names, control: np.ndarray,
+                     out_dir: str | Path, control_name: str = "step") -> CachedSimulator:
+    """``run(params [N, P]) -> [N, T, O]`` cached in ``out_dir/simulations.npz`` (the loop's cache file)."""
+    from simrnn.sequence.calibration.simulator import cached_simulator
+
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return cached_simulator(run, param_names, obs_names, control, cache=Path(out_dir) / CACHE_FILE,
+                            control_name=control_name)

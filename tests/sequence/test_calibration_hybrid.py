@@ -1,0 +1,118 @@
+"""The hybrid loop (simulator in the loop) on GrainLearning's hyperbola ``y = x / (100 a + b x)``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from simrnn.sequence.calibration.hybrid import HybridSettings, hybrid_calibrate, hybrid_simulator
+from simrnn.sequence.calibration.likelihood import ErrorModel, build_experiment
+from simrnn.sequence.calibration.mcmc import McmcSettings, run_mcmc
+from simrnn.sequence.calibration.protocol import FunctionModel
+from simrnn.sequence.calibration.simulator import SimulationFailed
+
+X = np.linspace(0.1, 10, 30)
+RANGES = {"a": (0.1, 0.5), "b": (2.0, 8.0)}
+TRUTH = np.array([[0.2, 5.0]])
+#: test-sized loop: about 5 s on 2 loaded cores.
+FAST = HybridSettings(initial_epochs=400, fine_tune_epochs=150, patience=50, steps=300, max_rounds=6)
+
+
+def hyperbola(params: np.ndarray) -> np.ndarray:
+    """``params [N, 2]`` -> ``[N, 30, 1]``."""
+    return (X / (100 * params[:, :1] + params[:, 1:] * X))[:, :, None]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def counted(rows: list):
+    def run(params):
+        rows.extend(map(tuple, params))
+        return hyperbola(params)
+    return run
+
+
+def test_hybrid_loop_recovers_the_hyperbola_with_few_simulations(tmp_path):
+    rows: list = []
+    observed = hyperbola(TRUTH)[0].T
+    sim = hybrid_simulator(counted(rows), ["a", "b"], ["y"], X, tmp_path)
+    result = hybrid_calibrate(sim, observed, RANGES, tmp_path, FAST)
+    # the reference: MCMC on the simulator itself (tens of thousands of calls)
+    exp = build_experiment("ref", FunctionModel(hyperbola, ["a", "b"], ["y"], X), observed, ErrorModel())
+    ref = run_mcmc(lambda t: exp.log_likelihood(t)[0], np.array(list(RANGES.values())),
+                   McmcSettings(walkers=32, max_steps=1000, check_every=1000)).samples
+    width = np.ptp(np.array(list(RANGES.values())), axis=1)
+    assert result.converged
+    assert len(rows) == result.simulations_total <= FAST.initial + FAST.batch * FAST.max_rounds
+    assert np.all(np.abs(result.samples.mean(0) - TRUTH[0]) < 0.02 * width)  # within 2 % of the range
+    assert np.all(np.abs(result.samples.mean(0) - ref.mean(0)) < 0.5 * ref.std(0))
+    ratio = result.samples.std(0) / ref.std(0)
+    assert np.all((ratio > 0.6) & (ratio < 1.5)), ratio
+    last = json.loads((tmp_path / f"round_{len(result.rounds)}" / "round.json").read_text())
+    assert last["stop"]["stable"] and len(last["chosen"]) == FAST.batch
+    assert (tmp_path / "rounds.png").stat().st_size > 1000
+
+
+def test_a_killed_loop_resumes_without_repeating_simulations(tmp_path):
+    rows: list = []
+    observed = hyperbola(TRUTH)[0].T
+    sim = hybrid_simulator(counted(rows), ["a", "b"], ["y"], X, tmp_path)
+    first = hybrid_calibrate(sim, observed, RANGES, tmp_path, HybridSettings(**{**FAST.__dict__, "max_rounds": 1}),
+                             figures=False)
+    assert len(rows) == FAST.initial + FAST.batch and len(first.rounds) == 1
+    round1 = (tmp_path / "round_1" / "round.json").read_text()
+    # a new process: a new simulator object on the same cache file
+    again: list = []
+    sim = hybrid_simulator(counted(again), ["a", "b"], ["y"], X, tmp_path)
+    second = hybrid_calibrate(sim, observed, RANGES, tmp_path, HybridSettings(**{**FAST.__dict__, "max_rounds": 3}),
+                              figures=False)
+    assert (tmp_path / "round_1" / "round.json").read_text() == round1  # round 1 not redone
+    assert not set(rows) & set(again)  # nothing simulated twice
+    assert len(again) == second.simulations_this_call == FAST.batch * (len(second.rounds) - 1)
+    assert second.simulations_total == len(rows) + len(again)
+
+
+def test_a_failing_simulation_is_skipped_with_a_warning(tmp_path):
+    def crashes_for_large_a(params):
+        if np.any(params[:, 0] > 0.45):
+            raise RuntimeError("DEM crashed")
+        return hyperbola(params)
+
+    sim = hybrid_simulator(crashes_for_large_a, ["a", "b"], ["y"], X, tmp_path)
+    with pytest.warns(SimulationFailed, match="DEM crashed"):
+        result = hybrid_calibrate(sim, hyperbola(TRUTH)[0].T, RANGES, tmp_path,
+                                  HybridSettings(**{**FAST.__dict__, "max_rounds": 1}))
+    assert len(sim.cache.failed) >= 1 and np.all(sim.cache.failed[:, 0] > 0.45)
+    assert np.all(sim.cache.params[:, 0] <= 0.45)
+    assert len(result.rounds) == 1 and np.all(np.isfinite(result.samples))
+
+
+def test_cli_hybrid_with_a_python_simulator(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from simrnn.cli import app
+
+    (tmp_path / "hyper_sim.py").write_text(
+        "import numpy as np\nX = np.linspace(0.1, 10, 30)\n"
+        "def run(params):\n    return (X / (100 * params[:, :1] + params[:, 1:] * X))[:, :, None]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    obs = tmp_path / "obs.dat"
+    np.savetxt(obs, np.column_stack([X, hyperbola(TRUTH)[0, :, 0]]), header="x y")
+    args = ["calibrate", "--simulator", "hyper_sim:run", "--obs", str(obs), "--param", "a=0.1:0.5",
+            "--param", "b=2:8", "--rounds", "1", "--batch", "2", "--out", str(tmp_path / "cal")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "round 1: a 0.2" in result.output and (tmp_path / "cal" / "round_1" / "surrogate.pt").is_file()
+    bad = CliRunner().invoke(app, [*args[:2], "nomodule", *args[3:]])
+    assert bad.exit_code == 2 and "MODULE:FUNCTION" in bad.output
+    sys.modules.pop("hyper_sim", None)
