@@ -47,7 +47,7 @@ def build_params(data: TriaxialData, add_pressure: bool, add_experiment_type: bo
         if data.outputs is None:
             raise UserInputError(f"{data.source}: the run takes e0 (the initial void ratio) as a parameter, read from "
                                  "the outputs' first 'e'; this file has no outputs, so give e0 another way "
-                                 "(predict --inputs FILE.csv or --param e0=...).")
+                                 "(predict's inputs, a CSV file, or params with e0=...).", key=("inputs", "params"))
         if "e" not in data.output_names:
             raise UserInputError(f"{data.source}: add_e0 needs an output named 'e' (void ratio).")
         columns.append(data.outputs[:, 0, data.output_names.index("e")].astype(np.float32)[:, None])
