@@ -72,3 +72,17 @@ def test_grainlearning_config_is_read_unchanged_with_one_note(tmp_path):
                                  "--runs-root", str(tmp_path / "runs")], terminal_width=300)
     assert result.output.count("note: ignoring save_weights_only") == 1
     assert result.exit_code == 2 and "no.h5" in result.output  # the data file is the only complaint
+
+
+@pytest.mark.parametrize(("task", "own"), [("sequence", "--lstm-units"), ("fields", "--rnn-layers")])
+def test_train_help_groups_the_tasks_settings_apart_from_the_engines(task, own):
+    """``train --help``: the task's own settings under '<Task> settings', the engine's under 'Engine settings'."""
+    text = runner.invoke(app, [task, "train", "--help"], terminal_width=120).output
+    panel_of, panel = {}, None
+    for line in text.splitlines():
+        if line.startswith("╭─"):
+            panel = line.strip("╭─╮ ").rstrip("─ ")
+        elif line.startswith("│ --"):
+            panel_of[line[2:].split()[0]] = panel
+    assert panel_of["--epochs"] == panel_of["--precision"] == "Engine settings (every task)"
+    assert panel_of[own] == f"{task.capitalize()} settings"

@@ -23,10 +23,12 @@ import typer
 _METAVARS = {int: "INT", float: "FLOAT", str: "TEXT"}
 
 
-def field_option(field: dataclasses.Field, hint: Any, choices: list[str] | None = None) -> Any:
+def field_option(field: dataclasses.Field, hint: Any, choices: list[str] | None = None,
+                 panel: str | None = None) -> Any:
     """``Annotated[str | None, typer.Option(...)]`` for one settings field (None = not given).
 
-    Booleans are flag pairs, ``--skip/--no-skip`` (LASERNet's ``--no-preload`` style).
+    Booleans are flag pairs, ``--skip/--no-skip`` (LASERNet's ``--no-preload`` style); ``panel``
+    groups the option under that heading in ``--help``.
     """
     optional = [a for a in typing.get_args(hint) if a is not type(None)]
     if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(optional) == 1:
@@ -36,7 +38,8 @@ def field_option(field: dataclasses.Field, hint: Any, choices: list[str] | None 
         metavar = "[" + "|".join(choices) + "]"
     elif hint is bool:
         flag = field.name.replace("_", "-")
-        return Annotated[bool | None, typer.Option(f"--{flag}/--no-{flag}", help=field_help(field), show_default=False)]
+        return Annotated[bool | None, typer.Option(f"--{flag}/--no-{flag}", help=field_help(field), show_default=False,
+                                                           rich_help_panel=panel)]
     elif origin is typing.Literal:
         metavar = "[" + "|".join(map(str, typing.get_args(hint))) + "]"
     elif origin in (list, tuple):
@@ -45,7 +48,8 @@ def field_option(field: dataclasses.Field, hint: Any, choices: list[str] | None 
     else:
         metavar = _METAVARS.get(hint, "TEXT")
     flags = field.metadata.get("flags", ())  # e.g. ("--t-solidus", "--T-solidus"): the flag and its aliases
-    return Annotated[str | None, typer.Option(*flags, help=field_help(field), metavar=metavar, show_default=False)]
+    return Annotated[str | None, typer.Option(*flags, help=field_help(field), metavar=metavar, show_default=False,
+                                                rich_help_panel=panel)]
 
 
 def field_help(field: dataclasses.Field) -> str:

@@ -71,8 +71,13 @@ def add_train_command(app: typer.Typer, task_name: str, help_text: str, data_arg
         inspect.Parameter("resume", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
             Path | None, typer.Option(help="Continue RUN_DIR from checkpoints/last.ckpt (e.g. with more --epochs).")]),
     ]
+    from simrnn.engine.settings import TrainSettings
+
+    engine_keys = {f.name for f in dataclasses.fields(TrainSettings)}
+    panels = {True: "Engine settings (every task)", False: f"{task_name.capitalize()} settings"}
     parameters += [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=None,
-                                     annotation=field_option(f, hints[f.name], model_names(task_name) if f.name == "model" else None))
+                                     annotation=field_option(f, hints[f.name], model_names(task_name) if f.name == "model" else None,
+                                                             panel=panels[f.name in engine_keys]))
                    for f in config_fields]
     train.__signature__ = inspect.Signature(parameters)
     train.__annotations__ = {p.name: p.annotation for p in parameters}
