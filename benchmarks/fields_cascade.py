@@ -14,26 +14,19 @@ over MSE with true T, in %). Writes ``benchmarks/results/fields_cascade.json``.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from fields_bench_common import demo_cache, now, print_machine
 
-from simrnn.cpu import cpu_flags, cpu_model
+from simrnn.cpu import cpu_model
 from simrnn.engine import fit
-from simrnn.fields.cache import convert
 from simrnn.fields.demo_models import DEMO_FIELD_TRAINING, cascade_summary, format_cascade
-from simrnn.fields.synthetic import synthesise
 from simrnn.files import write_json_atomic
-
-
-def now() -> str:
-    return f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def main() -> None:
@@ -44,16 +37,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: fastest at this size)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    flags = cpu_flags()
-    load_start = os.getloadavg()
-    print(f"{now()}; CPU {cpu_model()} ({platform.machine()}, {os.cpu_count()} cores); flags: "
-          f"{', '.join(k for k, v in flags.items() if v) or 'none'}; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} thread(s); load average {load_start[0]:.2f}", flush=True)
+    flags, load_start = print_machine()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        synthesise(tmp / "csv", grid=(96, 24, 16), steps=24, seed=0)
-        cache = convert(tmp / "csv", tmp / "cache.h5")
+        cache = demo_cache(tmp)
         for epochs in args.epochs:
             for seed in args.seeds:
                 settings = dict(DEMO_FIELD_TRAINING, cache=str(cache), runs_root=str(tmp / "runs"), model="cnn-lstm",

@@ -13,30 +13,24 @@ Writes ``benchmarks/results/fields_precision.json``.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from fields_bench_common import demo_cache, now, print_machine
 
-from simrnn.cpu import cpu_flags, cpu_model
+from simrnn.cpu import cpu_model
 from simrnn.engine import fit
-from simrnn.fields.cache import convert
 from simrnn.fields.demo_models import DEMO_FIELD_TRAINING
 from simrnn.fields.hardware import fast_bf16
-from simrnn.fields.synthetic import synthesise
 from simrnn.files import write_json_atomic
 
 PRECISIONS = ("32-true", "bf16-mixed")
 SHOWN = ("mse", "skill", "melt/skill", "solidify/skill", "ssim")
 
-
-def now() -> str:
-    return f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def main() -> None:
@@ -47,16 +41,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    flags = cpu_flags()
-    load_start = os.getloadavg()
-    print(f"{now()}; CPU {cpu_model()} ({platform.machine()}, {os.cpu_count()} cores); flags: "
-          f"{', '.join(k for k, v in flags.items() if v) or 'none'}; fast_bf16 (timed) {fast_bf16('cpu')}; torch "
-          f"{torch.__version__}, {torch.get_num_threads()} thread(s); load average {load_start[0]:.2f}", flush=True)
+    flags, load_start = print_machine(f"fast_bf16 (timed) {fast_bf16('cpu')}; ")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        synthesise(tmp / "csv", grid=(96, 24, 16), steps=24, seed=0)
-        cache = convert(tmp / "csv", tmp / "cache.h5")
+        cache = demo_cache(tmp)
         for model in args.models:
             for seed in args.seeds:
                 for precision in PRECISIONS:

@@ -14,21 +14,18 @@ fp32 throughout (the docs tables were measured so). Accuracy is deterministic (s
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from fields_bench_common import demo_cache, now, print_machine
 
-from simrnn.cpu import cpu_flags, cpu_model
+from simrnn.cpu import cpu_model
 from simrnn.engine import fit
-from simrnn.fields.cache import convert
 from simrnn.fields.demo_models import DEMO_FIELD_TRAINING
-from simrnn.fields.synthetic import synthesise
 from simrnn.files import write_json_atomic
 
 #: label -> setting overrides (output form, loss); the first is the pre-issue-15 default.
@@ -55,16 +52,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: fastest at this size)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    flags = cpu_flags()
-    load_start = os.getloadavg()
-    print(f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; CPU {cpu_model()} ({platform.machine()}, "
-          f"{os.cpu_count()} cores); flags: {', '.join(k for k, v in flags.items() if v) or 'none'}; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); load average {load_start[0]:.2f}", flush=True)
+    flags, load_start = print_machine()
     rows, persistence = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        synthesise(tmp / "csv", grid=(96, 24, 16), steps=24, seed=0)
-        cache = convert(tmp / "csv", tmp / "cache.h5")
+        cache = demo_cache(tmp)
         for epochs in args.epochs:
             for model in args.models:
                 for seed in args.seeds:
@@ -92,7 +84,7 @@ def main() -> None:
         print(f"{row['model']:<9}{row['candidate']:<15}{row['epochs']:>6}{row['seed']:>5}"
               + "".join(fmt(row["metrics"], k) for k in COLUMNS) + f"{row['seconds']:>7.1f}{row['load_average']:>6.1f}")
     print(f"load average {load_start[0]:.2f} at start, {load_end[0]:.2f} at end; "
-          f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
+          f"{now()}")
     out = Path(__file__).parent / "results" / "fields_solidification.json"
     write_json_atomic(out, {"cpu": cpu_model(), "cpu_flags": flags, "torch": torch.__version__,
                             "threads": torch.get_num_threads(), "settings": DEMO_FIELD_TRAINING,
