@@ -30,7 +30,17 @@ from simrnn.fields.models import FieldModel
 IPF_LABELS = [f"ipf_{axis}_{colour}" for axis in "xyz" for colour in "rgb"]
 
 
-class KelvinFieldSurrogate(nn.Module):
+class _KelvinScaled(nn.Module):
+    """A wrapped model and the run's temperature normalisation ``(T - t_ambient_K) / t_span_K``."""
+
+    def __init__(self, model: nn.Module, t_ambient_K: float, t_max_train_K: float) -> None:
+        super().__init__()
+        self.model = model
+        self.t_ambient_K = float(t_ambient_K)
+        self.t_span_K = float(t_max_train_K) - float(t_ambient_K)
+
+
+class KelvinFieldSurrogate(_KelvinScaled):
     """A field model with the run's temperature normalisation in front of it.
 
     Args:
@@ -38,12 +48,6 @@ class KelvinFieldSurrogate(nn.Module):
             normalised temperature (channel 0 of the context).
         t_ambient_K, t_max_train_K: the run's normalisation constants.
     """
-
-    def __init__(self, model: nn.Module, t_ambient_K: float, t_max_train_K: float) -> None:
-        super().__init__()
-        self.model = model
-        self.t_ambient_K = float(t_ambient_K)
-        self.t_span_K = float(t_max_train_K) - float(t_ambient_K)
 
     def forward(self, context: torch.Tensor, future_temperature: torch.Tensor) -> torch.Tensor:
         """``context [B, L, C, H, W]`` (channel 0 in K), ``future_temperature [B, 1, H, W]`` (K) -> ``[B, C_out, H, W]``."""
@@ -95,19 +99,13 @@ def field_plan(model: FieldModel, meta: dict[str, Any]) -> ExportPlan:
     )
 
 
-class KelvinTemperatureSurrogate(nn.Module):
+class KelvinTemperatureSurrogate(_KelvinScaled):
     """A temperature model (next T from the L previous ones) in kelvin in and out.
 
     Args:
         model: ``model(context [B, L, 1, H, W]) -> [B, 1, H, W]``, both normalised temperatures.
         t_ambient_K, t_max_train_K: the run's normalisation constants.
     """
-
-    def __init__(self, model: nn.Module, t_ambient_K: float, t_max_train_K: float) -> None:
-        super().__init__()
-        self.model = model
-        self.t_ambient_K = float(t_ambient_K)
-        self.t_span_K = float(t_max_train_K) - float(t_ambient_K)
 
     def forward(self, temperature: torch.Tensor) -> torch.Tensor:
         """``temperature [B, L, 1, H, W]`` (K) -> next temperature ``[B, 1, H, W]`` (K)."""
