@@ -323,6 +323,17 @@ CASES = [
          "nope: not a simrnn run directory"),
     case("calibrate/out-under-a-file", "calibrate {w}/run --obs {w}/obs.dat --fixed pressure=0.2 --out {w}/file/c",
          "file/c.*(a path component is not a directory|cannot be created because .*file is not a directory)"),
+    # ------------------------------------------------------------------ new conditions, hybrid calibration, cascade
+    case("predict/strain-not-a-number", "sequence predict {w}/run --strain 0:zz:200 --param E=8 --out {tmp}/p",
+         "--strain is '0:zz:200'; expected START:STOP:STEPS"),
+    case("predict/param-nan", "sequence predict {w}/run --strain 0:0.2:200 --param E=nan --param v=0.3 --param kr=0.5 "
+         "--param eta=0.5 --param mu=30 --param pressure=0.2 --out {tmp}/p", "--param 'E=nan': expected a finite number"),
+    case("predict/param-missing", "sequence predict {w}/run --strain 0:0.2:200 --param E=8 --out {tmp}/p",
+         "--param missing for v, kr, eta, mu, pressure"),
+    case("calibrate/simulator-unknown", "calibrate --simulator nosuch --param E=7:10 --obs {w}/obs.dat "
+         "--fixed pressure=0.2 --out {tmp}/c", "--simulator 'nosuch': expected 'triaxial' or a Python callable"),
+    case("rollout/temperature-not-a-fields-run", "fields rollout {w}/run --temperature {w}/run --steps 2",
+         "run is a sequence run, expected a fields run"),
     # ------------------------------------------------------------------ export
     case("export/run-missing", "export {tmp}/nope --format onnx", "nope: not a simrnn run directory"),
     case("export/format-bogus", "export {w}/run --format pickle --out {tmp}/e", "unknown export format"),

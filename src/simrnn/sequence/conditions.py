@@ -55,9 +55,12 @@ def parse_params(run: SequenceRun, items: list[str]) -> np.ndarray:
             raise UserInputError(f"params {item!r}: expected NAME=VALUE with NAME one of {', '.join(names)}.",
                                  key="params")
         try:
-            values[name] = float(value)
+            number = float(value)
         except ValueError:
             raise UserInputError(f"params {item!r}: {value!r} is not a number.", key="params") from None
+        if not np.isfinite(number) or abs(number) > 1e30:  # the model computes in float32
+            raise UserInputError(f"params {item!r}: expected a finite number within +-1e30.", key="params")
+        values[name] = number
     missing = [n for n in names if n not in values]
     if missing:
         raise UserInputError(f"the run needs every parameter; params missing for {', '.join(missing)} "
