@@ -14,8 +14,9 @@ trains the surrogate on it. Every later round ``r``:
     simulated for the next choice (so a batch spreads out). This needs one surrogate and no
     ensemble training; the simulations go through the cached simulator (:mod:`.simulator`), so a
     failed sample is skipped with a :class:`~.simulator.SimulationFailed` warning and none is run twice;
-(c) fine-tunes the surrogate on every simulation so far: a new model loads the previous round's
-    ``state_dict`` and trains ``fine_tune_epochs`` epochs, early-stopped on a held-out fraction.
+(c) fine-tunes the surrogate (:mod:`.hybrid_surrogates`) on every simulation so far: it starts
+    from the previous round's weights and trains at most ``fine_tune_epochs`` epochs, early-stopped
+    on a held-out fraction.
 
 Stopping rule: after round ``r >= 2``, when every posterior mean moved by less than ``mean_tol``
 posterior stds and every std ratio lies within ``1 +- std_tol`` of the previous round's
@@ -24,7 +25,8 @@ posterior stds and every std ratio lies within ``1 +- std_tol`` of the previous 
 
 Everything is on disk: ``round_k/`` (written to a temporary folder, then renamed) holds
 ``round.json`` (posterior mean, std, 90 % interval, the points simulated, the stopping test),
-``samples.npy`` (posterior draws ``[M, P]``) and ``surrogate.pt``; the simulations are in the cache
+``samples.npy`` (posterior draws ``[M, P]``) and the surrogate's state (:meth:`~.hybrid_surrogates.Surrogate.save`:
+``surrogate.pt`` for the MLP, a pointer to the fine-tuned run for a sequence run); the simulations are in the cache
 file ``simulations.npz``; ``rounds.png`` shows the posterior per round and the simulations placed. A loop that was killed resumes after its last complete round and repeats
 no simulation.
 """
@@ -40,13 +42,13 @@ from pathlib import Path
 import numpy as np
 
 from simrnn.errors import UserInputError
+from simrnn.sequence.calibration.hybrid_surrogates import MlpSurrogate, Surrogate
 from simrnn.sequence.calibration.likelihood import ErrorModel, build_experiment
 from simrnn.sequence.calibration.mcmc import McmcSettings, run_mcmc
 from simrnn.sequence.calibration.protocol import FunctionModel
 from simrnn.sequence.calibration.simulator import CachedSimulator
 
 ROUND_FILE = "round.json"
-SURROGATE_FILE = "surrogate.pt"
 SAMPLES_FILE = "samples.npy"
 CACHE_FILE = "simulations.npz"
 
@@ -76,83 +78,6 @@ class HybridSettings:
         if not 0 < self.holdout < 0.5:
             raise UserInputError(f"the held-out fraction must lie in (0, 0.5), got {self.holdout}.")
         McmcSettings(walkers=self.walkers, max_steps=self.steps).validate(num_params)
-
-
-class MlpSurrogate:
-    """A small MLP surrogate ``params [N, P] -> curves [N, T, O]`` (parameters scaled to the prior
-    box, curves standardised per step and observable with the statistics of its first training set,
-    kept in the ``state_dict`` so a warm start uses the same scaling)."""
-
-    def __init__(self, bounds: np.ndarray, shape: tuple[int, int], hidden: int = 64):
-        import torch
-
-        self.bounds = np.asarray(bounds, dtype=np.float64)
-        self.shape = tuple(shape)
-        size = shape[0] * shape[1]
-        self.net = torch.nn.Sequential(
-            torch.nn.Linear(len(bounds), hidden), torch.nn.Tanh(), torch.nn.Linear(hidden, hidden), torch.nn.Tanh(),
-            torch.nn.Linear(hidden, size))
-        self.net.register_buffer("curve_mean", torch.zeros(size))
-        self.net.register_buffer("curve_std", torch.zeros(size))  # zeros: not fitted yet
-
-    def _x(self, params: np.ndarray):
-        import torch
-
-        scaled = (params - self.bounds[:, 0]) / (self.bounds[:, 1] - self.bounds[:, 0]) * 2 - 1
-        return torch.as_tensor(scaled, dtype=torch.float32)
-
-    def __call__(self, params: np.ndarray) -> np.ndarray:
-        """``params [N, P]`` -> curves ``[N, T, O]`` (float64)."""
-        import torch
-
-        with torch.no_grad():
-            out = self.net(self._x(np.asarray(params, dtype=np.float64)))
-            out = out * self.net.curve_std + self.net.curve_mean
-        return out.double().numpy().reshape(len(params), *self.shape)
-
-    def fit(self, params: np.ndarray, curves: np.ndarray, epochs: int, patience: int, holdout: float,
-            seed: int) -> dict:
-        """Full-batch Adam on ``params [N, P]``, ``curves [N, T, O]``; the ``holdout`` fraction (at least
-        one sample) is held out and the weights of its lowest loss are kept. Returns the losses."""
-        import torch
-
-        torch.manual_seed(seed)
-        flat = torch.as_tensor(curves.reshape(len(curves), -1), dtype=torch.float32)
-        if not self.net.curve_std.any():
-            self.net.curve_mean.copy_(flat.mean(0))
-            self.net.curve_std.copy_(flat.std(0).clamp_min(1e-8))
-        target = (flat - self.net.curve_mean) / self.net.curve_std
-        x = self._x(params)
-        order = np.random.default_rng(seed).permutation(len(params))
-        held = order[:max(1, int(round(holdout * len(params))))]
-        train = order[len(held):]
-        optimiser = torch.optim.Adam(self.net.parameters(), lr=3e-3)
-        best, best_state, since = np.inf, None, 0
-        for _ in range(epochs):
-            optimiser.zero_grad()
-            loss = torch.mean((self.net(x[train]) - target[train]) ** 2)
-            loss.backward()
-            optimiser.step()
-            with torch.no_grad():
-                val = float(torch.mean((self.net(x[held]) - target[held]) ** 2))
-            if val < best:
-                best, since = val, 0
-                best_state = {k: v.clone() for k, v in self.net.state_dict().items()}
-            elif (since := since + 1) >= patience:
-                break
-        self.net.load_state_dict(best_state)
-        return {"train_loss": loss.item(), "holdout_loss": best, "train": len(train), "holdout": len(held)}
-
-    def save(self, path: Path) -> None:
-        import torch
-
-        torch.save(self.net.state_dict(), path)
-
-    def load(self, path: Path) -> MlpSurrogate:
-        import torch
-
-        self.net.load_state_dict(torch.load(path, weights_only=True))
-        return self
 
 
 @dataclass
@@ -211,14 +136,14 @@ def _done_rounds(out: Path) -> list[int]:
                   and p.name.split("_")[1].isdigit())
 
 
-def _write_round(out: Path, k: int, record: dict, samples: np.ndarray | None, surrogate: MlpSurrogate) -> None:
+def _write_round(out: Path, k: int, record: dict, samples: np.ndarray | None, surrogate: Surrogate) -> None:
     """``round_k/`` written in a temporary folder and renamed, so a kill leaves no half round."""
     final, tmp = out / f"round_{k}", out / f".round_{k}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     if samples is not None:
         np.save(tmp / SAMPLES_FILE, samples)
-    surrogate.save(tmp / SURROGATE_FILE)
+    surrogate.save(tmp)
     (tmp / ROUND_FILE).write_text(json.dumps(record, indent=2))
     tmp.rename(final)
 
@@ -244,15 +169,17 @@ def moved(previous: dict, current: dict, settings: HybridSettings) -> dict:
 
 def hybrid_calibrate(simulator: CachedSimulator, observed: np.ndarray, param_ranges: Mapping[str, tuple[float, float]],
                      out_dir: str | Path, settings: HybridSettings | None = None,
-                     error_model: ErrorModel | None = None, surrogate: str | Path | None = None,
+                     error_model: ErrorModel | None = None, surrogate: Surrogate | str | Path | None = None,
                      progress: Callable[[dict], None] | None = None, figures: bool = True) -> HybridResult:
     """Calibrate ``param_ranges``' parameters against ``observed [O, T]`` with the simulator in the loop.
 
     Args:
         simulator: a :func:`~.simulator.cached_simulator` whose cache file should be
             ``out_dir/simulations.npz`` (:func:`hybrid_simulator` builds it) so a resumed loop reuses it.
-        surrogate: a ``surrogate.pt`` of an earlier loop to warm-start round 0 from (its initial design
-            is still simulated); None: a new :class:`MlpSurrogate`.
+        surrogate: the surrogate to train and fine-tune (:class:`~.hybrid_surrogates.Surrogate`, e.g. a
+            :class:`~.hybrid_run_surrogate.RunSurrogate`); a ``surrogate.pt`` of an earlier loop: an MLP
+            warm-started from it; None: a new :class:`~.hybrid_surrogates.MlpSurrogate`. Round 0 still
+            simulates the initial design and trains on it.
         error_model: the likelihood's noise and model error (default :class:`~.likelihood.ErrorModel`).
         progress: called with each finished round's record.
         figures: draw ``rounds.png`` (:func:`~.hybrid_figures.plot_rounds`).
@@ -272,14 +199,14 @@ def hybrid_calibrate(simulator: CachedSimulator, observed: np.ndarray, param_ran
     error_model = error_model or ErrorModel()
     start_sims = simulator.simulations
     done = _done_rounds(out)
-    net = MlpSurrogate(bounds, shape)
+    net = surrogate if isinstance(surrogate, Surrogate) else MlpSurrogate(bounds, shape)
     records = [json.loads((out / f"round_{k}" / ROUND_FILE).read_text()) for k in done]
 
     def simulated() -> tuple[np.ndarray, np.ndarray]:
         return simulator.cache.params, simulator.cache.curves
 
     if not done:
-        if surrogate is not None:
+        if isinstance(surrogate, str | Path):
             net.load(Path(surrogate))
         simulator(latin_hypercube(bounds, settings.initial, settings.seed))
         simulator.flush()
@@ -292,7 +219,7 @@ def hybrid_calibrate(simulator: CachedSimulator, observed: np.ndarray, param_ran
         if progress:
             progress(record)
     else:
-        net.load(out / f"round_{done[-1]}" / SURROGATE_FILE)
+        net.load(out / f"round_{done[-1]}")
     model = FunctionModel(net, names, list(simulator.obs_names), simulator.control)
     experiment = build_experiment("hybrid", model, observed, error_model)
     scale = np.ones(shape[1])
@@ -313,12 +240,8 @@ def hybrid_calibrate(simulator: CachedSimulator, observed: np.ndarray, param_ran
         simulator(chosen)
         simulator.flush()
         params, curves = simulated()
-        previous = net
-        net = MlpSurrogate(bounds, shape)
-        net.net.load_state_dict(previous.net.state_dict())  # warm start from the previous round's weights
         losses = net.fit(params, curves, settings.fine_tune_epochs, settings.patience, settings.holdout,
-                         settings.seed + k)
-        model.fn = net
+                         settings.seed + k)  # warm start: from this round's weights
         interval = np.percentile(samples, [5, 95], axis=0)
         record = {"round": k, "mean": samples.mean(0).tolist(), "std": samples.std(0).tolist(),
                   "ci90": interval.T.tolist(), "param_names": names, "chosen": chosen.tolist(),
