@@ -119,3 +119,78 @@ def test_cli_hybrid_with_a_python_simulator(tmp_path, monkeypatch):
     bad = CliRunner().invoke(app, [*args[:2], "nomodule", *args[3:]])
     assert bad.exit_code == 2 and "MODULE:FUNCTION" in bad.output
     sys.modules.pop("hyper_sim", None)
+
+
+# -- the synthetic triaxial simulator: a posterior far narrower than the MLP resolves ---------------
+
+TRIAX_NAMES = ["E", "mu"]
+TRIAX_RANGES = {"E": (7.0, 10.0), "mu": (0.0, 60.0)}
+TRIAX_TRUTH = np.array([[8.5, 35.0]])
+
+
+def test_hybrid_loop_reaches_the_simulators_posterior_on_the_triaxial_test_and_stops_by_its_rule(tmp_path):
+    from simrnn.sequence.calibration.simulator import triaxial_run
+
+    strain = np.arange(100) * 0.001
+    run = triaxial_run(["e", "q"], strain, {"pressure": 0.2, "v": 0.25, "kr": 0.5, "eta": 0.5}, TRIAX_NAMES)
+    observed = run(TRIAX_TRUTH)[0].T  # noise-free: the posterior is centred on the truth
+    settings = HybridSettings(batch=4, max_rounds=8, initial_epochs=1000, fine_tune_epochs=200, steps=400)
+    sim = hybrid_simulator(run, TRIAX_NAMES, ["e", "q"], strain, tmp_path)
+    result = hybrid_calibrate(sim, observed, TRIAX_RANGES, tmp_path, settings, figures=False)
+    exp = build_experiment("ref", FunctionModel(run, TRIAX_NAMES, ["e", "q"], strain), observed, ErrorModel())
+    reference = run_mcmc(lambda t: exp.log_likelihood(t)[0], np.array(list(TRIAX_RANGES.values())),
+                         McmcSettings(walkers=32, max_steps=1000, check_every=200))
+    assert reference.diagnostics["converged"]
+    ref = reference.samples
+    width = np.ptp(np.array(list(TRIAX_RANGES.values())), axis=1)
+    # stopped by its criterion, not by max_rounds: the surrogate's error below 0.3 noise std, posterior still
+    assert result.converged and len(result.rounds) < settings.max_rounds
+    stop = result.rounds[-1]["stop"]
+    assert stop["stable"] and max(stop["error_in_noise_std"]) <= settings.error_tol
+    assert result.simulations_total == settings.initial + settings.batch * len(result.rounds) < len(ref) / 100
+    # the simulator's posterior (std 0.4 % of E's range, 0.5 % of mu's): same std within 20 %, same mean
+    ratio = result.samples.std(0) / ref.std(0)
+    assert np.all((ratio > 0.8) & (ratio < 1.2)), ratio
+    assert np.all(np.abs(result.samples.mean(0) - ref.mean(0)) < 0.3 * ref.std(0))
+    assert np.all(np.abs(result.samples.mean(0) - TRIAX_TRUTH[0]) < 0.005 * width)
+
+
+def test_the_stopping_rule_waits_for_the_surrogate_error_to_fall_below_the_noise():
+    from simrnn.sequence.calibration.hybrid import moved
+
+    previous = {"mean": [1.0, 2.0], "std": [0.1, 0.2]}
+    current = {"mean": [1.01, 2.0], "std": [0.1, 0.21], "model_error": [0.01, 0.0], "batch_error": [0.002, 0.0]}
+    noise = np.array([0.02, np.inf])  # the second observable is not in the likelihood
+    assert not moved(previous, current, FAST, noise)["stable"]  # the error used: 0.5 noise std
+    calm = dict(current, model_error=[0.004, 5.0])
+    test = moved(previous, calm, FAST, noise)
+    assert test["stable"] and test["error_in_noise_std"] == [pytest.approx(0.2), 0.0]
+    assert not moved(previous, dict(calm, mean=[1.03, 2.0]), FAST, noise)["stable"]  # moved 0.3 std
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # GrainLearning's mixture on 10 samples
+def test_grainlearnings_mixed_scheme_simulates_half_and_retrains_a_new_surrogate_every_iteration(monkeypatch, capsys):
+    from simrnn.sequence.calibration import mixed_baseline
+    from simrnn.sequence.calibration.mixed_baseline import MixedSettings, mixed_calibrate
+
+    created = []
+
+    class Counted(mixed_baseline.MlpSurrogate):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            created.append(self)
+
+    monkeypatch.setattr(mixed_baseline, "MlpSurrogate", Counted)
+    rows: list = []
+    settings = MixedSettings(samples=10, num_iter=3, error_tol=None, epochs=100, patience=20, n_init=1)
+    result = mixed_calibrate(counted(rows), hyperbola(TRUTH)[0].T, X, RANGES, ["y"], settings)
+    capsys.readouterr()  # GrainLearning prints every iteration
+    assert result.iterations == 3 and result.simulations == len(rows) == 10 + 5 + 5  # all, then half, then half
+    assert len(created) == 2 and created[0] is not created[1]  # a new surrogate in iterations 1 and 2
+    assert result.samples.shape == (10, 2) and result.weights.sum() == pytest.approx(1.0)
+    bounds = np.array(list(RANGES.values()))
+    assert np.all((result.samples >= bounds[:, 0]) & (result.samples <= bounds[:, 1]))
+    weighted = result.weights @ result.samples
+    assert np.allclose(result.mean, weighted) and np.all(result.std > 0)
+    low, high = result.interval().T
+    assert np.all((low <= result.mean) & (result.mean <= high))

@@ -200,8 +200,8 @@ def _array(values) -> np.ndarray | None:
 
 
 def _rmse(residual: np.ndarray) -> np.ndarray:
-    """RMS ``[O]`` of ``residual [N, T, O]`` over samples and steps (failed simulations, NaN, skipped)."""
-    return np.sqrt(np.nanmean(residual**2, axis=(0, 1)))
+    """RMS ``[O]`` of ``residual [N, T, O]`` over samples and steps."""
+    return np.sqrt(np.mean(residual**2, axis=(0, 1)))
 
 
 def _with_model_error(error_model: ErrorModel, obs_names, surrogate_error: np.ndarray) -> ErrorModel:
@@ -291,7 +291,9 @@ def hybrid_calibrate(simulator: CachedSimulator, observed: np.ndarray, param_ran
         predicted = model(chosen)
         simulated_now = simulator(chosen)
         simulator.flush()
-        batch_error = _rmse(predicted[:, steps] - simulated_now[:, steps])  # held out: not yet in the model
+        ok = np.isfinite(simulated_now).all(axis=(1, 2))  # failed simulations measure nothing
+        batch_error = (_rmse(predicted[ok, steps] - simulated_now[ok, steps]) if ok.any()
+                       else surrogate_error)  # held out: not yet in the model
         params, curves = simulated()
         losses = net.fit(params, curves, settings.fine_tune_epochs, settings.patience, settings.holdout,
                          settings.seed + k)  # warm start: from this round's weights

@@ -37,8 +37,8 @@ from simrnn.sequence.calibration.posterior import weighted_quantile
 class MixedSettings:
     """GrainLearning's triaxial mixed tutorial: ``num_iter`` 5, ``error_tol`` 0.1, its sample count
     rule ``int(5 P log P)`` (``samples`` None), covariance scaled with the observation's maximum,
-    ``ess_target`` 0.3 (GrainLearning's default), at most 5 tied Gaussian components, slice
-    sampling; the surrogate trained ``epochs`` epochs at most, early-stopped after ``patience``."""
+    ``ess_target`` 0.3 (GrainLearning's default), at most 5 tied Gaussian components fitted from
+    ``n_init`` 10 starts (``from_dict``'s default), slice sampling; the surrogate trained ``epochs`` epochs at most, early-stopped after ``patience``."""
 
     num_iter: int = 5
     samples: int | None = None
@@ -46,6 +46,7 @@ class MixedSettings:
     ess_target: float = 0.3
     max_components: int = 5
     covariance_type: str = "tied"
+    n_init: int = 10
     epochs: int = 2000
     patience: int = 100
     holdout: float = 0.2
@@ -134,7 +135,7 @@ def mixed_calibrate(simulate: Callable[[np.ndarray], np.ndarray], observed: np.n
         "inference": {
             "Bayes_filter": {"ess_target": settings.ess_target, "scale_cov_with_max": True},
             "sampling": {"max_num_components": settings.max_components, "covariance_type": settings.covariance_type,
-                         "slice_sampling": True, "random_state": settings.seed},
+                         "slice_sampling": True, "n_init": settings.n_init, "random_state": settings.seed},
         },
         "save_fig": -1,
     })
@@ -142,4 +143,4 @@ def mixed_calibrate(simulate: Callable[[np.ndarray], np.ndarray], observed: np.n
     weights = np.asarray(calibration.inference.posterior, dtype=np.float64)
     return MixedResult(np.array(calibration.system.param_data, dtype=np.float64), weights / weights.sum(),
                        store["calls"], len(calibration.inference.sigma_list),
-                       [float(s) for s in calibration.inference.sigma_list])
+                       [float(np.ravel(s)[0]) for s in calibration.inference.sigma_list])
