@@ -33,6 +33,7 @@ import contextlib
 import datetime
 import io
 import os
+import resource
 import tempfile
 import time
 import warnings
@@ -56,6 +57,8 @@ from simrnn.sequence.triaxial import PARAM_RANGES
 NAMES = ["kr", "eta", "mu"]
 OBS = ["e", "q"]
 STEPS = 100
+#: address-space limit of the process, so that GrainLearning's runaway resampling raises MemoryError.
+MEMORY_LIMIT = 8 * 2**30
 MIXED = {"GL mixed tutorial": MixedSettings(),
          "GL mixed 5 iter": MixedSettings(error_tol=None),
          "GL mixed 5 iter x 100": MixedSettings(error_tol=None, samples=100)}
@@ -85,9 +88,10 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=100, help="held-out truth seeds (other benchmarks use 0-19)")
     parser.add_argument("--ref-walkers", type=int, default=64)
     parser.add_argument("--initial", type=int, default=HybridSettings.initial)
-    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=HybridSettings.batch)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))  # see mixed_baseline: GL's resampling
     warnings.filterwarnings("ignore", module="sklearn")  # GrainLearning's mixture fits warn on tiny ensembles
     print(f"date {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; CPU {cpu_model()}; flags {cpu_flags()}; "
           f"{os.cpu_count()} cores; torch threads {torch.get_num_threads()}; load {os.getloadavg()}", flush=True)
@@ -122,7 +126,8 @@ def main() -> None:
                     res = mixed_calibrate(run, observed, strain, ranges, OBS, replace(mixed, seed=seed))
                 results[f"(ii) {key}"] = (summary(res.samples, res.weights), res.simulations,
                                           time.perf_counter() - began, f"{res.iterations} iterations, "
-                                          f"final sigma {res.sigma[-1]:.3g}")
+                                          f"final sigma {res.sigma[-1]:.3g}" +
+                                          (f"; FAILED: {res.failure}" if res.failure else ""))
             began = time.perf_counter()
             with tempfile.TemporaryDirectory() as out:
                 sim = hybrid_simulator(run, NAMES, OBS, strain, out)

@@ -79,9 +79,9 @@ class HybridSettings:
     """The loop's knobs; see the module docstring for what each round does with them."""
 
     initial: int = 16
-    batch: int = 6
+    batch: int = 4
     candidates: int = 256
-    max_rounds: int = 6
+    max_rounds: int = 10
     mean_tol: float = 0.2
     std_tol: float = 0.15
     error_tol: float = 0.3

@@ -18,7 +18,11 @@ filter starts at the first step (the tutorial's ``init_inference_step = window_s
 steps its LSTM cannot predict; the MLP predicts every step).
 
 The posterior is GrainLearning's final weighted ensemble: the last iteration's samples ``[N, P]``
-with the filter's posterior weights at the last step ``[N]``.
+with the filter's posterior weights at the last step ``[N]``. GrainLearning's slice sampling draws
+ever larger quasi-random sets until enough fall inside its mixture and the bounds; when the mixture
+has collapsed onto a tiny region that never happens and the draw exhausts the memory. A caller that
+limits the address space (the benchmark does) gets a :class:`MemoryError` there, which ends the run
+with the last complete iteration's ensemble and a ``failure`` note.
 """
 
 from __future__ import annotations
@@ -58,13 +62,15 @@ class MixedSettings:
 
 @dataclass
 class MixedResult:
-    """GrainLearning's final weighted ensemble ``samples [N, P]``, ``weights [N]``, and the cost."""
+    """GrainLearning's final weighted ensemble ``samples [N, P]``, ``weights [N]``, the cost, and
+    ``failure``: why GrainLearning stopped early, if it did."""
 
     samples: np.ndarray
     weights: np.ndarray
     simulations: int
     iterations: int
     sigma: list[float]
+    failure: str | None = None
 
     @property
     def mean(self) -> np.ndarray:
@@ -139,8 +145,14 @@ def mixed_calibrate(simulate: Callable[[np.ndarray], np.ndarray], observed: np.n
         },
         "save_fig": -1,
     })
-    calibration.run()
+    failure = None
+    try:
+        calibration.run()
+    except MemoryError as exc:  # GrainLearning's resampling grows its draw while too few fall in bounds
+        failure = (f"GrainLearning's resampling after its iteration {calibration.curr_iter + 1} of {settings.num_iter} ran "
+                   f"out of memory ({exc}); "
+                   "the posterior is that iteration's weighted ensemble")
     weights = np.asarray(calibration.inference.posterior, dtype=np.float64)
     return MixedResult(np.array(calibration.system.param_data, dtype=np.float64), weights / weights.sum(),
                        store["calls"], len(calibration.inference.sigma_list),
-                       [float(np.ravel(s)[0]) for s in calibration.inference.sigma_list])
+                       [float(np.ravel(s)[0]) for s in calibration.inference.sigma_list], failure)
