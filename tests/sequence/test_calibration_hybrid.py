@@ -170,17 +170,17 @@ def test_the_stopping_rule_waits_for_the_surrogate_error_to_fall_below_the_noise
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # GrainLearning's mixture on 10 samples
 def test_grainlearnings_mixed_scheme_simulates_half_and_retrains_a_new_surrogate_every_iteration(monkeypatch, capsys):
-    from simrnn.sequence.calibration import mixed_baseline
+    from simrnn.sequence.calibration import hybrid
     from simrnn.sequence.calibration.mixed_baseline import MixedSettings, mixed_calibrate
 
     created = []
 
-    class Counted(mixed_baseline.MlpSurrogate):
+    class Counted(hybrid.MlpSurrogate):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             created.append(self)
 
-    monkeypatch.setattr(mixed_baseline, "MlpSurrogate", Counted)
+    monkeypatch.setattr(hybrid, "MlpSurrogate", Counted)  # what seeded_mlp builds
     rows: list = []
     settings = MixedSettings(samples=10, num_iter=3, error_tol=None, epochs=100, patience=20, n_init=1)
     result = mixed_calibrate(counted(rows), hyperbola(TRUTH)[0].T, X, RANGES, ["y"], settings)

@@ -153,6 +153,16 @@ def choose_points(candidates: np.ndarray, surrogate: Callable[[np.ndarray], np.n
     return candidates[chosen]
 
 
+def seeded_mlp(bounds: np.ndarray, shape: tuple[int, int], seed: int) -> MlpSurrogate:
+    """A new :class:`~.hybrid_surrogates.MlpSurrogate` whose initial weights depend on ``seed`` only
+    (torch's global generator is forked, so neither earlier torch calls nor later ones see a change)."""
+    import torch
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return MlpSurrogate(bounds, shape)
+
+
 def _done_rounds(out: Path) -> list[int]:
     return sorted(int(p.name.split("_")[1]) for p in out.glob("round_*") if (p / ROUND_FILE).is_file()
                   and p.name.split("_")[1].isdigit())
@@ -243,7 +253,7 @@ def hybrid_calibrate(simulator: CachedSimulator, observed: np.ndarray, param_ran
     error_model = error_model or ErrorModel()
     start_sims = simulator.simulations
     done = _done_rounds(out)
-    net = surrogate if isinstance(surrogate, Surrogate) else MlpSurrogate(bounds, shape)
+    net = surrogate if isinstance(surrogate, Surrogate) else seeded_mlp(bounds, shape, settings.seed)
     records = [json.loads((out / f"round_{k}" / ROUND_FILE).read_text()) for k in done]
 
     def simulated() -> tuple[np.ndarray, np.ndarray]:

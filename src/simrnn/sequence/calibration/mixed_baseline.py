@@ -33,7 +33,7 @@ from math import log
 
 import numpy as np
 
-from simrnn.sequence.calibration.hybrid_surrogates import MlpSurrogate
+from simrnn.sequence.calibration.hybrid import seeded_mlp
 from simrnn.sequence.calibration.posterior import weighted_quantile
 
 
@@ -111,7 +111,7 @@ def mixed_calibrate(simulate: Callable[[np.ndarray], np.ndarray], observed: np.n
         return np.moveaxis(curves, 1, 2)  # GrainLearning's [n, O, T]
 
     def run_surrogate(params: np.ndarray, iteration: int) -> np.ndarray:
-        net = MlpSurrogate(bounds, shape)  # a new network: trained from scratch on every simulation so far
+        net = seeded_mlp(bounds, shape, settings.seed + iteration)  # new: trained from scratch on every simulation
         net.fit(store["params"], store["curves"], settings.epochs, settings.patience, settings.holdout,
                 settings.seed + iteration)
         return np.moveaxis(net(params), 1, 2)
@@ -152,7 +152,9 @@ def mixed_calibrate(simulate: Callable[[np.ndarray], np.ndarray], observed: np.n
         failure = (f"GrainLearning's resampling after its iteration {calibration.curr_iter + 1} of {settings.num_iter} ran "
                    f"out of memory ({exc}); "
                    "the posterior is that iteration's weighted ensemble")
+    sigma = [float(np.ravel(s)[0]) for s in calibration.inference.sigma_list]
+    if failure:  # the failed iteration's inference was done; GrainLearning records its sigma after resampling
+        sigma.append(float(np.ravel(calibration.system.sigma_max)[0]))
     weights = np.asarray(calibration.inference.posterior, dtype=np.float64)
     return MixedResult(np.array(calibration.system.param_data, dtype=np.float64), weights / weights.sum(),
-                       store["calls"], len(calibration.inference.sigma_list),
-                       [float(np.ravel(s)[0]) for s in calibration.inference.sigma_list], failure)
+                       store["calls"], len(sigma), sigma, failure)
