@@ -113,8 +113,9 @@ def test_cli_hybrid_with_a_python_simulator(tmp_path, monkeypatch):
             "--param", "b=2:8", "--rounds", "1", "--batch", "2", "--out", str(tmp_path / "cal")]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    found = re.search(r"round 1: a ([0-9.]+)\+-", result.output)  # the truth is a = 0.2
-    assert found and abs(float(found.group(1)) - 0.2) < 0.01, result.output
+    found = re.search(r"round 1: a ([0-9.]+)\+-([0-9.]+)", result.output)  # the truth is a = 0.2
+    # round 1's posterior carries the initial surrogate's error: the truth within 3 of its stds
+    assert found and abs(float(found.group(1)) - 0.2) < 3 * float(found.group(2)) < 0.1, result.output
     assert (tmp_path / "cal" / "round_1" / "surrogate.pt").is_file()
     bad = CliRunner().invoke(app, [*args[:2], "nomodule", *args[3:]])
     assert bad.exit_code == 2 and "MODULE:FUNCTION" in bad.output

@@ -78,7 +78,7 @@ CACHE_FILE = "simulations.npz"
 class HybridSettings:
     """The loop's knobs; see the module docstring for what each round does with them."""
 
-    initial: int = 16
+    initial: int = 12
     batch: int = 4
     candidates: int = 256
     max_rounds: int = 10
@@ -323,8 +323,9 @@ def hybrid_calibrate(simulator: CachedSimulator, observed: np.ndarray, param_ran
             progress(record)
     if figures:
         _figure(out, records, simulator, names)
-    notes = [] if converged else [f"the posterior still moved after {settings.max_rounds} rounds (mean shift "
-                                  f"< {settings.mean_tol} std and std ratio within {settings.std_tol} not met)."]
+    notes = [] if converged else [f"not settled after {settings.max_rounds} rounds (surrogate error <= {settings.error_tol} "
+                                  f"noise std, mean shift < {settings.mean_tol} std and std ratio within "
+                                  f"{settings.std_tol} not all met)."]
     return HybridResult(out, names, [r for r in records if r["round"] > 0], samples, converged,
                         simulator.simulations - start_sims, len(simulator.cache.params), notes)
 
