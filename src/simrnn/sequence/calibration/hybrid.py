@@ -24,8 +24,8 @@ trains the surrogate on it. Every later round ``r``:
 Model error, and why. A posterior computed on a surrogate is the simulator's posterior only where
 the surrogate's error is small against the observation noise; a single triaxial curve constrains
 mu to ~0.5 % of its range, finer than an MLP over the whole prior box resolves, and on the raw MLP
-the posterior mean jumped by 1-9 posterior stds between rounds (std 0.5x the reference's). So the
-round's likelihood adds, in quadrature to the error model's own model error, the surrogate's
+the posterior mean jumped by several posterior stds between rounds (its std well below the
+reference's). So the round's likelihood adds, in quadrature to the error model's own model error, the surrogate's
 *measured* error per observable: the RMS over steps of the previous batch's simulations minus
 what the model predicted for them *before* they were simulated (an honest held-out error, at
 posterior points; round 1: the correction's leave-one-out error on the initial design). While the
