@@ -195,3 +195,26 @@ def test_grainlearnings_mixed_scheme_simulates_half_and_retrains_a_new_surrogate
     assert np.allclose(result.mean, weighted) and np.all(result.std > 0)
     low, high = result.interval().T
     assert np.all((low <= result.mean) & (result.mean <= high))
+
+
+def test_the_residual_correction_is_exact_at_simulations_and_the_surrogate_far_from_them():
+    from simrnn.sequence.calibration.hybrid_correction import ResidualCorrection
+
+    def biased(params):  # a surrogate off by a smooth error of 5 % of the curve
+        return hyperbola(params) * (1.05 + 0.1 * params[:, :1, None])
+
+    bounds = np.array(list(RANGES.values()))
+    rng = np.random.default_rng(0)
+    centre, std = np.array([0.2, 5.0]), np.array([0.01, 0.1])
+    near = centre + std * rng.uniform(-3, 3, size=(12, 2))  # simulations placed in a posterior
+    scale = np.array([1e-3])
+    model = ResidualCorrection(biased, near, hyperbola(near), scale, slice(None), np.ptp(bounds, axis=1), centre, std)
+    assert np.allclose(model(near), hyperbola(near), rtol=0, atol=1e-3 * scale[0])  # exact where simulated (nugget)
+    fresh = centre + std * rng.uniform(-2, 2, size=(50, 2))  # held out, inside the posterior
+    error = np.sqrt(np.mean((model(fresh) - hyperbola(fresh)) ** 2))
+    raw = np.sqrt(np.mean((biased(fresh) - hyperbola(fresh)) ** 2))
+    assert error < 0.01 * raw and error < 0.1 * scale[0]  # the 5 % bias interpolated away
+    assert model.loo_rmse[0] < 0.1 * scale[0]  # and its leave-one-out error says so
+    assert np.all(model.length > 3 * std)  # a smooth bias: a long kernel, chosen by leave-one-out
+    far = centre + 10 * model.length[None]  # ten kernel lengths away: the surrogate itself
+    assert np.allclose(model(far), biased(far), rtol=1e-9)

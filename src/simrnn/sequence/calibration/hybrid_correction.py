@@ -8,8 +8,9 @@ interpolated by a Gaussian process (kriging) with a squared-exponential kernel a
 
     model(x) = surrogate(x) + k(x, X) (K + nugget I)^-1 R
 
-so far from every simulation the model is the surrogate, and among simulations placed in the
-posterior it is a local interpolant of the simulator. The kernel is anisotropic with length scale
+so a few kernel lengths away from every simulation the model is the surrogate, and among
+simulations placed in the posterior it is a local interpolant of the simulator (exact at the
+simulations up to the nugget). The kernel is anisotropic with length scale
 ``m * base_j`` per parameter (``base`` the previous posterior's std, or the prior width / 100
 before there is one); the multiplier ``m`` is chosen on a grid of powers of two by the
 leave-one-out error (closed form: ``e_i = [K^-1 R]_i / [K^-1]_ii``) of the simulations inside the
