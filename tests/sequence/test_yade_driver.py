@@ -111,6 +111,8 @@ def test_a_batch_that_cannot_run_raises_and_records_nothing_as_failed(tmp_path, 
         YadeBatch(TEMPLATE, NAMES, ["e"], CONTROL, tmp_path, fixed={"mu": 30.0})
     with pytest.raises(UserInputError, match=r"params \[2, 4\]: expected \[N, 5\]"):
         driver(tmp_path, fake)(PARAMS[:2, :4])
+    assert driver(tmp_path, fake)(PARAMS[:0]).shape == (0, len(CONTROL), 3)
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["batch_0000", "batch_0001"]  # no new one
 
 
 def test_timeout_stops_the_batch_and_its_jobs(tmp_path, fake, monkeypatch):

@@ -129,10 +129,16 @@ class YadeBatch:
         if params.ndim != 2 or params.shape[1] != len(self.param_names):
             raise UserInputError(f"params {list(params.shape)}: expected [N, {len(self.param_names)}] "
                                  f"({', '.join(self.param_names)}).")
+        if not len(params):
+            return np.zeros((0, len(self.control), len(self.obs_names)))
+        executable = shutil.which(self.executable)
+        if executable is None:
+            raise UserInputError(f"executable {self.executable!r}: not found or not executable (is YADE installed "
+                                 "and on PATH? give executable= its name, e.g. 'yade-2023.02a-batch').")
         folder = self._new_batch_folder()
         names = [f"sample_{i:0{len(str(len(params) - 1))}d}" for i in range(len(params))]
         write_text_atomic(folder / TABLE_NAME, self.table(params, names))
-        timed_out = self._run_batch(folder)
+        timed_out = self._run_batch(executable, folder)
         curves = np.full((len(params), len(self.control), len(self.obs_names)), np.nan)
         reasons = {}
         for i, name in enumerate(names):
@@ -191,12 +197,8 @@ class YadeBatch:
             except FileExistsError:
                 number += 1
 
-    def _run_batch(self, folder: Path) -> bool:
-        """Run ``yade-batch`` in ``folder``; True if it was stopped at the timeout."""
-        executable = shutil.which(self.executable)
-        if executable is None:
-            raise UserInputError(f"executable {self.executable!r}: not found or not executable (is YADE installed "
-                                 "and on PATH? give executable= its name, e.g. 'yade-2023.02a-batch').")
+    def _run_batch(self, executable: str, folder: Path) -> bool:
+        """Run ``executable`` (yade-batch) in ``folder``; True if it was stopped at the timeout."""
         command = [executable, *(["-j", str(self.jobs)] if self.jobs else []), "--log", "@.log", TABLE_NAME,
                    str(self.script)]
         with open(folder / LOG_NAME, "wb") as log:
