@@ -11,13 +11,16 @@ Parameters (table columns; a column the table lacks keeps the default here):
     kr     rolling stiffness (``alphaKr``, also used for twisting)
     eta    rolling plastic limit (``etaRoll``, also used for twisting)
     mu     sliding friction angle [degrees]
+    mu_pack  the friction angle while the packing is compressed isotropically [degrees]: lower
+           gives a denser sample (GrainLearning's tutorial instead loads a prepared packing)
     conf   confining pressure [Pa]
     num    number of spheres
     max_strain, strain_step   the axial strain reached and the step between two recorded states
     seed   the random packing's seed
 
 Test: a loose random cloud of ``num`` spheres in a periodic cell is compressed isotropically to
-``conf``; that state is the reference (zero strain). Then the axial strain e_z grows by
+``conf`` with the friction angle ``mu_pack``; that state is the reference (zero strain) and the
+friction angle becomes ``mu``. Then the axial strain e_z grows by
 ``strain_step`` up to ``max_strain`` while the lateral stresses stay at ``conf`` (drained); after
 each step, once the packing is quasi-static again (unbalanced force below ``UNBALANCED``), the
 state is recorded.
@@ -43,12 +46,12 @@ import os
 
 import numpy as np
 from yade import pack
-from yade.params import table
 
 readParamsFromTable(
-    E=8.0, v=0.3, kr=0.5, eta=0.3, mu=30.0, conf=2e5, num=1000, max_strain=0.1, strain_step=0.001, seed=1,
-    key=0, unknownOk=True,
+    E=8.0, v=0.3, kr=0.5, eta=0.3, mu=30.0, mu_pack=10.0, conf=2e5, num=1000, max_strain=0.1, strain_step=0.001,
+    seed=1, key=0, unknownOk=True,
 )
+from yade.params import table  # noqa: E402  (filled by readParamsFromTable)
 
 NAME = O.tags["description"] if runningInBatch() else "triax_test"
 DENSITY = 2650 * 1e3      # grain density [kg/m3], scaled up 1000x for a larger stable time step (quasi-static)
@@ -62,7 +65,7 @@ STRESS_TOL = 1e-3         # relative tolerance on the stress goals
 O.periodic = True
 O.cell.hSize = Matrix3(CELL, 0, 0, 0, CELL, 0, 0, 0, CELL)
 grains = O.materials.append(CohFrictMat(
-    young=10 ** table.E, poisson=table.v, frictionAngle=math.radians(table.mu), density=DENSITY,
+    young=10 ** table.E, poisson=table.v, frictionAngle=math.radians(table.mu_pack), density=DENSITY,
     isCohesive=False, momentRotationLaw=True, alphaKr=table.kr, alphaKtw=table.kr,
     etaRoll=table.eta, etaTwist=table.eta,
 ))
@@ -94,7 +97,8 @@ def consolidated():
     """Isotropic state reached: make it the zero-strain reference, record it, start the axial loading."""
     O.cell.trsf = Matrix3.Identity
     O.cell.velGrad = Matrix3.Zero
-    record()
+    setContactFriction(math.radians(table.mu))
+    record(strain=(0.0, 0.0, 0.0))  # triax.strain follows the new reference only from the next step
     triax.stressMask = 3  # x, y stress-controlled (the confinement), z strain-controlled
     triax.globUpdate = 1
     triax.doneHook = "step_reached()"
@@ -114,10 +118,10 @@ def step_reached():
         O.pause()
 
 
-def record():
+def record(strain=None):
     """Append the current state to ``history`` (compression positive)."""
     s = triax.stress
-    e_x, e_y, e_z = -triax.strain
+    e_x, e_y, e_z = strain if strain is not None else -triax.strain
     n = porosity()
     history["e_x"].append(e_x)
     history["e_y"].append(e_y)
