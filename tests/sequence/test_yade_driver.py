@@ -109,6 +109,8 @@ def test_a_batch_that_cannot_run_raises_and_records_nothing_as_failed(tmp_path, 
         YadeBatch(tmp_path / "none.py", NAMES, ["e"], CONTROL, tmp_path)
     with pytest.raises(UserInputError, match="distinct Python names"):
         YadeBatch(TEMPLATE, NAMES, ["e"], CONTROL, tmp_path, fixed={"mu": 30.0})
+    with pytest.raises(UserInputError, match=r"fixed values \{'conf': 'high'\}: expected numbers"):
+        YadeBatch(TEMPLATE, NAMES, ["e"], CONTROL, tmp_path, fixed={"conf": "high"})
     with pytest.raises(UserInputError, match=r"params \[2, 4\]: expected \[N, 5\]"):
         driver(tmp_path, fake)(PARAMS[:2, :4])
     assert driver(tmp_path, fake)(PARAMS[:0]).shape == (0, len(CONTROL), 3)

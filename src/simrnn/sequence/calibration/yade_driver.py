@@ -79,7 +79,7 @@ class YadeBatch:
         workdir: the folder of the batch folders.
         fixed: further table columns, the same for every sample (e.g. ``{"conf": 2e5}``).
         control_key: the feature along which the curves are interpolated.
-        executable: ``yade-batch`` or its versioned name (``yade-2023.02a-batch``), or a path.
+        executable: ``yade-batch``, another build's (``yade-double-batch``), or a path.
         jobs: ``-j``: samples run at once (``None``: yade-batch's default, the number of cores).
         job_threads: the ``!OMP_NUM_THREADS`` column: threads per sample.
         timeout: seconds one batch may run (``None``: no limit).
@@ -103,7 +103,10 @@ class YadeBatch:
         set_(self, "workdir", Path(self.workdir))
         set_(self, "param_names", list(self.param_names))
         set_(self, "obs_names", list(self.obs_names))
-        set_(self, "fixed", {k: float(v) for k, v in self.fixed.items()})
+        try:
+            set_(self, "fixed", {k: float(v) for k, v in self.fixed.items()})
+        except (TypeError, ValueError):
+            raise UserInputError(f"fixed values {dict(self.fixed)}: expected numbers.") from None
         set_(self, "control", np.asarray(self.control, dtype=np.float64))
         if not self.script.is_file():
             raise UserInputError(f"{self.script}: the YADE script does not exist.")
@@ -112,7 +115,7 @@ class YadeBatch:
         if bad or len(set(names)) < len(names) or not self.param_names:
             raise UserInputError(f"table columns {names}: expected distinct Python names (not 'description' or "
                                  "'key'), at least one of them calibrated, none both calibrated and fixed.")
-        if not np.isfinite(list(self.fixed.values())).all():
+        if not np.isfinite([0.0, *self.fixed.values()]).all():
             raise UserInputError(f"fixed values {self.fixed}: expected finite numbers.")
         if self.control.ndim != 1 or len(self.control) < 2 or not (np.diff(self.control) > 0).all():
             raise UserInputError(f"control {self.control.tolist()[:6]}...: expected [T >= 2] increasing values.")
@@ -134,7 +137,7 @@ class YadeBatch:
         executable = shutil.which(self.executable)
         if executable is None:
             raise UserInputError(f"executable {self.executable!r}: not found or not executable (is YADE installed "
-                                 "and on PATH? give executable= its name, e.g. 'yade-2023.02a-batch').")
+                                 "and on PATH? give executable= its name, e.g. 'yade-double-batch').")
         folder = self._new_batch_folder()
         names = [f"sample_{i:0{len(str(len(params) - 1))}d}" for i in range(len(params))]
         write_text_atomic(folder / TABLE_NAME, self.table(params, names))
