@@ -141,7 +141,8 @@ def calibrate(
         "Hybrid mode: the simulator in the loop, 'triaxial' (synthetic) or a Python MODULE:FUNCTION "
         "run(params [N, P]) -> curves [N, T, O]; --out of an unfinished loop resumes it."))] = None,
     surrogate: Annotated[str, typer.Option(help=(
-        "Hybrid mode: 'mlp' (a new MLP surrogate) or an earlier loop's surrogate.pt to warm-start."))] = "mlp",
+        "Hybrid mode: 'mlp' (a new MLP surrogate), an earlier loop's surrogate.pt to warm-start, or a "
+        "trained sequence RUN directory to fine-tune round after round."))] = "mlp",
     rounds: Annotated[int | None, typer.Option(help="Hybrid mode: maximum rounds (default 6).")] = None,
     batch: Annotated[int | None, typer.Option(help="Hybrid mode: simulations per round (default 6).")] = None,
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,18 @@ def load_callable(name: str) -> Callable[[np.ndarray], np.ndarray]:
     if not callable(fn):
         raise UserInputError(f"--simulator {name!r} is not callable.")
     return fn
+
+
+def run_surrogate(run: Path, param_names: list[str], obs_names: list[str], control_names: list[str],
+                  control: np.ndarray, observed: np.ndarray, fixed: Mapping[str, float], work_dir: Path):
+    """The trained sequence ``run`` as the loop's :class:`~.hybrid_run_surrogate.RunSurrogate`, fine-tuned
+    into ``work_dir``; a run with a drained column gets drained = 1 unless ``fixed`` gives it."""
+    from simrnn.sequence.calibration.hybrid_run_surrogate import RunSurrogate
+    from simrnn.sequence.predict import load_run
+
+    columns = load_run(run).meta["param_names"]
+    fixed = {**({"drained": 1.0} if "drained" in columns else {}), **fixed}
+    return RunSurrogate(run, param_names, obs_names, control_names, control, observed, fixed, work_dir)
 
 
 def run_hybrid(simulator: str, surrogate: str, obs: Path, fixed: Mapping[str, float],
@@ -64,11 +77,21 @@ def run_hybrid(simulator: str, surrogate: str, obs: Path, fixed: Mapping[str, fl
         if not ranges:
             raise UserInputError("a Python --simulator needs the calibrated parameters: --param NAME=LOW:HIGH.")
         run = load_callable(simulator)
-    if surrogate != "mlp" and not Path(surrogate).is_file():
-        raise UserInputError(f"--surrogate {surrogate!r}: expected 'mlp' (a new MLP surrogate) or the surrogate.pt "
-                             "of an earlier hybrid calibration.")
+    is_run = (Path(surrogate) / "config.json").is_file()
+    if surrogate != "mlp" and not Path(surrogate).is_file() and not is_run:
+        raise UserInputError(f"--surrogate {surrogate!r}: expected 'mlp' (a new MLP surrogate), the surrogate.pt "
+                             "of an earlier hybrid calibration, or a trained sequence run directory.")
     defaults = HybridSettings()
     settings = HybridSettings(max_rounds=rounds or defaults.max_rounds, batch=batch or defaults.batch, seed=seed)
+    if is_run:
+        from simrnn.sequence.calibration.hybrid_run_surrogate import RunSurrogate
+
+        settings = replace(settings, initial_epochs=RunSurrogate.initial_epochs,
+                           fine_tune_epochs=RunSurrogate.fine_tune_epochs, patience=RunSurrogate.patience)
+    settings.validate(len(ranges))
+    model = None if surrogate == "mlp" else surrogate
+    if is_run:  # built (and checked) before the output directory exists; it fine-tunes into OUT/surrogate
+        model = run_surrogate(Path(surrogate), list(ranges), names, control, ctrl, observed, fixed, Path("."))
     if out is None:
         with new_timestamped_directory(Path(runs_root) / "calibration") as created:
             out = created
@@ -84,8 +107,9 @@ def run_hybrid(simulator: str, surrogate: str, obs: Path, fixed: Mapping[str, fl
                                                                           record["std"], strict=True))
         console.print(f"round {record['round']}: {values}; {record['simulations']} simulations so far")
 
-    result = hybrid_calibrate(sim, observed, ranges, out, settings,
-                              surrogate=None if surrogate == "mlp" else surrogate, progress=report)
+    if is_run:
+        model.work_dir = out / "surrogate"
+    result = hybrid_calibrate(sim, observed, ranges, out, settings, surrogate=model, progress=report)
     console.print(f"{'converged' if result.converged else 'NOT converged'} after {len(result.rounds)} rounds; "
                   f"{result.simulations_this_call} simulations in this call, {result.simulations_total} in all")
     for note in result.notes:

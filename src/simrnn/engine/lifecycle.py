@@ -26,6 +26,7 @@ from simrnn.engine.settings import RESUMABLE_ENGINE_KEYS, TrainSettings, check_t
 from simrnn.engine.taskspec import Evaluation, Task, TaskData
 from simrnn.engine.threads import is_cpu_single_process, training_threads
 from simrnn.engine.trainer import build_trainer, lightning_warnings_filtered, log_version, logger_record
+from simrnn.engine.warm_start import fine_tuning_data, fine_tuning_values, load_source_weights, source_run
 from simrnn.errors import Interrupted, UserInputError
 from simrnn.files import read_json, to_jsonable, write_json_atomic
 from simrnn.plots import plot_training_losses
@@ -84,28 +85,39 @@ def fit(task: Task | str, values: dict[str, Any] | TrainSettings | None = None, 
         source: what to name in error messages (the config file, ``command line`` ...).
     """
     task = get_task(task) if isinstance(task, str) else task
+    if resume is None:
+        origin = source_run(task, values)
+        if origin is not None:
+            values = fine_tuning_values(task, values, origin)
+        return _fit(task, task_config(task, values, source=source), None, None, values, callbacks, origin)
     with contextlib.ExitStack() as stack:
-        if resume is None:
-            cfg, run, last = task_config(task, values, source=source), None, None
-        else:
-            run = Run.open(resume, task.name, which=None)
-            if global_rank() == 0:  # DDP workers re-run this command inside rank 0's training
-                stack.enter_context(run.locked())
-            cfg = _resumed_config(task, run, dict(values or {}))
-            last = run.checkpoint_path("last")
-            ckpt = read_checkpoint(last)  # a foreign or crafted file is refused before Lightning reads it
-            check_checkpoint(ckpt, last, task.name)
-            _check_more_epochs(cfg, ckpt, last)
+        run = Run.open(resume, task.name, which=None)
+        if global_rank() == 0:  # DDP workers re-run this command inside rank 0's training
+            stack.enter_context(run.locked())
+        cfg = _resumed_config(task, run, dict(values or {}))
+        last = run.checkpoint_path("last")
+        ckpt = read_checkpoint(last)  # a foreign or crafted file is refused before Lightning reads it
+        check_checkpoint(ckpt, last, task.name)
+        _check_more_epochs(cfg, ckpt, last)
         return _fit(task, cfg, run, last, values, callbacks)
 
 
 def _fit(task: Task, cfg: TrainSettings, run: Run | None, last: Path | None, overrides: Any,
-         callbacks: Sequence[Callback]) -> Path:
-    data = task.load_data(cfg)
+         callbacks: Sequence[Callback], origin: Run | None = None) -> Path:
+    """Train a new run (``run`` None; ``origin``: the run ``init_from`` starts from) or resume ``run``."""
+    if origin is not None:
+        model = read_checkpoint(origin.checkpoint_path("best"))["hyper_parameters"]
+        data = fine_tuning_data(task, cfg, origin.meta, model["model_args"], origin)
+    elif run is not None and cfg.init_from:  # a fine-tuned run keeps its source's normalisation
+        data = fine_tuning_data(task, cfg, run.config["data_meta"], run.config["model"]["args"], None)
+    else:
+        data = task.load_data(cfg)
     if run is not None:
         _check_same_data(run, data)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     module = task.build_module(cfg, data)
+    if origin is not None:
+        load_source_weights(module, origin)
     missing = [k for k in _REQUIRED_HPARAMS if k not in module.hparams]
     if missing:
         raise TypeError(f"{type(module).__name__} must save_hyperparameters() {', '.join(missing)}")

@@ -44,6 +44,8 @@ class TrainSettings:
         "csv", "Extra logger besides CSV: tensorboard, or wandb (offline without an account).")
     runs_root: str = setting("runs", "Folder in which <task>/<timestamp> run directories are created.")
     progress_bar: bool = setting(True, "Show Lightning's progress bar.")
+    init_from: str = setting("", "A trained run of the same task whose best weights start this training "
+                                 "(fine-tuning on new data): its model and data normalisation are kept.")
     threads: str = setting("auto", "PyTorch CPU threads: auto (1 or all usable cores, whichever trains a batch "
                                    "faster, timed once), or a number.")
 

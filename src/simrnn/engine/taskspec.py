@@ -50,8 +50,9 @@ class Evaluation:
 class Task(abc.ABC):
     """The contract between a task and the engine, sweeps, ``runs`` and the CLI: every member they use.
 
-    Subclasses set the class attributes and implement the three abstract methods; nothing else of a
-    task is read (no ``getattr`` probing). See ``docs/engine.md``.
+    Subclasses set the class attributes and implement the three abstract methods, and may implement
+    :meth:`load_fine_tuning_data` (warm starts); nothing else of a task is read (no ``getattr``
+    probing). See ``docs/engine.md``.
 
     Attributes:
         name: the task's name: ``runs/<name>/...``, ``simrnn <name> train``, config.json's ``task``.
@@ -92,6 +93,15 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def evaluate(self, model: torch.nn.Module, data: TaskData, cfg: Any) -> Evaluation:
         """Test-split metrics of ``model`` (the best checkpoint's ``nn.Module``, eval mode)."""
+
+    def load_fine_tuning_data(self, cfg: Any, meta: dict[str, Any]) -> TaskData:
+        """The data of ``cfg`` normalised as the run whose ``data_meta`` is ``meta`` was (fine-tuning that
+        run's weights, ``init_from``); a one-sentence :class:`UserInputError` where the data does not fit
+        that run (other features, labels, window). Default: this task's runs cannot be fine-tuned."""
+        from simrnn.errors import UserInputError
+
+        raise UserInputError(f"{self.name} runs cannot start from a trained run's weights (init_from).",
+                             key="init_from")
 
     def open_run(self, path: str | Path, which: str = "best") -> Run:
         """Open and validate one of this task's runs with its model (see :meth:`simrnn.runs.Run.open`)."""

@@ -119,8 +119,13 @@ class PreparedSequences:
         return make_windows(a["inputs"], a["params"], a["outputs"], self.meta["window_size"], self.meta["window_step"])
 
 
-def prepare_sequences(config: SequenceConfig, data: TriaxialData) -> PreparedSequences:
-    """Apply parameter columns, padding, split, standardisation (see module docstring)."""
+def prepare_sequences(config: SequenceConfig, data: TriaxialData,
+                      standardisation: tuple[list[float], list[float]] | None = None) -> PreparedSequences:
+    """Apply parameter columns, padding, split, standardisation (see module docstring).
+
+    ``standardisation``: the output ``(mean [L], std [L])`` of an earlier run to use instead of this
+    train split's (fine-tuning that run keeps the scale its weights were trained for).
+    """
     if config.window_size > data.inputs.shape[1] + config.pad_length:
         raise UserInputError(
             f"window_size {config.window_size} is longer than the sequences ({data.inputs.shape[1]} steps "
@@ -132,7 +137,9 @@ def prepare_sequences(config: SequenceConfig, data: TriaxialData) -> PreparedSeq
     indices = split_indices(len(inputs), config.train_frac, config.val_frac, config.seed)
     n_labels = outputs.shape[2]
     mean, std = np.zeros(n_labels, np.float32), np.ones(n_labels, np.float32)
-    if config.standardize_outputs:
+    if standardisation is not None:
+        mean, std = (np.asarray(v, dtype=np.float32) for v in standardisation)
+    elif config.standardize_outputs:
         train = outputs[indices["train"]]
         mean = train.mean(axis=(0, 1)).astype(np.float32)
         std = train.std(axis=(0, 1)).astype(np.float32)

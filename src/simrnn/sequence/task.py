@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
 from simrnn.engine.taskspec import Evaluation, Task, TaskData
+from simrnn.errors import UserInputError
 from simrnn.files import sha256_file
 from simrnn.registry import build_model, register_task
 from simrnn.sequence.config import GRAINLEARNING_COMPAT_KEYS, SequenceConfig
@@ -25,6 +26,9 @@ from simrnn.sequence.predict import META_KEYS, SequenceRun
 from simrnn.sequence.preprocess import PreparedSequences, prepare_sequences
 
 SPLITS = ("train", "val", "test")
+#: data_meta keys a fine-tuned run must share with the run it starts from (init_from).
+FINE_TUNING_KEYS = ("input_features", "param_names", "output_labels", "window_size", "pad_length",
+                    "standardize_outputs")
 
 
 class SequenceModule(L.LightningModule):
@@ -68,6 +72,14 @@ class SequenceModule(L.LightningModule):
         return torch.optim.Adam(
             self.parameters(), lr=o["learning_rate"], betas=(o["beta_1"], o["beta_2"]), eps=o["epsilon"]
         )
+
+
+def _check_like(cfg: SequenceConfig, found: dict[str, Any], like: dict[str, Any]) -> None:
+    """One sentence for the first ``data_meta`` value of the new data that differs from the source run's."""
+    for key, value in found.items():
+        if value != like.get(key):
+            raise UserInputError(f"{cfg.raw_data}: gives data_meta.{key} = {value!r}, but the run in init_from was "
+                                 f"trained with {like.get(key)!r}; fine-tuning needs the same.", key="init_from")
 
 
 class SequenceDataModule(L.LightningDataModule):
@@ -117,8 +129,21 @@ class SequenceTask(Task):
     metrics = ("train_loss", "val_loss", "mse", "mae")  # per epoch, then test (see evaluate)
 
     def load_data(self, cfg: SequenceConfig) -> TaskData:
+        return self._load(cfg, None)
+
+    def load_fine_tuning_data(self, cfg: SequenceConfig, meta: dict[str, Any]) -> TaskData:
+        """``cfg``'s sequences standardised with ``meta``'s output mean/std; the features, parameter
+        columns, labels and window must be ``meta``'s (else one sentence naming the key)."""
+        return self._load(cfg, meta)
+
+    def _load(self, cfg: SequenceConfig, like: dict[str, Any] | None) -> TaskData:
         data = read_triaxial_hdf5(cfg.raw_data, pressure=cfg.pressure, experiment_type=cfg.experiment_type)
-        prepared = prepare_sequences(cfg, data)
+        if like is not None:
+            _check_like(cfg, {"input_features": list(data.input_names), "output_labels": list(data.output_names)}, like)
+        standardisation = None if like is None else (like["output_mean"], like["output_std"])
+        prepared = prepare_sequences(cfg, data, standardisation)
+        if like is not None:
+            _check_like(cfg, {k: prepared.meta[k] for k in FINE_TUNING_KEYS}, like)
         datamodule = SequenceDataModule(prepared, cfg.batch_size)
         model_args = {
             "n_input_features": data.inputs.shape[2],

@@ -235,8 +235,11 @@ def hybrid_calibrate(simulator: CachedSimulator, observed: np.ndarray, param_ran
         samples = run.samples
         rng = np.random.default_rng(settings.seed + k)
         candidates = samples[rng.choice(len(samples), min(settings.candidates, len(samples)), replace=False)]
+        # the simulations of the rounds written so far: after a kill in the middle of this round, the
+        # cache also holds this round's batch, which must not change the choice (it is found in the cache)
+        known = records[-1]["simulations"]
         params, curves = simulated()
-        chosen = choose_points(candidates, net, params, curves, bounds, scale, settings.batch)
+        chosen = choose_points(candidates, net, params[:known], curves[:known], bounds, scale, settings.batch)
         simulator(chosen)
         simulator.flush()
         params, curves = simulated()
