@@ -70,7 +70,7 @@ def test_curves_table_and_a_failed_sample_through_the_cached_simulator(tmp_path,
     # the next batch: a new folder; cached and failed samples are not run again
     again = np.vstack([PARAMS, PARAMS[:1] + [0.1, 0, 0, 0, 0]])
     curves2 = sim(again)
-    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["batch_0000", "batch_0001"]
+    assert sorted(p.name for p in (tmp_path / "runs").glob("batch_*")) == ["batch_0000", "batch_0001"]
     assert len((tmp_path / "runs" / "batch_0001" / "samples.txt").read_text().splitlines()) == 2
     np.testing.assert_array_equal(curves2[:4], curves)
     assert sim.simulations == 5 and sim.cache_hits == 4
@@ -153,3 +153,17 @@ def test_a_module_naming_the_driver_is_a_cli_simulator(tmp_path, fake, monkeypat
     _, model = triaxial_response(PARAMS[:1], 0.2, "drained", GRID)
     np.testing.assert_allclose(curves[0, :, 0], model[0, ::4, 2], rtol=1e-6)
     assert (tmp_path / "yade_runs" / "batch_0000" / "sample_0.npy").is_file()
+
+
+def test_once_a_sample_worked_a_batch_of_failures_is_skipped_not_raised(tmp_path, fake, monkeypatch):
+    sim = cached_simulator(driver(tmp_path, fake), NAMES, ["e", "p", "q"], CONTROL, cache=tmp_path / "sims.npz")
+    assert np.isfinite(sim(PARAMS[:1])).all()  # the setup works
+    monkeypatch.setenv("FAKE_YADE", json.dumps({"sample_0": "missing", "sample_1": "missing"}))
+    with pytest.warns(SimulationFailed) as caught:
+        curves = sim(PARAMS[1:3])  # a hybrid round whose whole batch lands where the samples fail
+    assert any("sample_1.npy: no output" in str(w.message) for w in caught)
+    assert np.isnan(curves).all() and sim.failures == 2 and len(sim.cache.failed) == 2
+    # a new driver on the same workdir (a resumed loop) remembers that the setup worked
+    again = cached_simulator(driver(tmp_path, fake), NAMES, ["e", "p", "q"], CONTROL)
+    with pytest.warns(SimulationFailed):
+        assert np.isnan(again(PARAMS[2:4])).all()

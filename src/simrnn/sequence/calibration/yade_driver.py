@@ -28,9 +28,11 @@ Failures:
   cached simulator then skips it (probability 0) and never runs it again;
 - hitting ``timeout`` stops the batch; the samples finished by then are read, the others fail;
 - a missing executable, a non-zero exit status of ``yade-batch`` (which exits 0 when single jobs
-  fail) or a batch in which every sample failed (a broken script, a wrong key, a timeout too short)
-  raises :class:`~simrnn.errors.UserInputError` naming the log: nothing is recorded as failed, so
-  the same samples run again once the cause is fixed.
+  fail) or a batch in which every sample failed while no sample in ``workdir`` ever worked (a broken
+  script, a wrong key, a timeout too short) raises :class:`~simrnn.errors.UserInputError` naming
+  the log: nothing is recorded as failed, so the same samples run again once the cause is fixed.
+  Once a sample has worked (:data:`WORKED_MARKER`), a batch whose samples all fail gives NaN rows
+  like any failed sample, so a hybrid round that lands in a failing region does not stop the loop.
 
 Example (the template ``examples/yade/triax_template.py``)::
 
@@ -64,6 +66,10 @@ from simrnn.sequence.yade import feature_columns, load_simulation
 CONTROL_TOLERANCE = 1e-3
 TABLE_NAME = "samples.txt"
 LOG_NAME = "yade-batch.log"
+#: written into ``workdir`` once a sample succeeded: from then on a batch whose samples all fail is
+#: taken as failed samples (e.g. a region of the parameter box where the packing collapses), not a
+#: broken setup.
+WORKED_MARKER = ".a_sample_worked"
 _BATCH = re.compile(r"batch_(\d+)")
 
 
@@ -149,9 +155,12 @@ class YadeBatch:
                 curves[i] = self.read_sample(folder / f"{name}.npy")
             except UserInputError as exc:
                 reasons[i] = str(exc) + (f" (the batch was stopped after {self.timeout:g} s)" if timed_out else "")
-        if len(reasons) == len(params):
-            raise UserInputError(f"every sample of {folder} failed (first: {reasons[0]}); see {folder / LOG_NAME} "
-                                 "and the samples' logs.")
+        worked = Path(self.workdir) / WORKED_MARKER
+        if len(reasons) == len(params) and not worked.exists():
+            raise UserInputError(f"every sample of {folder} failed (first: {reasons[0]}), and no earlier batch in "
+                                 f"{self.workdir} produced one; see {folder / LOG_NAME} and the samples' logs.")
+        if len(reasons) < len(params):
+            worked.touch()
         for i, reason in reasons.items():
             warnings.warn(SimulationFailed(f"YADE sample {params[i].tolist()}: {reason}"), stacklevel=2)
         return curves
