@@ -102,3 +102,22 @@ def test_cli_fine_tunes_a_run_in_the_loop(run, tmp_path):
     assert "round 1: E " in result.output and "simulations so far" in result.output
     pointer = read_json(tmp_path / "cal" / "round_1" / "surrogate_run.json")["run"]
     assert read_json(f"{pointer}/config.json")["data"]["init_from"]["run"].startswith(str(tmp_path / "cal"))
+
+
+def test_cli_refuses_a_run_that_cannot_be_the_surrogate_before_writing_anything(run, tmp_path):
+    from typer.testing import CliRunner
+
+    from simrnn.cli import app
+
+    obs = tmp_path / "obs.dat"
+    np.savetxt(obs, np.column_stack([STRAIN, SIMULATE(np.array([[7.5, 30.0]]))[0]]), header="e_z e q")
+    base = ["calibrate", "--simulator", "triaxial", "--obs", str(obs), "--param", "E=7.2:7.8", "--param", "mu=20:40",
+            "--fixed", "pressure=0.2", "--fixed", "kr=0.5", "--fixed", "eta=0.5", "--runs-root", str(tmp_path / "rr")]
+    result = CliRunner().invoke(app, [*base, "--surrogate", str(run)])  # v neither calibrated nor fixed
+    assert result.exit_code == 2 and "v of the model are neither calibrated nor fixed" in result.output, result.output
+    fields_run = tmp_path / "fields_run"
+    fields_run.mkdir()
+    (fields_run / "config.json").write_text('{"task": "fields"}')
+    result = CliRunner().invoke(app, [*base, "--fixed", "v=0.25", "--surrogate", str(fields_run)])
+    assert result.exit_code == 2 and "is a fields run, expected a sequence run" in result.output, result.output
+    assert not (tmp_path / "rr").exists()

@@ -31,15 +31,15 @@ def load_callable(name: str) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def run_surrogate(run: Path, param_names: list[str], obs_names: list[str], control_names: list[str],
-                  control: np.ndarray, observed: np.ndarray, fixed: Mapping[str, float], out: Path):
+                  control: np.ndarray, observed: np.ndarray, fixed: Mapping[str, float], work_dir: Path):
     """The trained sequence ``run`` as the loop's :class:`~.hybrid_run_surrogate.RunSurrogate`, fine-tuned
-    into ``out/surrogate/``; a run with a drained column gets drained = 1 unless ``fixed`` gives it."""
+    into ``work_dir``; a run with a drained column gets drained = 1 unless ``fixed`` gives it."""
     from simrnn.sequence.calibration.hybrid_run_surrogate import RunSurrogate
     from simrnn.sequence.predict import load_run
 
     columns = load_run(run).meta["param_names"]
     fixed = {**({"drained": 1.0} if "drained" in columns else {}), **fixed}
-    return RunSurrogate(run, param_names, obs_names, control_names, control, observed, fixed, out / "surrogate")
+    return RunSurrogate(run, param_names, obs_names, control_names, control, observed, fixed, work_dir)
 
 
 def run_hybrid(simulator: str, surrogate: str, obs: Path, fixed: Mapping[str, float],
@@ -88,6 +88,10 @@ def run_hybrid(simulator: str, surrogate: str, obs: Path, fixed: Mapping[str, fl
 
         settings = replace(settings, initial_epochs=RunSurrogate.initial_epochs,
                            fine_tune_epochs=RunSurrogate.fine_tune_epochs, patience=RunSurrogate.patience)
+    settings.validate(len(ranges))
+    model = None if surrogate == "mlp" else surrogate
+    if is_run:  # built (and checked) before the output directory exists; it fine-tunes into OUT/surrogate
+        model = run_surrogate(Path(surrogate), list(ranges), names, control, ctrl, observed, fixed, Path("."))
     if out is None:
         with new_timestamped_directory(Path(runs_root) / "calibration") as created:
             out = created
@@ -103,9 +107,8 @@ def run_hybrid(simulator: str, surrogate: str, obs: Path, fixed: Mapping[str, fl
                                                                           record["std"], strict=True))
         console.print(f"round {record['round']}: {values}; {record['simulations']} simulations so far")
 
-    model = None if surrogate == "mlp" else surrogate
     if is_run:
-        model = run_surrogate(Path(surrogate), list(ranges), names, control, ctrl, observed, fixed, out)
+        model.work_dir = out / "surrogate"
     result = hybrid_calibrate(sim, observed, ranges, out, settings, surrogate=model, progress=report)
     console.print(f"{'converged' if result.converged else 'NOT converged'} after {len(result.rounds)} rounds; "
                   f"{result.simulations_this_call} simulations in this call, {result.simulations_total} in all")

@@ -95,8 +95,8 @@ def convert_yade(src_dir: str | os.PathLike, out_h5: str | os.PathLike, sequence
             dropped.append({"file": file.relative_to(src).as_posix(), "group": "/".join(group), "length": length})
             continue
         bucket["contact_params"].append([_number(file, params, key) for key in CONTACT_KEYS])
-        bucket["inputs"].append(_columns(file, features, INPUT_KEYS[group[1]], sequence_length))
-        bucket["outputs"].append(_columns(file, features, OUTPUT_KEYS, sequence_length))
+        bucket["inputs"].append(feature_columns(file, features, INPUT_KEYS[group[1]], sequence_length))
+        bucket["outputs"].append(feature_columns(file, features, OUTPUT_KEYS, sequence_length))
     kept = {group: {name: np.asarray(v[name], dtype=np.float32) for name in ("contact_params", "inputs", "outputs")}
             for group, v in rows.items() if v["outputs"]}
     if not kept:
@@ -171,8 +171,12 @@ def _sequence_length(file: Path, features: dict, kind: str) -> int:
     return min(lengths)
 
 
-def _columns(file: Path, features: dict, keys: list[str], length: int) -> np.ndarray:
-    """``[length, len(keys)]`` float64 array of the first ``length`` steps, p and q in MPa."""
+def feature_columns(file: Path, features: dict, keys: list[str], length: int) -> np.ndarray:
+    """``[length, len(keys)]`` float64 array of the first ``length`` steps, p and q in MPa.
+
+    Every key must be in ``features`` and hold at least ``length`` numbers; anything else (not numbers,
+    non-finite or implausibly large values) raises a :class:`UserInputError` naming ``file`` and the key.
+    """
     columns = []
     for key in keys:
         try:

@@ -284,7 +284,11 @@ def hybrid_calibrate(simulator: CachedSimulator, observed: np.ndarray, param_ran
     for k in range(done[-1] + 1, settings.max_rounds + 1):
         if converged:
             break
-        params, curves = simulated()
+        # the simulations of the rounds written so far: after a kill in the middle of this round, the
+        # cache also holds this round's batch, which must not change the model or the choice (it is
+        # then found in the cache)
+        known = records[-1]["simulations"]
+        params, curves = (a[:known] for a in simulated())
         previous = records[-1] if k >= 2 else {}
         model = ResidualCorrection(net, params, curves, np.where(np.isfinite(noise), noise, 1.0), steps,
                                    bounds[:, 1] - bounds[:, 0], _array(previous.get("mean")), _array(previous.get("std")))

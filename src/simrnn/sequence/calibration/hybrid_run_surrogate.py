@@ -47,7 +47,8 @@ class RunSurrogate:
         observed: ``[O, T]``, fills the steps a windowed run does not predict (the likelihood's steps
             before the first predicted one carry no information).
         fixed: values of the run's other parameter columns (``pressure`` in MPa, ``drained`` 1/0, ...).
-        work_dir: where the fine-tuning data and runs are written.
+        work_dir: where the fine-tuning data and runs are written (the attribute may be set later,
+            before the first :meth:`fit`).
     """
 
     #: epochs and patience that suit an LSTM (the MLP's defaults are full-batch steps).

@@ -21,13 +21,12 @@ Example (the synthetic triaxial model standing in for DEM)::
                            ["e", "q"], strain, cache="sims.npz", control_name="e_z")
     curves = sim(params)           # [N, T, 2]; sim.simulations, sim.cache_hits, sim.failures
 
-A YADE driver follows the same contract (see docs/calibration.md, "A YADE driver")::
+A YADE driver follows the same contract: :class:`~.yade_driver.YadeBatch` (one ``yade-batch`` run per
+call, NaN rows for crashed samples; docs/calibration.md, "A YADE driver")::
 
-    def yade_run(params):                       # [N, 5] -> [N, T, 3]
-        for i, row in enumerate(params):
-            write_yade_input(row, f"sim_{i}")   # your template
-        run_batch(...)                          # e.g. GrainLearning's or your own job submission
-        return np.stack([read_curves(f"sim_{i}") for i in range(len(params))])   # NaN rows for crashed runs
+    run = YadeBatch("examples/yade/triax_template.py", ["E", "v", "kr", "eta", "mu"], ["e", "q"], strain,
+                    "yade_runs", fixed={"conf": 2e5})
+    sim = cached_simulator(run, ["E", "v", "kr", "eta", "mu"], ["e", "q"], strain, cache="yade_sims.npz")
 """
 
 from __future__ import annotations
