@@ -292,7 +292,7 @@ def hybrid_calibrate(simulator: CachedSimulator, observed: np.ndarray, param_ran
         previous = records[-1] if k >= 2 else {}
         model = ResidualCorrection(net, params, curves, np.where(np.isfinite(noise), noise, 1.0), steps,
                                    bounds[:, 1] - bounds[:, 0], _array(previous.get("mean")), _array(previous.get("std")))
-        surrogate_error = np.asarray(previous["batch_error"]) if k >= 2 else model.loo_rmse  # [O]
+        surrogate_error = np.asarray(previous.get("batch_error", model.loo_rmse))  # [O]; round 1: leave-one-out
         experiment = build_experiment("hybrid", FunctionModel(model, names, list(simulator.obs_names), simulator.control),
                                       observed, _with_model_error(error_model, simulator.obs_names, surrogate_error))
         mcmc = McmcSettings(walkers=settings.walkers, max_steps=settings.steps, check_every=settings.steps,

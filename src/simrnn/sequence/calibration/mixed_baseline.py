@@ -33,7 +33,7 @@ from math import log
 
 import numpy as np
 
-from simrnn.sequence.calibration.hybrid import seeded_mlp
+from simrnn.sequence.calibration.hybrid import HybridSettings, seeded_mlp
 from simrnn.sequence.calibration.posterior import weighted_quantile
 
 
@@ -42,7 +42,9 @@ class MixedSettings:
     """GrainLearning's triaxial mixed tutorial: ``num_iter`` 5, ``error_tol`` 0.1, its sample count
     rule ``int(5 P log P)`` (``samples`` None), covariance scaled with the observation's maximum,
     ``ess_target`` 0.3 (GrainLearning's default), at most 5 tied Gaussian components fitted from
-    ``n_init`` 10 starts (``from_dict``'s default), slice sampling; the surrogate trained ``epochs`` epochs at most, early-stopped after ``patience``."""
+    ``n_init`` 10 starts (``from_dict``'s default), slice sampling; the surrogate trained as the
+    hybrid loop's first one: at most ``epochs`` epochs, early-stopped after ``patience`` on a
+    ``holdout`` fraction."""
 
     num_iter: int = 5
     samples: int | None = None
@@ -51,9 +53,9 @@ class MixedSettings:
     max_components: int = 5
     covariance_type: str = "tied"
     n_init: int = 10
-    epochs: int = 2000
-    patience: int = 100
-    holdout: float = 0.2
+    epochs: int = HybridSettings.initial_epochs
+    patience: int = HybridSettings.patience
+    holdout: float = HybridSettings.holdout
     seed: int = 0
 
     def num_samples(self, num_params: int) -> int:
