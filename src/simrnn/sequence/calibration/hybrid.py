@@ -136,7 +136,7 @@ def choose_points(candidates: np.ndarray, surrogate: Callable[[np.ndarray], np.n
                   sim_curves: np.ndarray, bounds: np.ndarray, scale: np.ndarray, batch: int) -> np.ndarray:
     """The ``batch`` rows of ``candidates [C, P]`` of largest disagreement with the nearest simulation
     (module docstring, rule (b)); ``sim_params [S, P]``, ``sim_curves [S, T, O]``, ``scale [O]`` the
-    likelihood's std per observable. Returns ``[min(batch, C), P]``."""
+    likelihood's noise std per observable (inf: not in the likelihood, not scored). Returns ``[min(batch, C), P]``."""
     width = bounds[:, 1] - bounds[:, 0]
     predicted = surrogate(candidates)  # [C, T, O]
     ref_x, ref_y = sim_params / width, sim_curves
