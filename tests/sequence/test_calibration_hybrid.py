@@ -119,6 +119,9 @@ def test_cli_hybrid_with_a_python_simulator(tmp_path, monkeypatch):
     assert (tmp_path / "cal" / "round_1" / "surrogate.pt").is_file()
     bad = CliRunner().invoke(app, [*args[:2], "nomodule", *args[3:]])
     assert bad.exit_code == 2 and "MODULE:FUNCTION" in bad.output
+    zero = CliRunner().invoke(app, [*args[:-6], "--rounds", "0", "--out", str(tmp_path / "zero")])
+    assert zero.exit_code == 2 and "--rounds must be at least 1, got 0" in zero.output, zero.output
+    assert not (tmp_path / "zero").exists()
     sys.modules.pop("hyper_sim", None)
 
 

@@ -121,3 +121,24 @@ def test_cli_refuses_a_run_that_cannot_be_the_surrogate_before_writing_anything(
     result = CliRunner().invoke(app, [*base, "--fixed", "v=0.25", "--surrogate", str(fields_run)])
     assert result.exit_code == 2 and "is a fields run, expected a sequence run" in result.output, result.output
     assert not (tmp_path / "rr").exists()
+
+
+def test_the_loop_uses_each_surrogates_own_training_defaults(run, tmp_path, monkeypatch):
+    from simrnn.sequence.calibration.hybrid_surrogates import MlpSurrogate
+
+    calls = []
+    monkeypatch.setattr(RunSurrogate, "fit", lambda self, p, c, epochs, patience, *a: calls.append((epochs, patience))
+                        or {})
+    monkeypatch.setattr(MlpSurrogate, "fit", lambda self, p, c, epochs, patience, *a: calls.append((epochs, patience))
+                        or {})
+    observed = SIMULATE(np.array([[7.5, 30.0]]))[0].T
+    one_round = HybridSettings(initial=4, batch=2, max_rounds=1, walkers=8, steps=20)
+    sim = hybrid_simulator(SIMULATE, ["E", "mu"], ["e", "q"], STRAIN, tmp_path / "a", "e_z")
+    hybrid_calibrate(sim, observed, RANGES, tmp_path / "a", one_round, figures=False)
+    sim = hybrid_simulator(SIMULATE, ["E", "mu"], ["e", "q"], STRAIN, tmp_path / "b", "e_z")
+    hybrid_calibrate(sim, observed, RANGES, tmp_path / "b", one_round, figures=False,
+                     surrogate=surrogate(run, tmp_path / "s", observed))
+    sim = hybrid_simulator(SIMULATE, ["E", "mu"], ["e", "q"], STRAIN, tmp_path / "c", "e_z")
+    hybrid_calibrate(sim, observed, RANGES, tmp_path / "c", HybridSettings(**{**one_round.__dict__, "patience": 7}),
+                     figures=False, surrogate=surrogate(run, tmp_path / "s2", observed))
+    assert calls == [(2000, 100), (500, 100), (40, 5), (20, 5), (40, 7), (20, 7)]

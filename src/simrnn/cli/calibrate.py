@@ -86,7 +86,7 @@ def _report_mcmc(diag: dict, samples) -> None:
                   f"R-hat max {max(diag['rhat']):.3f}")
 
 
-@key_aliases(max_steps="steps", ess_target="ess", fixed_params="fixed", param_ranges="param")
+@key_aliases(max_steps="steps", ess_target="ess", fixed_params="fixed", param_ranges="param", max_rounds="rounds")
 def calibrate(
     run: Annotated[str | None, typer.Argument(help=(
         "A sequence run directory (trained or imported), or 'simulator'; not with --simulator."))] = None,

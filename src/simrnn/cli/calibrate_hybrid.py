@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -81,13 +80,8 @@ def run_hybrid(simulator: str, surrogate: str, obs: Path, fixed: Mapping[str, fl
     if surrogate != "mlp" and not Path(surrogate).is_file() and not is_run:
         raise UserInputError(f"--surrogate {surrogate!r}: expected 'mlp' (a new MLP surrogate), the surrogate.pt "
                              "of an earlier hybrid calibration, or a trained sequence run directory.")
-    defaults = HybridSettings()
-    settings = HybridSettings(max_rounds=rounds or defaults.max_rounds, batch=batch or defaults.batch, seed=seed)
-    if is_run:
-        from simrnn.sequence.calibration.hybrid_run_surrogate import RunSurrogate
-
-        settings = replace(settings, initial_epochs=RunSurrogate.initial_epochs,
-                           fine_tune_epochs=RunSurrogate.fine_tune_epochs, patience=RunSurrogate.patience)
+    given = {"max_rounds": rounds, "batch": batch}
+    settings = HybridSettings(seed=seed, **{k: v for k, v in given.items() if v is not None})
     settings.validate(len(ranges))
     model = None if surrogate == "mlp" else surrogate
     if is_run:  # built (and checked) before the output directory exists; it fine-tunes into OUT/surrogate
@@ -105,7 +99,11 @@ def run_hybrid(simulator: str, surrogate: str, obs: Path, fixed: Mapping[str, fl
             return
         values = ", ".join(f"{n} {m:.4g}+-{s:.2g}" for n, m, s in zip(record["param_names"], record["mean"],
                                                                           record["std"], strict=True))
-        console.print(f"round {record['round']}: {values}; {record['simulations']} simulations so far")
+        noise = np.asarray(record["noise_std"], dtype=float)
+        error = np.maximum(record["model_error"], record["batch_error"]) / noise
+        worst = float(np.nanmax(error)) if np.isfinite(error).any() else float("nan")
+        console.print(f"round {record['round']}: {values}; surrogate error {worst:.2g} noise std; "
+                      f"{record['simulations']} simulations so far")
 
     if is_run:
         model.work_dir = out / "surrogate"

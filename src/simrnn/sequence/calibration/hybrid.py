@@ -85,20 +85,24 @@ class HybridSettings:
     mean_tol: float = 0.2
     std_tol: float = 0.15
     error_tol: float = 0.3
-    initial_epochs: int = 2000
-    fine_tune_epochs: int = 500
-    patience: int = 100
+    initial_epochs: int | None = None  # None: the surrogate's own (MLP 2000 full-batch steps, sequence run 40)
+    fine_tune_epochs: int | None = None  # None: the surrogate's own (MLP 500, sequence run 20)
+    patience: int | None = None  # None: the surrogate's own (MLP 100, sequence run 5)
     holdout: float = 0.2
     walkers: int = 32
     steps: int = 600
     seed: int = 0
 
     def validate(self, num_params: int) -> None:
-        if self.initial < 4 or self.batch < 1 or self.max_rounds < 1:
-            raise UserInputError(f"the hybrid loop needs an initial design of >= 4 simulations, a batch >= 1 and "
-                                 f"max rounds >= 1; got {self.initial}, {self.batch}, {self.max_rounds}.")
+        """One sentence naming the first impossible setting (its name in ``.key``)."""
+        for key, low in (("initial", 4), ("batch", 1), ("max_rounds", 1), ("candidates", 1), ("initial_epochs", 1),
+                         ("fine_tune_epochs", 1), ("patience", 0)):
+            value = getattr(self, key)
+            if value is not None and value < low:
+                raise UserInputError(f"the hybrid loop's {key} must be at least {low}, got {value}.", key=key)
         if not 0 < self.holdout < 0.5:
-            raise UserInputError(f"the held-out fraction must lie in (0, 0.5), got {self.holdout}.")
+            raise UserInputError(f"the hybrid loop's holdout (held-out fraction) must lie in (0, 0.5), got {self.holdout}.",
+                                 key="holdout")
         McmcSettings(walkers=self.walkers, max_steps=self.steps).validate(num_params)
 
 
@@ -205,6 +209,11 @@ def moved(previous: dict, current: dict, settings: HybridSettings, noise: np.nda
             "error_in_noise_std": np.where(np.isfinite(error), error, 0.0).tolist(), "stable": stable}
 
 
+def _or(value: int | None, default: int) -> int:
+    """A setting, or the surrogate's own default where it is None."""
+    return default if value is None else value
+
+
 def _array(values) -> np.ndarray | None:
     return None if values is None else np.asarray(values, dtype=np.float64)
 
@@ -265,7 +274,8 @@ def hybrid_calibrate(simulator: CachedSimulator, observed: np.ndarray, param_ran
         simulator(latin_hypercube(bounds, settings.initial, settings.seed))
         simulator.flush()
         params, curves = simulated()
-        losses = net.fit(params, curves, settings.initial_epochs, settings.patience, settings.holdout, settings.seed)
+        losses = net.fit(params, curves, _or(settings.initial_epochs, net.initial_epochs),
+                         _or(settings.patience, net.patience), settings.holdout, settings.seed)
         record = {"round": 0, "simulations": len(params), "fit": losses, "settings": asdict(settings)}
         _write_round(out, 0, record, None, net)
         records.append(record)
@@ -309,7 +319,8 @@ def hybrid_calibrate(simulator: CachedSimulator, observed: np.ndarray, param_ran
         batch_error = (_rmse(predicted[ok, steps] - simulated_now[ok, steps]) if ok.any()
                        else surrogate_error)  # held out: not yet in the model
         params, curves = simulated()
-        losses = net.fit(params, curves, settings.fine_tune_epochs, settings.patience, settings.holdout,
+        losses = net.fit(params, curves, _or(settings.fine_tune_epochs, net.fine_tune_epochs),
+                         _or(settings.patience, net.patience), settings.holdout,
                          settings.seed + k)  # warm start: from this round's weights
         interval = np.percentile(samples, [5, 95], axis=0)
         record = {"round": k, "mean": samples.mean(0).tolist(), "std": samples.std(0).tolist(),

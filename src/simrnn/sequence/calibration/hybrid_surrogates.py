@@ -25,7 +25,12 @@ MLP_FILE = "surrogate.pt"
 
 @runtime_checkable
 class Surrogate(Protocol):
-    """What the hybrid loop needs of a surrogate."""
+    """What the hybrid loop needs of a surrogate: its own training defaults (the loop's settings
+    override them), a prediction, a fit and its state in a round folder."""
+
+    initial_epochs: int
+    fine_tune_epochs: int
+    patience: int
 
     def __call__(self, params: np.ndarray) -> np.ndarray:
         """``params [N, P]`` -> curves ``[N, T, O]`` (float64)."""
@@ -47,6 +52,11 @@ class MlpSurrogate:
     """A small MLP surrogate ``params [N, P] -> curves [N, T, O]`` (parameters scaled to the prior
     box, curves standardised per step and observable with the statistics of its first training set,
     kept in the ``state_dict`` so a warm start uses the same scaling)."""
+
+    #: full-batch Adam steps: round 0, later rounds, and the patience of the early stop.
+    initial_epochs = 2000
+    fine_tune_epochs = 500
+    patience = 100
 
     def __init__(self, bounds: np.ndarray, shape: tuple[int, int], hidden: int = 64):
         import torch

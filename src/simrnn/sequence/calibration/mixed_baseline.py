@@ -34,6 +34,7 @@ from math import log
 import numpy as np
 
 from simrnn.sequence.calibration.hybrid import HybridSettings, seeded_mlp
+from simrnn.sequence.calibration.hybrid_surrogates import MlpSurrogate
 from simrnn.sequence.calibration.posterior import weighted_quantile
 
 
@@ -53,8 +54,8 @@ class MixedSettings:
     max_components: int = 5
     covariance_type: str = "tied"
     n_init: int = 10
-    epochs: int = HybridSettings.initial_epochs
-    patience: int = HybridSettings.patience
+    epochs: int = MlpSurrogate.initial_epochs
+    patience: int = MlpSurrogate.patience
     holdout: float = HybridSettings.holdout
     seed: int = 0
 
