@@ -82,6 +82,48 @@ def summary(samples: np.ndarray, weights: np.ndarray | None = None) -> dict:
             "ci": np.array([[weighted_quantile(c, w, q) for q in (0.05, 0.95)] for c in samples.T])}
 
 
+def reference(run, observed: np.ndarray, strain: np.ndarray, bounds: np.ndarray, walkers: int,
+              seed: int) -> tuple[dict, int, float, str]:
+    """(i): emcee on the simulator ``run`` itself, stopped once converged; (summary, calls, wall s, note)."""
+    calls = [0]
+
+    def counted(params):
+        calls[0] += len(params)
+        return run(params)
+
+    exp = build_experiment("ref", FunctionModel(counted, NAMES, OBS, strain), observed, ErrorModel())
+    began = time.perf_counter()
+    ref_run = run_mcmc(lambda t: exp.log_likelihood(t)[0], bounds,
+                       McmcSettings(walkers=walkers, max_steps=6000, check_every=100, seed=seed))
+    return (summary(ref_run.samples), calls[0], time.perf_counter() - began,
+            f"converged {ref_run.diagnostics['converged']}, {ref_run.diagnostics['steps']} steps")
+
+
+def print_truth(seed: int, truth: dict, results: dict, target: np.ndarray, width: np.ndarray, rows: dict) -> None:
+    """One line per method of ``results`` {name: (summary, calls, wall, note)} against the first (the
+    reference); appends (calls, wall, std ratio [P], mean error % [P], covered [P]) to ``rows[name]``."""
+    ref = next(iter(results.values()))[0]
+    print(f"truth {seed}: " + ", ".join(f"{n}={truth[n]:.3g}" for n in NAMES) +
+          f" (E={truth['E']:.3g}, v={truth['v']:.3g} fixed); load {os.getloadavg()[0]:.2f}")
+    for key, (post, n_calls, wall, note) in results.items():
+        ratio = post["std"] / ref["std"]
+        error = 100 * np.abs(post["mean"] - ref["mean"]) / width
+        covered = (target >= post["ci"][:, 0]) & (target <= post["ci"][:, 1])
+        rows.setdefault(key, []).append((n_calls, wall, ratio, error, covered))
+        print(f"  {key:<28} calls {n_calls:6d}  {wall:6.1f} s  std ratio " +
+              " ".join(f"{r:6.2f}" for r in ratio) + "  mean err % " + " ".join(f"{e:5.2f}" for e in error) +
+              f"  covered {int(covered.sum())}/{len(NAMES)}  ({note})", flush=True)
+
+
+def print_totals(rows: dict) -> None:
+    """Per method: calls, wall time, std ratio range, worst mean error and coverage over the truths."""
+    for key, r in rows.items():
+        ratios, errors = np.array([x[2] for x in r]), np.array([x[3] for x in r])
+        print(f"  {key:<28} calls {sum(x[0] for x in r):7d}  wall {sum(x[1] for x in r):7.1f} s  std ratio "
+              f"{ratios.min():.2f}-{ratios.max():.2f}  max mean err {errors.max():.2f} %  coverage "
+              f"{sum(int(x[4].sum()) for x in r)}/{len(r) * len(NAMES)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--truths", type=int, default=5)
@@ -106,20 +148,7 @@ def main() -> None:
             fixed = {"pressure": PRESSURE, **{k: v for k, v in truth.items() if k not in NAMES}}
             run = triaxial_run(OBS, strain, fixed, NAMES)
             target = np.array([truth[n] for n in NAMES])
-            calls = [0]
-
-            def counted(params, calls=calls, run=run):
-                calls[0] += len(params)
-                return run(params)
-
-            exp = build_experiment("ref", FunctionModel(counted, NAMES, OBS, strain), observed, ErrorModel())
-            began = time.perf_counter()
-            ref_run = run_mcmc(lambda t, exp=exp: exp.log_likelihood(t)[0], bounds,
-                               McmcSettings(walkers=args.ref_walkers, max_steps=6000, check_every=100, seed=seed))
-            ref = summary(ref_run.samples)
-            results = {"(i) MCMC simulator": (ref, calls[0], time.perf_counter() - began,
-                                              f"converged {ref_run.diagnostics['converged']}, "
-                                              f"{ref_run.diagnostics['steps']} steps")}
+            results = {"(i) MCMC simulator": reference(run, observed, strain, bounds, args.ref_walkers, seed)}
             for key, mixed in MIXED.items():
                 began = time.perf_counter()
                 with contextlib.redirect_stdout(io.StringIO()):  # GrainLearning prints every iteration
@@ -135,23 +164,10 @@ def main() -> None:
                                        figures=False)
             results["(iii) simrnn hybrid"] = (summary(res.samples), res.simulations_total, time.perf_counter() - began,
                                               f"{len(res.rounds)} rounds, stopped by its criterion: {res.converged}")
-            print(f"truth {seed}: " + ", ".join(f"{n}={truth[n]:.3g}" for n in NAMES) +
-                  f" (E={truth['E']:.3g}, v={truth['v']:.3g} fixed); load {os.getloadavg()[0]:.2f}")
-            for key, (post, n_calls, wall, note) in results.items():
-                ratio = post["std"] / ref["std"]
-                error = 100 * np.abs(post["mean"] - ref["mean"]) / width
-                covered = (target >= post["ci"][:, 0]) & (target <= post["ci"][:, 1])
-                rows.setdefault(key, []).append((n_calls, wall, ratio, error, covered))
-                print(f"  {key:<28} calls {n_calls:6d}  {wall:6.1f} s  std ratio " +
-                      " ".join(f"{r:6.2f}" for r in ratio) + "  mean err % " + " ".join(f"{e:5.2f}" for e in error) +
-                      f"  covered {int(covered.sum())}/{len(NAMES)}  ({note})", flush=True)
+            print_truth(seed, truth, results, target, width, rows)
     print(f"totals over {args.truths} truths (parameters {', '.join(NAMES)}; hybrid initial {args.initial}, batch "
           f"{args.batch}):")
-    for key, r in rows.items():
-        ratios, errors = np.array([x[2] for x in r]), np.array([x[3] for x in r])
-        print(f"  {key:<28} calls {sum(x[0] for x in r):7d}  wall {sum(x[1] for x in r):7.1f} s  std ratio "
-              f"{ratios.min():.2f}-{ratios.max():.2f}  max mean err {errors.max():.2f} %  coverage "
-              f"{sum(int(x[4].sum()) for x in r)}/{len(r) * len(NAMES)}")
+    print_totals(rows)
     hyb = rows["(iii) simrnn hybrid"]
     ratios, errors = np.array([x[2] for x in hyb]), np.array([x[3] for x in hyb])
     hyb_calls = np.array([x[0] for x in hyb])

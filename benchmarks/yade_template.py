@@ -10,7 +10,7 @@ equal branch lengths) and the wall time of the batch; with the date, CPU, load a
 ``--hybrid``: instead, the hybrid loop with YADE in it, as docs/calibration.md shows it: the curve
 (e, q) of the first sample is the observation, a module ``my_yade.py`` builds the driver for the
 friction angle mu alone (the other parameters fixed at the truth), and ``PYTHONPATH=.
-simrnn calibrate --simulator my_yade:run --param mu=10:50 --rounds 2 --batch 4`` calibrates it;
+simrnn calibrate --simulator my_yade:run --param mu=10:50 --rounds ROUNDS`` calibrates it;
 prints the command's output, its wall time and the number of yade-batch runs.
 
     .venv/bin/python benchmarks/yade_template.py [--num 500] [--max-strain 0.05] [--step 0.005] [--jobs 2]
@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--conf", type=float, default=2e5, help="confining pressure [Pa]")
     parser.add_argument("--executable", default="yade-batch")
     parser.add_argument("--hybrid", action="store_true", help="the hybrid loop's CLI with YADE (see above)")
+    parser.add_argument("--rounds", type=int, default=10, help="--hybrid: the loop's maximum rounds")
     args = parser.parse_args()
     version = subprocess.run([args.executable, "--version"], capture_output=True, text=True).stdout.strip()
     print(f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; CPU {cpu_model()}, {os.cpu_count()} cores; "
@@ -95,7 +96,7 @@ def hybrid(args: argparse.Namespace, control: np.ndarray, fixed: dict) -> None:
             f"run = YadeBatch({str(TEMPLATE)!r}, ['mu'], ['e', 'q'], strain, 'yade_runs', fixed={known!r},\n"
             f"                jobs={args.jobs}, timeout=3600, executable={args.executable!r})\n")
         command = [str(Path(sys.executable).with_name("simrnn")), "calibrate", "--simulator", "my_yade:run",
-                   "--obs", "obs.dat", "--param", "mu=10:50", "--rounds", "2", "--batch", "4", "--out", "cal"]
+                   "--obs", "obs.dat", "--param", "mu=10:50", "--rounds", str(args.rounds), "--out", "cal"]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([".", *sys.path]))
         start = time.perf_counter()
         done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True)
