@@ -196,7 +196,7 @@ def test_grainlearnings_mixed_scheme_simulates_half_and_retrains_a_new_surrogate
     assert np.all((result.samples >= bounds[:, 0]) & (result.samples <= bounds[:, 1]))
     weighted = result.weights @ result.samples
     assert np.allclose(result.mean, weighted) and np.all(result.std > 0)
-    low, high = result.interval().T
+    low, high = result.credible_interval().T
     assert np.all((low <= result.mean) & (result.mean <= high))
 
 

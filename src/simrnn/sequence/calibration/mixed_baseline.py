@@ -35,7 +35,7 @@ import numpy as np
 
 from simrnn.sequence.calibration.hybrid import HybridSettings, seeded_mlp
 from simrnn.sequence.calibration.hybrid_surrogates import MlpSurrogate
-from simrnn.sequence.calibration.posterior import weighted_quantile
+from simrnn.sequence.calibration.posterior import WeightedEnsemble
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class MixedSettings:
 
 
 @dataclass
-class MixedResult:
+class MixedResult(WeightedEnsemble):
     """GrainLearning's final weighted ensemble ``samples [N, P]``, ``weights [N]``, the cost, and
     ``failure``: why GrainLearning stopped early, if it did."""
 
@@ -74,22 +74,6 @@ class MixedResult:
     iterations: int
     sigma: list[float]
     failure: str | None = None
-
-    @property
-    def mean(self) -> np.ndarray:
-        """Weighted mean ``[P]``."""
-        return self.weights @ self.samples
-
-    @property
-    def std(self) -> np.ndarray:
-        """Weighted std ``[P]``."""
-        return np.sqrt(self.weights @ (self.samples - self.mean) ** 2)
-
-    def interval(self, level: float = 0.9) -> np.ndarray:
-        """Central credible interval ``[P, 2]`` of the weighted ensemble."""
-        tail = (1 - level) / 2
-        return np.array([[weighted_quantile(column, self.weights, q) for q in (tail, 1 - tail)]
-                         for column in self.samples.T])
 
 
 def mixed_calibrate(simulate: Callable[[np.ndarray], np.ndarray], observed: np.ndarray, control: np.ndarray,

@@ -30,17 +30,11 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
     return float(np.interp(q, cdf, x))
 
 
-@dataclass(frozen=True)
-class IterationStats:
-    """One iteration of the filter: the ensemble ``samples [N, num_params]``, its ``weights [N]``."""
+class WeightedEnsemble:
+    """``samples [N, num_params]`` with posterior ``weights [N]`` (summing to 1) and their statistics."""
 
-    iteration: int
-    sigma: float
-    ess: float
     samples: np.ndarray
     weights: np.ndarray
-    param_names: tuple[str, ...] = ()
-    """Names of the sample columns (for progress lines)."""
 
     @property
     def mean(self) -> np.ndarray:
@@ -52,16 +46,29 @@ class IterationStats:
         """Posterior standard deviation ``[num_params]``: sqrt(sum_i w_i (x_i - mean)^2)."""
         return np.sqrt(self.weights @ (self.samples - self.mean) ** 2)
 
-    @property
-    def most_probable(self) -> np.ndarray:
-        """The sample with the largest posterior weight ``[num_params]``."""
-        return self.samples[int(np.argmax(self.weights))]
-
     def credible_interval(self, level: float = CREDIBLE_LEVEL) -> np.ndarray:
         """Central credible interval ``[num_params, 2]`` (lower, upper) holding ``level`` of the mass."""
         tail = (1 - level) / 2
         return np.array([[weighted_quantile(self.samples[:, j], self.weights, q) for q in (tail, 1 - tail)]
                          for j in range(self.samples.shape[1])])
+
+
+@dataclass(frozen=True)
+class IterationStats(WeightedEnsemble):
+    """One iteration of the filter: the ensemble ``samples [N, num_params]``, its ``weights [N]``."""
+
+    iteration: int
+    sigma: float
+    ess: float
+    samples: np.ndarray
+    weights: np.ndarray
+    param_names: tuple[str, ...] = ()
+    """Names of the sample columns (for progress lines)."""
+
+    @property
+    def most_probable(self) -> np.ndarray:
+        """The sample with the largest posterior weight ``[num_params]``."""
+        return self.samples[int(np.argmax(self.weights))]
 
 
 def posterior_summary(stats: IterationStats, names: list[str], param_ranges: dict[str, tuple[float, float]],
