@@ -328,11 +328,17 @@ def test_a_cache_replaced_in_place_after_training_is_refused_in_one_sentence(tra
     tmp, runs, _ = trained
     cache = tmp / "cache.h5"
     original = cache.read_bytes()
+    # changed in a copy, then renamed over the cache: another test of this module may still hold the
+    # cache open for reading (HDF5 refuses a second, writable opening of the same file in one process)
+    changed, restored = tmp / "cache_changed.h5", tmp / "cache_restored.h5"
+    changed.write_bytes(original)
     try:
-        with h5py.File(cache, "r+") as h5:
+        with h5py.File(changed, "r+") as h5:
             h5.attrs["tolerance"] = 0.049  # any change of content
+        os.replace(changed, cache)
         bad = invoke("fields", "predict", runs["cnn-lstm"], "--out", tmp / "changed", code=2)
         assert f"{cache}: changed since {runs['cnn-lstm']} was trained on it (SHA-256 differs" in bad.output
         assert "Traceback" not in bad.output and not (tmp / "changed").exists()
     finally:
-        cache.write_bytes(original)
+        restored.write_bytes(original)
+        os.replace(restored, cache)
