@@ -221,3 +221,14 @@ def test_the_residual_correction_is_exact_at_simulations_and_the_surrogate_far_f
     assert np.all(model.length > 3 * std)  # a smooth bias: a long kernel, chosen by leave-one-out
     far = centre + 10 * model.length[None]  # ten kernel lengths away: the surrogate itself
     assert np.allclose(model(far), biased(far), rtol=1e-9)
+
+
+def test_the_help_states_the_loops_own_defaults():
+    from typer.testing import CliRunner
+
+    from simrnn.cli import app
+
+    output = CliRunner().invoke(app, ["calibrate", "--help"]).output
+    text = " ".join(re.sub(r"[│╭╮╰╯─]", " ", output).split())  # the panels' wrapped lines, joined
+    assert f"maximum rounds (default {HybridSettings.max_rounds})" in text
+    assert f"simulations per round (default {HybridSettings.batch})" in text

@@ -143,8 +143,8 @@ def calibrate(
     surrogate: Annotated[str, typer.Option(help=(
         "Hybrid mode: 'mlp' (a new MLP surrogate), an earlier loop's surrogate.pt to warm-start, or a "
         "trained sequence RUN directory to fine-tune round after round."))] = "mlp",
-    rounds: Annotated[int | None, typer.Option(help="Hybrid mode: maximum rounds (default 6).")] = None,
-    batch: Annotated[int | None, typer.Option(help="Hybrid mode: simulations per round (default 6).")] = None,
+    rounds: Annotated[int | None, typer.Option(help="Hybrid mode: maximum rounds (default 10).")] = None,
+    batch: Annotated[int | None, typer.Option(help="Hybrid mode: simulations per round (default 4).")] = None,
 ) -> None:
     """Calibrate a model's parameters against observed curves: ensemble MCMC (emcee) or GrainLearning's filter.
 
