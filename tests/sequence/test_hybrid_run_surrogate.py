@@ -142,3 +142,19 @@ def test_the_loop_uses_each_surrogates_own_training_defaults(run, tmp_path, monk
     hybrid_calibrate(sim, observed, RANGES, tmp_path / "c", HybridSettings(**{**one_round.__dict__, "patience": 7}),
                      figures=False, surrogate=surrogate(run, tmp_path / "s2", observed))
     assert calls == [(2000, 100), (500, 100), (40, 5), (20, 5), (40, 7), (20, 7)]
+
+
+def test_a_run_taking_e0_gets_the_given_e0_when_e_is_not_simulated(tmp_path):
+    from simrnn.sequence.hdf5 import read_triaxial_hdf5
+
+    data = write_synthetic_triaxial(tmp_path / "tri.h5", 12, sequence_length=STEPS, pressures=(0.2e6,),
+                                    experiment_types=("drained",))
+    run = train({"raw_data": str(data), "runs_root": str(tmp_path / "runs"), "window_size": 5, "add_e0": True,
+                 "lstm_units": 8, "dense_units": 8, "epochs": 1, "progress_bar": False, "threads": "1"})
+    simulate_q = triaxial_run(["q"], STRAIN, {k: v for k, v in FIXED.items() if k != "drained"}, ["E", "mu"])
+    sur = RunSurrogate(run, ["E", "mu"], ["q"], ["e_z"], STRAIN[None], np.zeros((1, STEPS)),
+                       {**FIXED, "e0": 0.7}, tmp_path / "work")
+    params = np.array([[7.4, 25.0], [7.5, 30.0], [7.6, 35.0], [7.7, 28.0]])
+    sur.fit(params, simulate_q(params), epochs=1, patience=1, holdout=0.25, seed=0)
+    written = read_triaxial_hdf5(tmp_path / "work" / "data" / "fit_1.h5")
+    np.testing.assert_allclose(written.outputs[:, 0, written.output_names.index("e")], 0.7, rtol=1e-6)

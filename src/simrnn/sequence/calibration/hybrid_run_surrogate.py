@@ -126,6 +126,9 @@ class RunSurrogate:
         outputs[:, :, self._obs_index] = curves
         full = self._callback.assemble_params(params, self.param_names)  # [N, P_run], the run's columns
         names = list(self._run.meta["param_names"])
+        if "e0" in names and "e" in self.labels and "e" not in self.obs_names:
+            # a run reads e0 from the first void ratio of its outputs: there it must be the given e0
+            outputs[:, 0, self.labels.index("e")] = full[:, names.index("e0")]
         contact = [n for n in names if n not in CONDITION_COLUMNS]
         pressure = self.fixed.get("pressure")
         group = pressure_group_name(pressure * 1e6) if pressure is not None else str(self._run.meta["pressure"])
