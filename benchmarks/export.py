@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sequence import alternate  # benchmarks/sequence.py: the A/B/A/B timing loop
 
 from simrnn.checkpoints import write_checkpoint
 from simrnn.cpu import affinity_cpus, cpu_flags, cpu_model
@@ -91,20 +92,6 @@ def simrnn_field_predictor(model: torch.nn.Module):
             return model(torch.from_numpy(normalised), torch.from_numpy((future - lo) / span)).numpy()
 
     return run
-
-
-def alternate(methods: dict, rounds: int) -> dict[str, dict[str, float]]:
-    """One warm call of each method, then ``rounds`` rounds of one timed call each: median and best (ms)."""
-    for fn in methods.values():
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in methods}
-    for _ in range(rounds):
-        for name, fn in methods.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: {"median_ms": 1e3 * float(np.median(t)), "best_ms": 1e3 * float(np.min(t))}
-            for name, t in times.items()}
 
 
 def exported(folder: Path, threads: int):
