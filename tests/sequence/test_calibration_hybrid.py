@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-import torch
+from single_thread import one_thread  # noqa: F401  (autouse fixture)
 
 from simrnn.sequence.calibration.hybrid import HybridSettings, hybrid_calibrate, hybrid_simulator
 from simrnn.sequence.calibration.likelihood import ErrorModel, build_experiment
@@ -26,14 +26,6 @@ FAST = HybridSettings(initial_epochs=400, fine_tune_epochs=150, patience=50, ste
 def hyperbola(params: np.ndarray) -> np.ndarray:
     """``params [N, 2]`` -> ``[N, 30, 1]``."""
     return (X / (100 * params[:, :1] + params[:, 1:] * X))[:, :, None]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def counted(rows: list):

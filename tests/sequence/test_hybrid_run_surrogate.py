@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-import torch
+from single_thread import one_thread  # noqa: F401  (autouse fixture)
 
 from simrnn.files import read_json
 from simrnn.sequence import train
@@ -17,14 +17,6 @@ STRAIN = np.arange(STEPS) * (0.2 / STEPS)
 FIXED = {"v": 0.25, "kr": 0.5, "eta": 0.5, "pressure": 0.2, "drained": 1.0}
 RANGES = {"E": (7.2, 7.8), "mu": (20.0, 40.0)}
 SIMULATE = triaxial_run(["e", "q"], STRAIN, {k: v for k, v in FIXED.items() if k != "drained"}, ["E", "mu"])
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
-"""A fixture for tests of tiny convolutions: run them on one thread.
+"""A fixture for tests of tiny models (convolutions, MLPs, small LSTMs): run them on one thread.
 
-Tiny convolutions gain nothing from threads, and on a busy 2-core machine every OpenMP barrier
+Tiny models gain nothing from threads, and on a busy 2-core machine every OpenMP barrier
 waits for a time slice of the busy core (measured 100x slower). Import ``one_thread`` into a test
 module to apply it to that module.
 """
