@@ -26,7 +26,13 @@ from simrnn.engine.settings import RESUMABLE_ENGINE_KEYS, TrainSettings, check_t
 from simrnn.engine.taskspec import Evaluation, Task, TaskData
 from simrnn.engine.threads import is_cpu_single_process, training_threads
 from simrnn.engine.trainer import build_trainer, lightning_warnings_filtered, log_version, logger_record
-from simrnn.engine.warm_start import fine_tuning_data, fine_tuning_values, load_source_weights, source_run
+from simrnn.engine.warm_start import (
+    Source,
+    fine_tuning_data,
+    fine_tuning_values,
+    load_source_weights,
+    source_run,
+)
 from simrnn.errors import Interrupted, UserInputError
 from simrnn.files import read_json, to_jsonable, write_json_atomic
 from simrnn.plots import plot_training_losses
@@ -103,11 +109,10 @@ def fit(task: Task | str, values: dict[str, Any] | TrainSettings | None = None, 
 
 
 def _fit(task: Task, cfg: TrainSettings, run: Run | None, last: Path | None, overrides: Any,
-         callbacks: Sequence[Callback], origin: Run | None = None) -> Path:
+         callbacks: Sequence[Callback], origin: Source | None = None) -> Path:
     """Train a new run (``run`` None; ``origin``: the run ``init_from`` starts from) or resume ``run``."""
     if origin is not None:
-        model = read_checkpoint(origin.checkpoint_path("best"))["hyper_parameters"]
-        data = fine_tuning_data(task, cfg, origin.meta, model["model_args"], origin)
+        data = fine_tuning_data(task, cfg, origin.run.meta, origin.model_args, origin.run)
     elif run is not None and cfg.init_from:  # a fine-tuned run keeps its source's normalisation
         data = fine_tuning_data(task, cfg, run.config["data_meta"], run.config["model"]["args"], None)
     else:
@@ -117,7 +122,7 @@ def _fit(task: Task, cfg: TrainSettings, run: Run | None, last: Path | None, ove
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     module = task.build_module(cfg, data)
     if origin is not None:
-        load_source_weights(module, origin)
+        load_source_weights(module, origin.run)
     missing = [k for k in _REQUIRED_HPARAMS if k not in module.hparams]
     if missing:
         raise TypeError(f"{type(module).__name__} must save_hyperparameters() {', '.join(missing)}")

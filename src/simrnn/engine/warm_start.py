@@ -16,7 +16,7 @@ source run may be gone by then.
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import torch
@@ -28,24 +28,36 @@ from simrnn.files import sha256_file
 from simrnn.runs import Run
 
 
-def source_run(task: Task, values: dict[str, Any] | TrainSettings | None) -> Run | None:
-    """The validated run named by ``values``' ``init_from`` (its best model loaded), or None."""
+@dataclass(frozen=True)
+class Source:
+    """The run ``init_from`` names (opened and validated, its best model loaded) and that model's
+    registry name and constructor arguments, from its best checkpoint."""
+
+    run: Run
+    model_name: str
+    model_args: dict[str, Any]
+
+
+def source_run(task: Task, values: dict[str, Any] | TrainSettings | None) -> Source | None:
+    """The run named by ``values``' ``init_from``, or None."""
     init = values.init_from if isinstance(values, TrainSettings) else dict(values or {}).get("init_from")
-    return task.open_run(str(init), which="best") if init else None
+    if not init:
+        return None
+    run = task.open_run(str(init), which="best")
+    hparams = read_checkpoint(run.checkpoint_path("best"))["hyper_parameters"]
+    return Source(run, hparams["model_name"], dict(hparams["model_args"]))
 
 
 def fine_tuning_values(task: Task, values: dict[str, Any] | TrainSettings | None,
-                       source: Run) -> dict[str, Any] | TrainSettings:
+                       source: Source) -> dict[str, Any] | TrainSettings:
     """The source run's task settings (not the engine's) with ``values`` on top, and its model's name."""
-    ckpt = read_checkpoint(source.checkpoint_path("best"))
-    model = ckpt["hyper_parameters"]["model_name"]
     if isinstance(values, TrainSettings):
-        return replace(values, model=model)
-    saved = source.config.get("settings")
+        return replace(values, model=source.model_name)
+    saved = source.run.config.get("settings")
     engine_keys = {f.name for f in fields(TrainSettings)}
     task_keys = {f.name for f in fields(task.config_class)} - engine_keys
     base = {k: v for k, v in saved.items() if k in task_keys} if isinstance(saved, dict) else {}
-    return {**base, **dict(values or {}), "model": model}
+    return {**base, **dict(values or {}), "model": source.model_name}
 
 
 def fine_tuning_data(task: Task, cfg: TrainSettings, meta: dict[str, Any], model_args: dict[str, Any],
