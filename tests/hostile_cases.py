@@ -129,6 +129,10 @@ def task_cases(task: str) -> list[Case]:
              f"run is a {other} run, expected a {task} run", fake_run(other)),
         case(f"{task}/resume-not-trained", f"{train} --resume {{tmp}}/run", "no settings/data sections",
              fake_run(task)),
+        case(f"{task}/init-from-missing", f"{train} --init-from {{tmp}}/nope --runs-root {{tmp}}/runs",
+             "nope: not a simrnn run directory"),
+        case(f"{task}/init-from-foreign-task", f"{train} --init-from {{tmp}}/run --runs-root {{tmp}}/runs",
+             f"run is a {other} run, expected a {task} run", fake_run(other)),
     ]
 
 
@@ -188,6 +192,10 @@ READERS = [
     ("frollout", "fields rollout {tmp}/{run} --out {tmp}/p", "frun", "best", "hidden_channels",
      "normalisation.t_max_train_K"),
     ("resume", "sequence train --resume {tmp}/{run} --epochs 9", "trun", "last", "hidden_size", None),
+    ("init-from", "sequence train --raw-data {w}/data.h5 --init-from {tmp}/{run} --epochs 1 --runs-root {tmp}/runs",
+     "run", "best", "hidden_size", "output_std"),
+    ("hybrid-surrogate", "calibrate --simulator triaxial --surrogate {tmp}/{run} --obs {w}/obs.dat --fixed pressure=0.2 "
+     "--out {tmp}/c", "run", "best", "hidden_size", "output_std"),
 ]
 
 
